@@ -1,0 +1,77 @@
+package drivers
+
+import (
+	"context"
+	"time"
+)
+
+// Config is one configured device as its factory sees it.
+type Config struct {
+	// ID is the device's id from the config, unique on this node and made of
+	// [a-zA-Z0-9_-]. It appears in topics and unique ids.
+	ID string
+	// Name is the human name; it defaults to the ID.
+	Name string
+	// Interval is how often a Reader is polled and states are republished.
+	// Zero means the driver's own default.
+	Interval time.Duration
+	// Decode decodes the driver's own keys of the device's table into v,
+	// strictly: a key that v does not take is an error naming the file and
+	// line. The common keys (id, driver, name, interval) are not passed on.
+	// Decode may be called once.
+	Decode func(v any) error
+}
+
+// Info names the hardware behind a device, for people and for Home
+// Assistant's device registry.
+type Info struct {
+	Manufacturer string
+	Model        string
+}
+
+// Device is one configured piece of hardware: it describes itself and its
+// entities, is opened once and closed once.
+type Device interface {
+	// Info describes the hardware.
+	Info() Info
+	// Entities lists what the device exposes. It must not depend on the
+	// hardware: it is called before Open, and by -print-discovery.
+	Entities() []Entity
+	// Open claims the hardware through the host and prepares it. An error
+	// leaves the device unavailable; the agent retries later.
+	Open(ctx context.Context, h Host) error
+	// Close releases what Open claimed and leaves the hardware in the state
+	// the configuration asks for on exit.
+	Close() error
+}
+
+// Reader is a device that is polled: each call reads every entity it can.
+type Reader interface {
+	Read(ctx context.Context) ([]Reading, error)
+}
+
+// Setter is a device that accepts commands for its commandable entities.
+// It returns the state after the command, as the device now holds it.
+type Setter interface {
+	Set(ctx context.Context, entity string, v Value) (Value, error)
+}
+
+// Watcher is a device that pushes readings when they happen, such as input
+// edges. Watch blocks until ctx is done or the hardware fails; it reports the
+// current state first, then every change.
+type Watcher interface {
+	Watch(ctx context.Context, emit func(Reading)) error
+}
+
+// Claimer is a device that uses exclusive resources; the agent rejects a
+// config in which two devices claim the same one. Resources are strings such
+// as "gpio:GPIO17", "i2c:1:0x76" or "serial:/dev/serial0".
+type Claimer interface {
+	Claims() []string
+}
+
+// Reading is one entity's value at a moment.
+type Reading struct {
+	Entity string
+	Value  Value
+}
