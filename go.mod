@@ -3,15 +3,18 @@ module github.com/pinion-home/pinion
 go 1.25.0
 
 require (
+	go.bug.st/serial v1.8.0
+	golang.org/x/sys v0.43.0
+	periph.io/x/conn/v3 v3.7.3
+)
+
+require (
 	github.com/BurntSushi/toml v1.6.0 // indirect
 	github.com/eclipse/paho.mqtt.golang v1.5.1 // indirect
 	github.com/gorilla/websocket v1.5.3 // indirect
 	github.com/mochi-mqtt/server/v2 v2.7.9 // indirect
 	github.com/rs/xid v1.4.0 // indirect
-	go.bug.st/serial v1.8.0 // indirect
 	golang.org/x/net v0.44.0 // indirect
 	golang.org/x/sync v0.17.0 // indirect
-	golang.org/x/sys v0.50.0 // indirect
-	periph.io/x/conn/v3 v3.7.3 // indirect
 	periph.io/x/host/v3 v3.8.5 // indirect
 )
