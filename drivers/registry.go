@@ -70,3 +70,22 @@ type DefaultRegistrar struct{}
 
 // Register implements Registrar by calling Register.
 func (DefaultRegistrar) Register(name string, factory Factory) { Register(name, factory) }
+
+var samples = map[string]string{}
+
+// RegisterSample records a driver's sample configuration (a commented
+// [[device]] table), which `pinion -sample <driver>` prints. Drivers call it
+// from init() next to Register.
+func RegisterSample(name, sample string) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	samples[name] = sample
+}
+
+// Sample returns the sample configuration registered for a driver.
+func Sample(name string) (string, bool) {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	s, ok := samples[name]
+	return s, ok
+}

@@ -1,0 +1,199 @@
+// Package brokertest starts MQTT brokers for tests: the embedded one, or a
+// real Mosquitto process on a free loopback port, and a TCP proxy that can
+// cut connections to simulate a network that goes away.
+package brokertest
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pinion-home/pinion/internal/mqttbroker"
+)
+
+// RequireMosquittoEnv names the environment variable that turns a missing
+// mosquitto binary from a skip into a failure; CI sets it so the Mosquitto
+// suite cannot be skipped silently.
+const RequireMosquittoEnv = "PINION_REQUIRE_MOSQUITTO"
+
+// Embedded starts the embedded broker on a free loopback port and returns
+// its URL. It stops when the test ends.
+func Embedded(t testing.TB) string {
+	t.Helper()
+	b, err := mqttbroker.Start("127.0.0.1:0", nil)
+	if err != nil {
+		t.Fatalf("start embedded broker: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b.URL()
+}
+
+// Mosquitto starts a mosquitto process on a free loopback port and returns
+// its URL; it is killed when the test ends. Without the binary the test is
+// skipped, unless PINION_REQUIRE_MOSQUITTO=1, when it fails.
+func Mosquitto(t testing.TB) string {
+	t.Helper()
+	bin, err := exec.LookPath("mosquitto")
+	if err != nil {
+		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+			if _, serr := os.Stat(p); serr == nil {
+				bin, err = p, nil
+				break
+			}
+		}
+	}
+	if err != nil {
+		if os.Getenv(RequireMosquittoEnv) == "1" {
+			t.Fatalf("mosquitto is not installed but %s=1: install it (apt-get install -y mosquitto)", RequireMosquittoEnv)
+		}
+		t.Skip("mosquitto not installed (apt-get install -y mosquitto); set " + RequireMosquittoEnv + "=1 to make this a failure")
+	}
+	port := freePort(t)
+	dir := t.TempDir()
+	conf := filepath.Join(dir, "mosquitto.conf")
+	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n", port)
+	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	logf, err := os.Create(filepath.Join(dir, "mosquitto.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-c", conf)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start mosquitto: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		logf.Close()
+	})
+	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			return "tcp://" + addr
+		}
+		select {
+		case <-done:
+			out, _ := os.ReadFile(logf.Name())
+			t.Fatalf("mosquitto exited at start:\n%s", out)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("mosquitto did not listen on %s within 10s", addr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Proxy forwards TCP connections to a broker so a test can cut them, as a
+// network failure would: the broker sees the connection drop without an
+// MQTT DISCONNECT and publishes the client's will.
+type Proxy struct {
+	target string
+	l      net.Listener
+	mu     sync.Mutex
+	conns  []net.Conn
+	paused bool
+}
+
+// NewProxy starts a proxy to brokerURL (tcp://host:port) and returns it;
+// URL() is what clients connect to.
+func NewProxy(t testing.TB, brokerURL string) *Proxy {
+	t.Helper()
+	host := brokerURL[len("tcp://"):]
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Proxy{target: host, l: l}
+	go p.serve()
+	t.Cleanup(func() { l.Close(); p.Cut() })
+	return p
+}
+
+// URL is the proxy's address as a broker URL.
+func (p *Proxy) URL() string { return "tcp://" + p.l.Addr().String() }
+
+func (p *Proxy) serve() {
+	for {
+		c, err := p.l.Accept()
+		if err != nil {
+			return
+		}
+		p.mu.Lock()
+		paused := p.paused
+		p.mu.Unlock()
+		if paused {
+			c.Close()
+			continue
+		}
+		up, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, up)
+		p.mu.Unlock()
+		go pipe(c, up)
+		go pipe(up, c)
+	}
+}
+
+// pipe copies until either side closes; a cut connection ends here.
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// Cut closes every connection through the proxy. New connections are still
+// accepted unless Pause is in effect.
+func (p *Proxy) Cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+// Pause cuts every connection and refuses new ones until Resume, like a
+// broker that went away.
+func (p *Proxy) Pause() {
+	p.mu.Lock()
+	p.paused = true
+	p.mu.Unlock()
+	p.Cut()
+}
+
+// Resume accepts connections again.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	p.paused = false
+	p.mu.Unlock()
+}
