@@ -1,0 +1,453 @@
+// Package realhost is the drivers.Host for real Linux hardware: GPIO lines
+// and I2C buses through periph.io's host drivers (the kernel's GPIO
+// character device and /dev/i2c-*), and serial ports through
+// internal/serialport.
+//
+// The host owns what it hands out. Several devices on one I2C bus share one
+// open bus whose transactions the host serialises, so drivers never lock and
+// never close a bus. Close releases buses and ports; it deliberately leaves
+// GPIO lines alone (see Host.Close).
+package realhost
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"periph.io/x/conn/v3/driver/driverreg"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/gpio/gpioreg"
+	"periph.io/x/conn/v3/i2c"
+	"periph.io/x/conn/v3/i2c/i2creg"
+	"periph.io/x/conn/v3/physic"
+	"periph.io/x/host/v3"
+
+	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/internal/serialport"
+)
+
+// ErrClosed is returned (wrapped) by a Host, and by the buses and ports it
+// handed out, after Close.
+var ErrClosed = errors.New("host is closed")
+
+// registry is where the host finds lines and buses: periph's registries on
+// real hardware, a fake in tests.
+type registry interface {
+	pin(name string) gpio.PinIO
+	pins() []gpio.PinIO
+	buses() []*i2creg.Ref
+}
+
+// periphRegistry reads periph's global registries, filled by host.Init.
+type periphRegistry struct{}
+
+func (periphRegistry) pin(name string) gpio.PinIO { return gpioreg.ByName(name) }
+func (periphRegistry) pins() []gpio.PinIO         { return gpioreg.All() }
+func (periphRegistry) buses() []*i2creg.Ref       { return i2creg.All() }
+
+// Host is the real hardware host. It implements drivers.Host and is safe for
+// concurrent use by the devices' goroutines.
+type Host struct {
+	s   *shared
+	log *slog.Logger
+}
+
+// shared is the state behind a Host and every view WithLogger makes of it.
+type shared struct {
+	reg registry
+
+	mu     sync.Mutex
+	closed bool
+	buses  map[int]*bus
+	ports  map[*port]struct{}
+}
+
+// New initialises periph's host drivers and returns the host. It succeeds on
+// a machine without GPIO or I2C: such a host simply has no lines or buses,
+// and asking for one gives an error that says so.
+//
+// periph's host.Init returns no error when a driver fails (the rpi driver
+// does on a Pi 5 or CM5), so New logs each failed driver as a warning, and
+// each loaded or skipped one at debug level.
+func New(log *slog.Logger) (*Host, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	state, err := host.Init()
+	if err != nil {
+		return nil, fmt.Errorf("realhost: initialise periph host drivers: %w", err)
+	}
+	logState(log, state)
+	return newHost(log, periphRegistry{}), nil
+}
+
+// logState reports how periph's drivers fared.
+func logState(log *slog.Logger, state *driverreg.State) {
+	for _, d := range state.Loaded {
+		log.Debug("periph driver loaded", "driver", d.String())
+	}
+	for _, f := range state.Skipped {
+		log.Debug("periph driver skipped", "driver", f.D.String(), "reason", f.Err)
+	}
+	for _, f := range state.Failed {
+		log.Warn("periph driver failed; the hardware it serves is unavailable", "driver", f.D.String(), "err", f.Err)
+	}
+}
+
+func newHost(log *slog.Logger, reg registry) *Host {
+	return &Host{
+		s:   &shared{reg: reg, buses: map[int]*bus{}, ports: map[*port]struct{}{}},
+		log: log,
+	}
+}
+
+// GPIO implements drivers.Host. name is the line's name as the kernel
+// labels it ("GPIO17"), never a number: chip and line numbers differ
+// between boards and kernels, and a bare "17" is rejected with a hint.
+//
+// The line is returned as periph has it; the host does not track it, because
+// Close leaves lines alone.
+func (h *Host) GPIO(name string) (gpio.PinIO, error) {
+	if err := h.s.checkOpen(); err != nil {
+		return nil, fmt.Errorf("gpio %q: %w", name, err)
+	}
+	if name == "" {
+		return nil, errors.New(`gpio: no line name; write the line's name such as "GPIO17"`)
+	}
+	if isDigits(name) {
+		return nil, fmt.Errorf("gpio %q: a bare number is ambiguous (chip numbering differs between boards); write the line's name, \"GPIO%s\"", name, name)
+	}
+	if p := h.s.reg.pin(name); p != nil {
+		return p, nil
+	}
+	return nil, unknownPin(name, h.s.reg.pins())
+}
+
+// unknownPin builds the error for a line that is not there, with what the
+// user most likely needs: the right spelling, or a sample of what exists.
+func unknownPin(name string, all []gpio.PinIO) error {
+	if len(all) == 0 {
+		return fmt.Errorf("gpio %q: not found: this machine has no GPIO lines (no /dev/gpiochip*, or the user running pinion cannot open them: add it to the gpio group); check with gpioinfo", name)
+	}
+	names := make([]string, 0, len(all))
+	for _, p := range all {
+		if strings.EqualFold(p.Name(), name) {
+			return fmt.Errorf("gpio %q: not found; did you mean %q? (line names are case-sensitive)", name, p.Name())
+		}
+		names = append(names, p.Name())
+	}
+	// GPIOn names first: they are what people write; then the others.
+	slices.SortFunc(names, func(a, b string) int {
+		return cmp.Or(cmp.Compare(gpioRank(a), gpioRank(b)), naturalCompare(a, b))
+	})
+	const few = 8
+	sample := strings.Join(names[:min(few, len(names))], ", ")
+	if len(names) > few {
+		sample += fmt.Sprintf(", … (%d in all)", len(names))
+	}
+	return fmt.Errorf("gpio %q: not found; lines on this machine include %s; list them all with gpioinfo", name, sample)
+}
+
+// I2C implements drivers.Host. bus is "1", "I2C1" or "/dev/i2c-1"; all three
+// name the same bus and share one open handle whose transactions are
+// serialised. The returned bus's Close does nothing: the host closes the bus.
+func (h *Host) I2C(name string) (i2c.Bus, error) {
+	n, err := busNumber(name)
+	if err != nil {
+		return nil, err
+	}
+	s := h.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, fmt.Errorf("i2c %q: %w", name, ErrClosed)
+	}
+	if b, ok := s.buses[n]; ok {
+		return b, nil
+	}
+	refs := s.reg.buses()
+	i := slices.IndexFunc(refs, func(r *i2creg.Ref) bool { return r.Number == n })
+	if i < 0 {
+		return nil, unknownBus(name, n, refs)
+	}
+	bc, err := refs[i].Open()
+	if err != nil {
+		return nil, fmt.Errorf("i2c %q: open %s: %w (the user running pinion needs to be in the i2c group)", name, refs[i].Name, err)
+	}
+	b := &bus{name: fmt.Sprintf("I2C%d", n), bc: bc}
+	s.buses[n] = b
+	return b, nil
+}
+
+func unknownBus(name string, n int, refs []*i2creg.Ref) error {
+	const hint = "enable I2C with raspi-config (or dtparam=i2c_arm=on in config.txt) and reboot"
+	if len(refs) == 0 {
+		return fmt.Errorf("i2c %q: bus %d not found: this machine has no I2C buses (no /dev/i2c-*); %s", name, n, hint)
+	}
+	names := make([]string, len(refs))
+	for i, r := range refs {
+		names[i] = r.Name
+	}
+	return fmt.Errorf("i2c %q: bus %d not found; this machine has %s; or %s", name, n, strings.Join(names, ", "), hint)
+}
+
+// busNumber turns the ways people write an I2C bus into its number.
+func busNumber(name string) (int, error) {
+	s := name
+	switch {
+	case strings.HasPrefix(s, "/dev/i2c-"):
+		s = strings.TrimPrefix(s, "/dev/i2c-")
+	case len(s) > 3 && strings.EqualFold(s[:3], "i2c"):
+		s = s[3:]
+	}
+	if isDigits(s) {
+		if n, err := strconv.Atoi(s); err == nil && n <= 1<<20 {
+			return n, nil
+		}
+	}
+	return 0, fmt.Errorf(`i2c %q: want a bus number such as "1", "I2C1" or "/dev/i2c-1"`, name)
+}
+
+// Serial implements drivers.Host. The host closes the port at Close if the
+// driver has not.
+func (h *Host) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
+	if path == "" {
+		return nil, errors.New(`serial: no path; write the port's path such as "/dev/serial0" or "/dev/ttyUSB0"`)
+	}
+	if err := h.s.checkOpen(); err != nil {
+		return nil, fmt.Errorf("serial %s: %w", path, err)
+	}
+	sp, err := serialport.Open(path, mode)
+	if err != nil {
+		return nil, err // serialport's error names the path and the fix.
+	}
+	p := &port{Port: sp, s: h.s, path: path}
+	s := h.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		_ = sp.Close()
+		return nil, fmt.Errorf("serial %s: %w", path, ErrClosed)
+	}
+	s.ports[p] = struct{}{}
+	return p, nil
+}
+
+// Clock implements drivers.Host with the wall clock.
+func (h *Host) Clock() drivers.Clock { return drivers.SystemClock{} }
+
+// Logger implements drivers.Host.
+func (h *Host) Logger() *slog.Logger { return h.log }
+
+// WithLogger returns a view of the same host whose Logger is l, so that each
+// device logs with its own attributes. Views share buses, ports and Close.
+func (h *Host) WithLogger(l *slog.Logger) drivers.Host {
+	if l == nil {
+		l = h.log
+	}
+	return &Host{s: h.s, log: l}
+}
+
+// Close closes every I2C bus and every serial port still open, after which
+// the host, its views and what they handed out return ErrClosed. Closing
+// twice is harmless.
+//
+// GPIO lines are left exactly as they are: not halted, not reconfigured and
+// not released. Releasing a line lets some kernels (upstream pinctrl-bcm2835)
+// turn it back into an input, which would drop a relay that an output holds;
+// the kernel releases the lines when the process exits, the moment the
+// device's own Close has already put them in the state the configuration
+// asks for.
+func (h *Host) Close() error {
+	s := h.s
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil
+	}
+	s.closed = true
+	buses := s.buses
+	ports := s.ports
+	s.buses, s.ports = nil, nil
+	s.mu.Unlock()
+
+	var errs []error
+	for _, b := range buses {
+		if err := b.release(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for p := range ports {
+		if err := p.close(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("realhost: close: %w", err)
+	}
+	return nil
+}
+
+func (s *shared) checkOpen() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return ErrClosed
+	}
+	return nil
+}
+
+// bus is an I2C bus shared by every device on it. Its mutex makes each Tx
+// one uninterrupted exchange, so a sensor's write-register-then-read is not
+// split by another device's transaction.
+type bus struct {
+	name string
+
+	mu sync.Mutex
+	bc i2c.BusCloser // nil once released
+}
+
+// String implements i2c.Bus.
+func (b *bus) String() string { return b.name }
+
+// Tx implements i2c.Bus, one transaction at a time.
+func (b *bus) Tx(addr uint16, w, r []byte) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bc == nil {
+		return fmt.Errorf("i2c %s: %w", b.name, ErrClosed)
+	}
+	if err := b.bc.Tx(addr, w, r); err != nil {
+		return fmt.Errorf("i2c %s: address %#02x: %w", b.name, addr, err)
+	}
+	return nil
+}
+
+// SetSpeed implements i2c.Bus. The speed is the bus's, so it applies to
+// every device on it.
+func (b *bus) SetSpeed(f physic.Frequency) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bc == nil {
+		return fmt.Errorf("i2c %s: %w", b.name, ErrClosed)
+	}
+	if err := b.bc.SetSpeed(f); err != nil {
+		return fmt.Errorf("i2c %s: set speed %s: %w", b.name, f, err)
+	}
+	return nil
+}
+
+// Close does nothing and returns nil: the bus is shared, and a driver that
+// closes what it was given (as io.Closer) must not cut off its neighbours.
+// The host closes the bus.
+func (b *bus) Close() error { return nil }
+
+// release closes the underlying bus, waiting for a transaction in flight.
+func (b *bus) release() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.bc == nil {
+		return nil
+	}
+	err := b.bc.Close()
+	b.bc = nil
+	if err != nil {
+		return fmt.Errorf("i2c %s: close: %w", b.name, err)
+	}
+	return nil
+}
+
+// port is a serial port the host handed out. It refuses to write after
+// Close because go.bug.st/serial would write to the closed (and possibly
+// reused) file descriptor.
+type port struct {
+	*serialport.Port
+	s    *shared
+	path string
+
+	mu     sync.RWMutex
+	closed bool
+}
+
+// Write implements io.Writer.
+func (p *port) Write(b []byte) (int, error) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return 0, fmt.Errorf("serial %s: write: %w", p.path, ErrClosed)
+	}
+	return p.Port.Write(b)
+}
+
+// Close implements io.Closer; a pending Read returns an error. Closing twice
+// is harmless.
+func (p *port) Close() error {
+	p.s.mu.Lock()
+	delete(p.s.ports, p)
+	p.s.mu.Unlock()
+	return p.close()
+}
+
+func (p *port) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if err := p.Port.Close(); err != nil {
+		return fmt.Errorf("serial %s: close: %w", p.path, err)
+	}
+	return nil
+}
+
+// isDigits reports whether s is a non-empty run of ASCII digits.
+func isDigits(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// gpioRank sorts names of the form GPIOn before the rest.
+func gpioRank(name string) int {
+	if strings.HasPrefix(name, "GPIO") && isDigits(name[4:]) {
+		return 0
+	}
+	return 1
+}
+
+// naturalCompare orders names by their text, then by the number they end in,
+// so GPIO2 comes before GPIO10.
+func naturalCompare(a, b string) int {
+	split := func(s string) (string, int) {
+		i := len(s)
+		for i > 0 && s[i-1] >= '0' && s[i-1] <= '9' {
+			i--
+		}
+		n, err := strconv.Atoi(s[i:])
+		if err != nil {
+			return s, -1
+		}
+		return s[:i], n
+	}
+	pa, na := split(a)
+	pb, nb := split(b)
+	return cmp.Or(cmp.Compare(pa, pb), cmp.Compare(na, nb), cmp.Compare(a, b))
+}
+
+var (
+	_ drivers.Host = (*Host)(nil)
+	_ i2c.Bus      = (*bus)(nil)
+	_ drivers.Port = (*port)(nil)
+)

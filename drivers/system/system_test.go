@@ -1,0 +1,601 @@
+package system
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+	"golang.org/x/sys/unix"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/i2c"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// deviceConfig turns a TOML document with one [[device]] table into the
+// drivers.Config the agent would pass: the common keys are the agent's, and
+// Decode is strict about the rest, as the agent's loader is.
+func deviceConfig(t *testing.T, doc string) drivers.Config {
+	t.Helper()
+	var file struct{ Device []toml.Primitive }
+	md, err := toml.Decode(doc, &file)
+	if err != nil {
+		t.Fatalf("test config does not parse: %v\n%s", err, doc)
+	}
+	if len(file.Device) != 1 {
+		t.Fatalf("test config has %d [[device]] tables, want 1", len(file.Device))
+	}
+	var common struct {
+		ID string `toml:"id"`
+	}
+	if err := md.PrimitiveDecode(file.Device[0], &common); err != nil {
+		t.Fatal(err)
+	}
+	return drivers.Config{
+		ID: common.ID,
+		Decode: func(v any) error {
+			if err := md.PrimitiveDecode(file.Device[0], v); err != nil {
+				return err
+			}
+			for _, k := range md.Undecoded() {
+				switch k.String() {
+				case "device.id", "device.driver", "device.name", "device.interval":
+					continue
+				}
+				return fmt.Errorf("%s: unknown key", k)
+			}
+			return nil
+		},
+	}
+}
+
+// snippet wraps driver keys in a [[device]] table.
+func snippet(keys string) string {
+	return "[[device]]\nid = \"host\"\ndriver = \"system\"\n" + keys + "\n"
+}
+
+// fakeHost gives a device a logger and nothing else: the system driver must
+// not ask the host for hardware.
+type fakeHost struct{ log *slog.Logger }
+
+func (h fakeHost) GPIO(string) (gpio.PinIO, error) { return nil, errors.New("no GPIO in this test") }
+func (h fakeHost) I2C(string) (i2c.Bus, error)     { return nil, errors.New("no I2C in this test") }
+func (h fakeHost) Serial(string, drivers.SerialMode) (drivers.Port, error) {
+	return nil, errors.New("no serial in this test")
+}
+func (h fakeHost) Clock() drivers.Clock { return drivers.SystemClock{} }
+func (h fakeHost) Logger() *slog.Logger { return h.log }
+func newLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
+func statfsFixed(blocks, bfree, bavail uint64) func(string, *unix.Statfs_t) error {
+	return func(_ string, st *unix.Statfs_t) error {
+		*st = unix.Statfs_t{Blocks: blocks, Bfree: bfree, Bavail: bavail, Bsize: 4096}
+		return nil
+	}
+}
+
+// syncBuffer is a log sink safe to read while a device writes to it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// openAt builds and opens a device reading root, with the disk faked as
+// 1000 blocks of which 300 are free and 250 available to users.
+func openAt(t *testing.T, root string, log *slog.Logger) *Device {
+	t.Helper()
+	dev, err := New(deviceConfig(t, snippet(fmt.Sprintf("root = %q", root))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := dev.(*Device)
+	d.statfs = statfsFixed(1000, 300, 250)
+	if err := d.Open(context.Background(), fakeHost{log}); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+	return d
+}
+
+func abs(t *testing.T, rel string) string {
+	t.Helper()
+	p, err := filepath.Abs(rel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func readingsMap(t *testing.T, rs []drivers.Reading) map[string]drivers.Value {
+	t.Helper()
+	m := map[string]drivers.Value{}
+	for _, r := range rs {
+		if _, dup := m[r.Entity]; dup {
+			t.Fatalf("entity %s read twice", r.Entity)
+		}
+		m[r.Entity] = r.Value
+	}
+	return m
+}
+
+func TestRegistered(t *testing.T) {
+	f, ok := drivers.Lookup("system")
+	if !ok {
+		t.Fatal(`driver "system" is not registered`)
+	}
+	if _, err := f(deviceConfig(t, snippet(""))); err != nil {
+		t.Fatalf("factory with no keys: %v", err)
+	}
+}
+
+func TestNewConfig(t *testing.T) {
+	tests := []struct {
+		name     string
+		keys     string
+		wantDisk string
+		wantRoot string
+		wantErr  string
+	}{
+		{name: "defaults", wantDisk: "/", wantRoot: "/"},
+		{name: "disk path", keys: `disk_path = "/mnt/data/"`, wantDisk: "/mnt/data", wantRoot: "/"},
+		{name: "root for a container", keys: "root = \"/host\"\ndisk_path = \"/host\"", wantDisk: "/host", wantRoot: "/host"},
+		{name: "relative disk path", keys: `disk_path = "data"`, wantErr: `disk_path "data": want an absolute path`},
+		{name: "empty disk path", keys: `disk_path = ""`, wantErr: `disk_path "": want an absolute path`},
+		{name: "relative root", keys: `root = "testdata"`, wantErr: `root "testdata": want an absolute path`},
+		{name: "unknown key", keys: `disk = "/"`, wantErr: "disk: unknown key"},
+		{name: "wrong type", keys: `disk_path = 3`, wantErr: "disk_path"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev, err := New(deviceConfig(t, snippet(tt.keys)))
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
+				}
+				if !strings.Contains(err.Error(), `system "host"`) {
+					t.Fatalf("err = %v, want it to name the device", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dev.(*Device)
+			if d.conf.DiskPath != tt.wantDisk || d.conf.Root != tt.wantRoot {
+				t.Fatalf("disk_path, root = %q, %q; want %q, %q", d.conf.DiskPath, d.conf.Root, tt.wantDisk, tt.wantRoot)
+			}
+		})
+	}
+}
+
+func TestSampleConfig(t *testing.T) {
+	if !strings.Contains(SampleConfig, `driver = "system"`) {
+		t.Fatalf("SampleConfig does not configure the system driver:\n%s", SampleConfig)
+	}
+	// The sample's commented-out keys must be real keys with their
+	// defaults: uncommenting them must keep the config valid.
+	uncommented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = )`).ReplaceAllString(SampleConfig, "$1$2")
+	if uncommented == SampleConfig {
+		t.Fatal("SampleConfig shows no commented-out defaults")
+	}
+	for _, doc := range []string{SampleConfig, uncommented} {
+		dev, err := New(deviceConfig(t, doc))
+		if err != nil {
+			t.Fatalf("sample config rejected: %v\n%s", err, doc)
+		}
+		if d := dev.(*Device); d.conf != (config{DiskPath: "/", Root: "/"}) {
+			t.Fatalf("sample config gives %+v, want the defaults", d.conf)
+		}
+	}
+}
+
+var idRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
+
+func TestEntities(t *testing.T) {
+	dev, err := New(deviceConfig(t, snippet(`root = "/nonexistent"`)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Entities must not depend on the machine: a root with nothing in it
+	// lists the same entities as a Pi, cpu_temperature included.
+	es := dev.Entities()
+	var ids []string
+	for _, e := range es {
+		ids = append(ids, e.ID)
+		if !idRE.MatchString(e.ID) {
+			t.Errorf("entity id %q has characters outside [a-zA-Z0-9_-]", e.ID)
+		}
+		if !e.Diagnostic {
+			t.Errorf("%s is not diagnostic", e.ID)
+		}
+		if e.Kind != drivers.KindSensor || e.Name == "" {
+			t.Errorf("%s: kind %v, name %q; want a named sensor", e.ID, e.Kind, e.Name)
+		}
+		if e.Precision < 0 {
+			t.Errorf("%s: precision unset", e.ID)
+		}
+	}
+	want := []string{"cpu_temperature", "load_1m", "load_5m", "load_15m", "memory_used", "disk_used", "uptime"}
+	if !slices.Equal(ids, want) {
+		t.Fatalf("entity ids %v, want %v", ids, want)
+	}
+
+	// What Home Assistant validates: a unit must fit the device class, and
+	// a sensor with no class may still carry '%' but load has no unit.
+	byID := map[string]drivers.Entity{}
+	for _, e := range es {
+		byID[e.ID] = e
+	}
+	checks := []struct {
+		id    string
+		class string
+		unit  drivers.Unit
+		state drivers.StateClass
+	}{
+		{"cpu_temperature", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement},
+		{"load_1m", "", "", drivers.StateMeasurement},
+		{"load_5m", "", "", drivers.StateMeasurement},
+		{"load_15m", "", "", drivers.StateMeasurement},
+		{"memory_used", "", drivers.Percent, drivers.StateMeasurement},
+		{"disk_used", "", drivers.Percent, drivers.StateMeasurement},
+		{"uptime", drivers.ClassDuration, drivers.Seconds, drivers.StateTotalIncreasing},
+	}
+	for _, c := range checks {
+		e := byID[c.id]
+		if e.Class != c.class || e.Unit != c.unit || e.State != c.state {
+			t.Errorf("%s: class %q unit %q state %v; want %q %q %v", c.id, e.Class, e.Unit, e.State, c.class, c.unit, c.state)
+		}
+	}
+	if got := byID["load_1m"].Icon; got != "mdi:cpu-64-bit" {
+		t.Errorf("load icon %q, want mdi:cpu-64-bit", got)
+	}
+	if info := dev.Info(); info.Manufacturer == "" || info.Model == "" {
+		t.Errorf("Info() = %+v, want both fields set", info)
+	}
+}
+
+func TestReadTestdata(t *testing.T) {
+	tests := []struct {
+		root      string
+		want      map[string]drivers.Value
+		wantModel string
+	}{
+		{
+			root: "testdata/pi4",
+			want: map[string]drivers.Value{
+				"cpu_temperature": drivers.Number(48.312, drivers.Celsius),
+				"load_1m":         drivers.Number(0.52, ""),
+				"load_5m":         drivers.Number(0.58, ""),
+				"load_15m":        drivers.Number(0.59, ""),
+				// (3884096-3213736)/3884096 = 17.259…%
+				"memory_used": drivers.Number(17.26, drivers.Percent),
+				// 700 used of 700+250: the 50 blocks reserved for root
+				// count as neither, like df.
+				"disk_used": drivers.Number(73.68, drivers.Percent),
+				"uptime":    drivers.Number(350735, drivers.Seconds),
+			},
+			wantModel: "Raspberry Pi 4 Model B Rev 1.4",
+		},
+		{
+			// zone0 is acpitz; the x86_pkg_temp zones win, zone1's
+			// sensor is broken, and zone2 comes before zone10.
+			root: "testdata/x86",
+			want: map[string]drivers.Value{
+				"cpu_temperature": drivers.Number(52, drivers.Celsius),
+				"load_1m":         drivers.Number(2.1, ""),
+				"load_5m":         drivers.Number(1.75, ""),
+				"load_15m":        drivers.Number(1.2, ""),
+				"memory_used":     drivers.Number(75, drivers.Percent),
+				"disk_used":       drivers.Number(73.68, drivers.Percent),
+				"uptime":          drivers.Number(1234, drivers.Seconds),
+			},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.root, func(t *testing.T) {
+			var logs syncBuffer
+			d := openAt(t, abs(t, tt.root), newLogger(&logs))
+			rs, err := d.Read(context.Background())
+			if err != nil {
+				t.Fatalf("Read: %v", err)
+			}
+			got := readingsMap(t, rs)
+			for id, w := range tt.want {
+				if g, ok := got[id]; !ok || !g.Equal(w) {
+					t.Errorf("%s = %v, want %v", id, g, w)
+				}
+			}
+			if len(got) != len(tt.want) {
+				t.Errorf("read %d entities, want %d: %v", len(got), len(tt.want), got)
+			}
+			// Each reading carries its entity's unit, so the agent never
+			// publishes a number in a unit Home Assistant was not told.
+			for _, e := range d.Entities() {
+				if v, ok := got[e.ID]; ok && v.Unit != e.Unit {
+					t.Errorf("%s read in %q, entity declares %q", e.ID, v.Unit, e.Unit)
+				}
+			}
+			if strings.Contains(logs.String(), "no CPU temperature") {
+				t.Errorf("logged a missing sensor on a board that has one:\n%s", logs.String())
+			}
+			if tt.wantModel != "" && !strings.Contains(logs.String(), tt.wantModel) {
+				t.Errorf("the board model %q was not logged:\n%s", tt.wantModel, logs.String())
+			}
+		})
+	}
+}
+
+// copyTree copies the files under src into a new temporary root.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	dst := t.TempDir()
+	err := filepath.WalkDir(src, func(p string, e os.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		rel, _ := filepath.Rel(src, p)
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		if err := os.MkdirAll(filepath.Join(dst, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestNoThermalZone(t *testing.T) {
+	root := copyTree(t, "testdata/pi4")
+	if err := os.RemoveAll(filepath.Join(root, "sys/class/thermal/thermal_zone0")); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	d := openAt(t, root, newLogger(&logs))
+	for range 3 {
+		rs, err := d.Read(context.Background())
+		if err != nil {
+			t.Fatalf("Read: %v", err)
+		}
+		got := readingsMap(t, rs)
+		if _, ok := got["cpu_temperature"]; ok {
+			t.Fatalf("read a CPU temperature on a board without a sensor: %v", got)
+		}
+		if len(got) != 6 {
+			t.Fatalf("read %d entities, want the 6 other than cpu_temperature: %v", len(got), got)
+		}
+	}
+	if n := strings.Count(logs.String(), "no CPU temperature sensor"); n != 1 {
+		t.Fatalf("the missing sensor was logged %d times, want once at Open:\n%s", n, logs.String())
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	noProc := t.TempDir()
+	tests := []struct {
+		name    string
+		keys    string
+		statfs  func(string, *unix.Statfs_t) error
+		wantErr []string
+	}{
+		{
+			name:    "no /proc",
+			keys:    fmt.Sprintf("root = %q", noProc),
+			wantErr: []string{filepath.Join(noProc, "proc/loadavg"), "needs Linux's /proc"},
+		},
+		{
+			name:    "missing disk",
+			keys:    fmt.Sprintf("root = %q\ndisk_path = %q", abs(t, "testdata/pi4"), "/nonexistent-pinion-disk"),
+			statfs:  unix.Statfs,
+			wantErr: []string{`disk_path "/nonexistent-pinion-disk"`, "statfs", "no such file"},
+		},
+		{
+			name:    "pseudo filesystem",
+			keys:    fmt.Sprintf("root = %q", abs(t, "testdata/pi4")),
+			statfs:  statfsFixed(0, 0, 0),
+			wantErr: []string{`disk_path "/"`, "no size"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dev, err := New(deviceConfig(t, snippet(tt.keys)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dev.(*Device)
+			if tt.statfs != nil {
+				d.statfs = tt.statfs
+			}
+			err = d.Open(context.Background(), fakeHost{discard()})
+			if err == nil {
+				t.Fatal("Open succeeded")
+			}
+			for _, w := range append(tt.wantErr, `system "host"`) {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestReadErrors(t *testing.T) {
+	tests := []struct {
+		file    string
+		content string
+		missing []string
+		wantErr string
+	}{
+		{"proc/loadavg", "0.5 x 0.1 1/2 3\n", []string{"load_1m", "load_5m", "load_15m"}, `field 2 (5 minute load) "x"`},
+		{"proc/meminfo", "MemTotal: 100 kB\nMemAvailable: lots kB\n", []string{"memory_used"}, `field MemAvailable: "lots"`},
+		{"proc/meminfo", "MemTotal: 100 kB\n", []string{"memory_used"}, "no MemAvailable field"},
+		{"proc/uptime", "\n", []string{"uptime"}, "empty"},
+		{"sys/class/thermal/thermal_zone0/temp", "hot\n", []string{"cpu_temperature"}, `"hot": want a whole number of millidegrees`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			root := copyTree(t, "testdata/pi4")
+			d := openAt(t, root, discard())
+			// The file goes bad after Open, as a flaky sensor would.
+			if err := os.WriteFile(filepath.Join(root, tt.file), []byte(tt.content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			rs, err := d.Read(context.Background())
+			if err == nil {
+				t.Fatal("Read succeeded on a bad file")
+			}
+			for _, w := range []string{filepath.Join(root, tt.file), tt.wantErr, `system "host"`} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not contain %q", err, w)
+				}
+			}
+			got := readingsMap(t, rs)
+			for _, id := range tt.missing {
+				if _, ok := got[id]; ok {
+					t.Errorf("%s read from a bad file: %v", id, got[id])
+				}
+			}
+			// The other sources still report.
+			if len(got) != 7-len(tt.missing) {
+				t.Errorf("read %d entities, want %d: %v", len(got), 7-len(tt.missing), got)
+			}
+		})
+	}
+
+	t.Run("vanished file", func(t *testing.T) {
+		root := copyTree(t, "testdata/pi4")
+		d := openAt(t, root, discard())
+		if err := os.Remove(filepath.Join(root, "proc/uptime")); err != nil {
+			t.Fatal(err)
+		}
+		_, err := d.Read(context.Background())
+		if !errors.Is(err, os.ErrNotExist) || !strings.Contains(err.Error(), "proc/uptime") {
+			t.Fatalf("err = %v, want a not-exist error naming proc/uptime", err)
+		}
+	})
+
+	t.Run("cancelled", func(t *testing.T) {
+		d := openAt(t, abs(t, "testdata/pi4"), discard())
+		ctx, cancel := context.WithCancel(context.Background())
+		cancel()
+		if _, err := d.Read(ctx); !errors.Is(err, context.Canceled) {
+			t.Fatalf("err = %v, want context.Canceled", err)
+		}
+	})
+}
+
+func TestDiskUsed(t *testing.T) {
+	tests := []struct {
+		name                  string
+		blocks, bfree, bavail uint64
+		want                  float64
+		wantErr               string
+	}{
+		{name: "half", blocks: 1000, bfree: 500, bavail: 500, want: 50},
+		{name: "reserved blocks excluded", blocks: 1000, bfree: 300, bavail: 250, want: 700.0 / 950 * 100},
+		{name: "full for users", blocks: 1000, bfree: 50, bavail: 0, want: 100},
+		{name: "empty", blocks: 1000, bfree: 1000, bavail: 950, want: 0},
+		{name: "no size", wantErr: "no size"},
+		{name: "free above total", blocks: 10, bfree: 11, bavail: 0, wantErr: "inconsistent"},
+		{name: "available above free", blocks: 10, bfree: 5, bavail: 6, wantErr: "inconsistent"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d := &Device{conf: config{DiskPath: "/data"}, statfs: statfsFixed(tt.blocks, tt.bfree, tt.bavail)}
+			got, err := d.diskUsed()
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.Contains(err.Error(), `"/data"`) {
+					t.Fatalf("err = %v, want one naming /data and containing %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(got-tt.want) > 1e-9 {
+				t.Fatalf("diskUsed = %v, want %v", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestRealMachine reads this machine's own /proc, /sys and root filesystem.
+func TestRealMachine(t *testing.T) {
+	if _, err := os.Stat("/proc/loadavg"); err != nil {
+		t.Fatalf("this test needs Linux: %v", err)
+	}
+	dev, err := New(deviceConfig(t, snippet("")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := dev.Open(context.Background(), fakeHost{discard()}); err != nil {
+		t.Fatalf("Open on this machine: %v", err)
+	}
+	defer dev.Close()
+	rs, err := dev.(drivers.Reader).Read(context.Background())
+	if err != nil {
+		t.Fatalf("Read on this machine: %v", err)
+	}
+	got := readingsMap(t, rs)
+	uptime, err := os.ReadFile("/proc/uptime")
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := parseUptime(uptime)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ranges := map[string][2]float64{
+		"load_1m":     {0, 1000},
+		"load_5m":     {0, 1000},
+		"load_15m":    {0, 1000},
+		"memory_used": {0.01, 100},
+		"disk_used":   {0, 100},
+		// Read before the file above, so at most that many seconds.
+		"uptime": {1, up},
+		// Present only on machines with a thermal zone.
+		"cpu_temperature": {-40, 125},
+	}
+	for id, r := range ranges {
+		v, ok := got[id]
+		if !ok {
+			if id != "cpu_temperature" {
+				t.Errorf("%s not read", id)
+			}
+			continue
+		}
+		if v.Kind != drivers.ValueNumber || math.IsNaN(v.Num) || v.Num < r[0] || v.Num > r[1] {
+			t.Errorf("%s = %v, want a number in [%v, %v]", id, v, r[0], r[1])
+		}
+	}
+}
