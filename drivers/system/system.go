@@ -46,7 +46,10 @@ import (
 //go:embed sample.toml
 var SampleConfig string
 
-func init() { drivers.Register("system", New) }
+func init() {
+	drivers.Register("system", New)
+	drivers.RegisterSample("system", SampleConfig)
+}
 
 // Entity ids, which appear in topics and unique ids and so must never change.
 const (

@@ -17,25 +17,43 @@ func OpenPTY() (*os.File, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("open pty: %w", err)
 	}
-	if err := unix.IoctlSetPointerInt(int(m.Fd()), unix.TIOCSPTLCK, 0); err != nil {
-		m.Close()
-		return nil, "", fmt.Errorf("unlock pty: %w", err)
-	}
-	n, err := unix.IoctlGetInt(int(m.Fd()), unix.TIOCGPTN)
+	// The ioctls go through SyscallConn, not Fd: Fd would put the file in
+	// blocking mode for good, and then Close could not interrupt a Read
+	// that a simulated peer has pending.
+	rc, err := m.SyscallConn()
 	if err != nil {
 		m.Close()
-		return nil, "", fmt.Errorf("pty number: %w", err)
+		return nil, "", fmt.Errorf("open pty: %w", err)
 	}
-	// Raw mode on the controller too, so bytes pass through untranslated
-	// (no CR/LF mapping, no echo) in both directions.
-	t, err := unix.IoctlGetTermios(int(m.Fd()), unix.TCGETS)
+	var n int
+	var ierr error
+	err = rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr != nil {
+			ierr = fmt.Errorf("unlock pty: %w", ierr)
+			return
+		}
+		if n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN); ierr != nil {
+			ierr = fmt.Errorf("pty number: %w", ierr)
+			return
+		}
+		// Raw mode on the controller too, so bytes pass through untranslated
+		// (no CR/LF mapping, no echo) in both directions.
+		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
+		if err == nil {
+			t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
+			t.Oflag &^= unix.OPOST
+			t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
+			t.Cflag &^= unix.CSIZE | unix.PARENB
+			t.Cflag |= unix.CS8
+			_ = unix.IoctlSetTermios(int(fd), unix.TCSETS, t)
+		}
+	})
 	if err == nil {
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB
-		t.Cflag |= unix.CS8
-		_ = unix.IoctlSetTermios(int(m.Fd()), unix.TCSETS, t)
+		err = ierr
+	}
+	if err != nil {
+		m.Close()
+		return nil, "", err
 	}
 	return m, fmt.Sprintf("/dev/pts/%d", n), nil
 }

@@ -1,0 +1,222 @@
+package bme280
+
+import (
+	"fmt"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// tomlConfig returns the drivers.Config the agent would pass for a device
+// table holding snippet: Decode decodes it strictly, so an unknown key is
+// an error, as in the agent.
+func tomlConfig(t testing.TB, id, snippet string) drivers.Config {
+	t.Helper()
+	cfg, err := parseTOMLConfig(id, snippet)
+	if err != nil {
+		t.Fatalf("test config does not parse: %v\n%s", err, snippet)
+	}
+	return cfg
+}
+
+func parseTOMLConfig(id, snippet string) (drivers.Config, error) {
+	var doc struct {
+		Device toml.Primitive `toml:"device"`
+	}
+	md, err := toml.Decode("[device]\n"+snippet, &doc)
+	if err != nil {
+		return drivers.Config{}, err
+	}
+	return drivers.Config{ID: id, Decode: func(v any) error {
+		if err := md.PrimitiveDecode(doc.Device, v); err != nil {
+			return err
+		}
+		if keys := md.Undecoded(); len(keys) > 0 {
+			return fmt.Errorf("unknown key %q", keys[0].String())
+		}
+		return nil
+	}}, nil
+}
+
+func TestNewConfig(t *testing.T) {
+	tests := []struct {
+		name   string
+		toml   string
+		claim  string
+		osrs   byte
+		offset float64
+	}{
+		{name: "defaults", toml: "", claim: "i2c:1:0x76", osrs: 1},
+		{name: "bus as string", toml: `bus = "3"`, claim: "i2c:3:0x76", osrs: 1},
+		{name: "bus as integer", toml: `bus = 4`, claim: "i2c:4:0x76", osrs: 1},
+		{name: "bus by name", toml: `bus = "I2C1"`, claim: "i2c:1:0x76", osrs: 1},
+		{name: "bus by device", toml: `bus = "/dev/i2c-0"`, claim: "i2c:0:0x76", osrs: 1},
+		{name: "bus with leading zero", toml: `bus = "01"`, claim: "i2c:1:0x76", osrs: 1},
+		{name: "other address", toml: `address = 0x77`, claim: "i2c:1:0x77", osrs: 1},
+		{name: "address in decimal", toml: `address = 118`, claim: "i2c:1:0x76", osrs: 1},
+		{name: "oversampling 2", toml: `oversampling = 2`, claim: "i2c:1:0x76", osrs: 2},
+		{name: "oversampling 16", toml: `oversampling = 16`, claim: "i2c:1:0x76", osrs: 5},
+		{name: "offset", toml: `temperature_offset = -1.5`, claim: "i2c:1:0x76", osrs: 1, offset: -1.5},
+		{name: "integer offset", toml: `temperature_offset = 2`, claim: "i2c:1:0x76", osrs: 1, offset: 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := New(tomlConfig(t, "attic", tt.toml))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := d.Claims(); !slices.Equal(got, []string{tt.claim}) {
+				t.Errorf("Claims() = %q, want [%q]", got, tt.claim)
+			}
+			if d.osrs != tt.osrs || d.offset != tt.offset {
+				t.Errorf("oversampling code %d, offset %v; want %d, %v", d.osrs, d.offset, tt.osrs, tt.offset)
+			}
+		})
+	}
+}
+
+func TestNewConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		toml string
+		want []string // in the message, after `bme280 "attic": config: `
+	}{
+		{name: "address not a BME280's", toml: `address = 0x48`, want: []string{"0x48", "0x76", "0x77"}},
+		{name: "address as string", toml: `address = "0x76"`, want: []string{"address", "string"}},
+		{name: "address huge", toml: `address = 99999999999`, want: []string{"not a BME280 address"}},
+		{name: "oversampling 3", toml: `oversampling = 3`, want: []string{"oversampling 3", "1, 2, 4, 8 or 16"}},
+		{name: "oversampling 0", toml: `oversampling = 0`, want: []string{"oversampling 0"}},
+		{name: "oversampling fraction", toml: `oversampling = 1.5`, want: []string{"oversampling"}},
+		{name: "offset nan", toml: `temperature_offset = nan`, want: []string{"temperature_offset NaN"}},
+		{name: "offset inf", toml: `temperature_offset = -inf`, want: []string{"temperature_offset -Inf"}},
+		{name: "offset implausible", toml: `temperature_offset = 100`, want: []string{"temperature_offset 100", "-50 and 50"}},
+		{name: "offset as string", toml: `temperature_offset = "1"`, want: []string{"temperature_offset"}},
+		{name: "bus name", toml: `bus = "spi0"`, want: []string{`bus "spi0"`, "I2C1"}},
+		{name: "bus empty", toml: `bus = ""`, want: []string{`bus ""`}},
+		{name: "bus negative", toml: `bus = -1`, want: []string{`bus "-1"`}},
+		{name: "bus too big", toml: `bus = 256`, want: []string{`bus "256"`}},
+		{name: "bus bool", toml: `bus = true`, want: []string{"bus true"}},
+		{name: "bus table", toml: `bus = [1]`, want: []string{"bus [1]"}},
+		{name: "typo", toml: `adress = 0x77`, want: []string{"adress"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			d, err := New(tomlConfig(t, "attic", tt.toml))
+			if err == nil {
+				t.Fatalf("New accepted %s: %+v", tt.toml, d)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, `bme280 "attic": config: `) {
+				t.Errorf("error %q does not start with the driver, device and step", msg)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not mention %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNewWithoutDecode(t *testing.T) {
+	// A device built in Go rather than from a file has no table to decode.
+	d, err := New(drivers.Config{ID: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := d.Claims(); !slices.Equal(got, []string{"i2c:1:0x76"}) {
+		t.Errorf("Claims() = %q", got)
+	}
+}
+
+// commonKeys are the keys of a [[device]] table that the agent keeps.
+type commonKeys struct {
+	ID       string `toml:"id"`
+	Driver   string `toml:"driver"`
+	Name     string `toml:"name"`
+	Interval string `toml:"interval"`
+}
+
+// sampleDevice decodes the one [[device]] table of a sample configuration
+// strictly, as the agent does: common keys for the agent, the rest for the
+// driver.
+func sampleDevice(t *testing.T, sample string) (commonKeys, *Device) {
+	t.Helper()
+	var doc struct {
+		Device []toml.Primitive `toml:"device"`
+	}
+	md, err := toml.Decode(sample, &doc)
+	if err != nil {
+		t.Fatalf("sample config: %v\n%s", err, sample)
+	}
+	if len(doc.Device) != 1 {
+		t.Fatalf("sample config has %d [[device]] tables, want 1", len(doc.Device))
+	}
+	var common commonKeys
+	if err := md.PrimitiveDecode(doc.Device[0], &common); err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(drivers.Config{ID: common.ID, Decode: func(v any) error {
+		if err := md.PrimitiveDecode(doc.Device[0], v); err != nil {
+			return err
+		}
+		if keys := md.Undecoded(); len(keys) > 0 {
+			return fmt.Errorf("unknown keys %v", keys)
+		}
+		return nil
+	}})
+	if err != nil {
+		t.Fatalf("sample config: %v\n%s", err, sample)
+	}
+	return common, d
+}
+
+func TestSampleConfig(t *testing.T) {
+	common, d := sampleDevice(t, SampleConfig)
+	if common.Driver != "bme280" || common.ID == "" {
+		t.Errorf("sample device: driver %q, id %q", common.Driver, common.ID)
+	}
+	// The commented-out keys document the defaults: uncommented, they must
+	// be keys the driver takes, with the values it uses when they are left
+	// out.
+	uncommented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = )`).ReplaceAllString(SampleConfig, "$1$2")
+	if uncommented == SampleConfig {
+		t.Fatal("the sample has no commented-out defaults")
+	}
+	_, withDefaults := sampleDevice(t, uncommented)
+	d.log, withDefaults.log = nil, nil
+	if *withDefaults != *d {
+		t.Errorf("the defaults written in the sample differ from the driver's:\nsample  %+v\ndriver  %+v", *withDefaults, *d)
+	}
+}
+
+func FuzzNew(f *testing.F) {
+	for _, s := range []string{"", `bus = "I2C1"`, `bus = 1`, "address = 0x77\noversampling = 16", `temperature_offset = -1.5`, `bus = "/dev/i2c-99999"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, snippet string) {
+		cfg, err := parseTOMLConfig("fuzz", snippet)
+		if err != nil {
+			return
+		}
+		d, err := New(cfg)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), `bme280 "fuzz": config: `) {
+				t.Errorf("error without prefix: %v", err)
+			}
+			return
+		}
+		claim := d.Claims()[0]
+		if !regexp.MustCompile(`^i2c:\d{1,3}:0x7[67]$`).MatchString(claim) {
+			t.Errorf("accepted %q with claim %q", snippet, claim)
+		}
+		if d.osrs < 1 || d.osrs > 5 {
+			t.Errorf("accepted %q with oversampling code %d", snippet, d.osrs)
+		}
+	})
+}

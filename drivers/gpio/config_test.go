@@ -1,0 +1,299 @@
+package gpio
+
+import (
+	"bytes"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+func TestRegistered(t *testing.T) {
+	f, ok := drivers.Lookup("gpio")
+	if !ok {
+		t.Fatal(`drivers.Lookup("gpio"): not registered`)
+	}
+	cfg, err := tomlConfig("door", `pin = "GPIO17"`+"\n"+`mode = "output"`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := f(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := d.(*Output); !ok {
+		t.Errorf("registered factory made a %T, want *Output", d)
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want []string // substrings of the error, after the prefix
+	}{
+		{"no pin", `mode = "output"`, []string{`pin is required`, `"GPIO17"`}},
+		{"pin as number", "pin = 17\nmode = \"output\"", []string{`pin = 17`, `write "GPIO17"`}},
+		{"pin as numeric string", "pin = \"4\"\nmode = \"input\"", []string{`write "GPIO4"`}},
+		{"pin as bool", "pin = true\nmode = \"input\"", []string{`pin must be the line's name`, `"GPIO17"`}},
+		{"pin with space", "pin = \"GPIO 17\"\nmode = \"input\"", []string{`has spaces`}},
+		{"empty pin", "pin = \"\"\nmode = \"input\"", []string{`pin is required`}},
+		{"no mode", `pin = "GPIO17"`, []string{`mode is required`, `"output"`, `"input"`}},
+		{"bad mode", "pin = \"GPIO17\"\nmode = \"relay\"", []string{`mode = "relay" is not a mode`, `"output"`, `"input"`}},
+		{"mode case", "pin = \"GPIO17\"\nmode = \"Output\"", []string{`mode = "Output" is not a mode`}},
+		{"pull on output", "pin = \"GPIO17\"\nmode = \"output\"\npull = \"up\"", []string{`pull is only for mode = "input"`}},
+		{"debounce on output", "pin = \"GPIO17\"\nmode = \"output\"\ndebounce = \"10ms\"", []string{`debounce is only for mode = "input"`}},
+		{"poll on output", "pin = \"GPIO17\"\nmode = \"output\"\npoll = \"1s\"", []string{`poll is only for mode = "input"`}},
+		{"power_on on input", "pin = \"GPIO17\"\nmode = \"input\"\npower_on = \"off\"", []string{`power_on is only for mode = "output"`}},
+		{"on_exit on input", "pin = \"GPIO17\"\nmode = \"input\"\non_exit = \"keep\"", []string{`on_exit is only for mode = "output"`}},
+		{"bad power_on", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"ON\"", []string{`power_on = "ON"`, `"off"`, `"on"`}},
+		{"bad on_exit", "pin = \"GPIO17\"\nmode = \"output\"\non_exit = \"restore\"", []string{`on_exit = "restore"`, `"keep"`}},
+		{"binary class on output", "pin = \"GPIO17\"\nmode = \"output\"\nclass = \"door\"", []string{`class = "door" is not a switch class`, `"outlet"`}},
+		{"empty class on output", "pin = \"GPIO17\"\nmode = \"output\"\nclass = \"\"", []string{`class = "" is not a switch class`}},
+		{"switch class on input", "pin = \"GPIO17\"\nmode = \"input\"\nclass = \"outlet\"", []string{`class = "outlet" is not a binary sensor class`, `"door"`, `"motion"`, `"window"`}},
+		{"bad pull", "pin = \"GPIO17\"\nmode = \"input\"\npull = \"pullup\"", []string{`pull = "pullup"`, `"up"`, `"down"`, `"none"`}},
+		{"debounce without unit", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = 50", []string{`debounce`, `50 has no unit`, `"50ms"`}},
+		{"debounce string without unit", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"50\"", []string{`"50" has no unit`, `"50ms"`}},
+		{"debounce not a duration", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"fast\"", []string{`"fast" is not a duration`}},
+		{"negative debounce", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"-5ms\"", []string{`"-5ms" is negative`}},
+		{"poll too short", "pin = \"GPIO17\"\nmode = \"input\"\npoll = \"10us\"", []string{`poll = "10µs" is too short`, `"1ms"`}},
+		{"inverted not bool", "pin = \"GPIO17\"\nmode = \"output\"\ninverted = \"yes\"", []string{`inverted`}},
+		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", []string{`unknown key "channel"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg, err := tomlConfig("door", tc.src)
+			if err != nil {
+				t.Fatal(err)
+			}
+			d, err := New(cfg)
+			if err == nil {
+				t.Fatalf("New(%q) = %T, want an error", tc.src, d)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, `gpio "door": `) {
+				t.Errorf("error %q does not start with the driver and device", msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestConfigDecodeErrorNamesLine(t *testing.T) {
+	cfg, err := tomlConfig("door", "mode = \"input\"\n\npin = 17\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(cfg)
+	if err == nil || !strings.Contains(err.Error(), "line 3") {
+		t.Errorf("New: error %v, want it to name line 3, where pin is", err)
+	}
+}
+
+func TestNoDecode(t *testing.T) {
+	if _, err := New(drivers.Config{ID: "door"}); err == nil || !strings.HasPrefix(err.Error(), `gpio "door": `) {
+		t.Errorf("New without Decode: error %v, want a prefixed error", err)
+	}
+}
+
+func TestConfigOutput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want *Output
+	}{
+		{"defaults", ``, &Output{class: drivers.ClassSwitch, onExit: exitKeep}},
+		{"all set", "inverted = true\npower_on = \"on\"\non_exit = \"off\"\nclass = \"outlet\"",
+			&Output{inverted: true, powerOn: true, onExit: exitOff, class: drivers.ClassOutlet}},
+		{"explicit defaults", "inverted = false\npower_on = \"off\"\non_exit = \"keep\"\nclass = \"switch\"",
+			&Output{class: drivers.ClassSwitch, onExit: exitKeep}},
+		{"on_exit on", `on_exit = "on"`, &Output{class: drivers.ClassSwitch, onExit: exitOn}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDevice(t, "door", "pin = \"GPIO17\"\nmode = \"output\"\n"+tc.src)
+			o, ok := d.(*Output)
+			if !ok {
+				t.Fatalf("New made a %T, want *Output", d)
+			}
+			tc.want.id, tc.want.pin = "door", "GPIO17"
+			if !reflect.DeepEqual(o, tc.want) {
+				t.Errorf("decoded %+v, want %+v", o, tc.want)
+			}
+			wantEnt := []drivers.Entity{{ID: "relay", Kind: drivers.KindSwitch, Class: tc.want.class, Precision: -1}}
+			if got := o.Entities(); !reflect.DeepEqual(got, wantEnt) {
+				t.Errorf("Entities() = %+v, want %+v", got, wantEnt)
+			}
+			if got := o.Claims(); !slices.Equal(got, []string{"gpio:GPIO17"}) {
+				t.Errorf("Claims() = %q, want [gpio:GPIO17]", got)
+			}
+		})
+	}
+}
+
+func TestConfigInput(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want *Input
+	}{
+		{"defaults", ``, &Input{pull: gpio.PullUp, debounce: 50 * time.Millisecond}},
+		{"all set", "inverted = true\npull = \"down\"\ndebounce = \"5ms\"\npoll = \"2s\"\nclass = \"motion\"",
+			&Input{inverted: true, pull: gpio.PullDown, debounce: 5 * time.Millisecond, poll: 2 * time.Second, class: drivers.ClassMotion}},
+		{"no pull, zero debounce", "pull = \"none\"\ndebounce = \"0s\"", &Input{pull: gpio.Float}},
+		{"zero as integers", "debounce = 0\npoll = 0", &Input{pull: gpio.PullUp}},
+		{"empty class", `class = ""`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce}},
+		{"door", `class = "door"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassDoor}},
+		{"window", `class = "window"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassWindow}},
+		{"opening", `class = "opening"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassOpening}},
+		{"problem", `class = "problem"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassProblem}},
+		{"connectivity", `class = "connectivity"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassConnectivity}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDevice(t, "bell", "pin = \"GPIO27\"\nmode = \"input\"\n"+tc.src)
+			in, ok := d.(*Input)
+			if !ok {
+				t.Fatalf("New made a %T, want *Input", d)
+			}
+			tc.want.id, tc.want.pin = "bell", "GPIO27"
+			if !reflect.DeepEqual(in, tc.want) {
+				t.Errorf("decoded %+v, want %+v", in, tc.want)
+			}
+			wantEnt := []drivers.Entity{{ID: "input", Kind: drivers.KindBinarySensor, Class: tc.want.class, Precision: -1}}
+			if got := in.Entities(); !reflect.DeepEqual(got, wantEnt) {
+				t.Errorf("Entities() = %+v, want %+v", got, wantEnt)
+			}
+			if got := in.Claims(); !slices.Equal(got, []string{"gpio:GPIO27"}) {
+				t.Errorf("Claims() = %q, want [gpio:GPIO27]", got)
+			}
+			if _, ok := d.(drivers.Reader); ok {
+				t.Errorf("an input implements drivers.Reader; the agent would poll it besides watching it")
+			}
+		})
+	}
+}
+
+// sampleDevices decodes a configuration in the agent's layout and builds
+// each [[device]] of this driver, passing on only the driver's own keys.
+func sampleDevices(t *testing.T, src string) []drivers.Device {
+	t.Helper()
+	var doc struct {
+		Device []map[string]any `toml:"device"`
+	}
+	if _, err := toml.Decode(src, &doc); err != nil {
+		t.Fatalf("sample: %v", err)
+	}
+	var out []drivers.Device
+	for i, tbl := range doc.Device {
+		if tbl["driver"] != "gpio" {
+			t.Fatalf("sample device %d: driver = %v, want \"gpio\"", i, tbl["driver"])
+		}
+		id, _ := tbl["id"].(string)
+		for _, k := range []string{"id", "driver", "name", "interval"} {
+			delete(tbl, k)
+		}
+		var b bytes.Buffer
+		if err := toml.NewEncoder(&b).Encode(tbl); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, newDevice(t, id, b.String()))
+	}
+	return out
+}
+
+// TestSampleConfig checks that the sample decodes, and that every
+// commented-out key shows its true default: uncommenting them all must
+// change nothing.
+func TestSampleConfig(t *testing.T) {
+	plain := sampleDevices(t, SampleConfig)
+	if len(plain) != 2 {
+		t.Fatalf("sample has %d devices, want an output and an input", len(plain))
+	}
+	if _, ok := plain[0].(*Output); !ok {
+		t.Errorf("sample device 1 is a %T, want *Output", plain[0])
+	}
+	if _, ok := plain[1].(*Input); !ok {
+		t.Errorf("sample device 2 is a %T, want *Input", plain[1])
+	}
+	commented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = .*)$`)
+	if n := len(commented.FindAllString(SampleConfig, -1)); n != 9 {
+		t.Errorf("sample has %d commented-out keys, want 9 (4 output, 5 input keys)", n)
+	}
+	uncommented := commented.ReplaceAllString(SampleConfig, "$1$2")
+	all := sampleDevices(t, uncommented)
+	if !reflect.DeepEqual(plain, all) {
+		t.Errorf("the commented-out values are not the defaults:\ndefaults:    %+v\nuncommented: %+v", plain, all)
+	}
+	// Telegraf style: each block of ## documentation is full sentences.
+	var last string
+	for i, line := range strings.Split(SampleConfig+"\n", "\n") {
+		s := strings.TrimSpace(line)
+		if strings.HasPrefix(s, "##") {
+			last = s
+			continue
+		}
+		if last != "" && !strings.HasSuffix(last, ".") {
+			t.Errorf("sample line %d: documentation %q does not end a sentence", i, last)
+		}
+		last = ""
+	}
+}
+
+// FuzzNew feeds arbitrary driver tables to the factory: it must never
+// panic, every error must name the driver and device, and a device it
+// accepts must be well-formed.
+func FuzzNew(f *testing.F) {
+	for _, s := range []string{
+		"pin = \"GPIO17\"\nmode = \"output\"",
+		"pin = \"GPIO27\"\nmode = \"input\"\ndebounce = \"10ms\"\npoll = \"1s\"\nclass = \"door\"",
+		"pin = 17\nmode = \"output\"",
+		"pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"on\"\non_exit = \"off\"\ninverted = true",
+		"pin = \"GPIO17\"\nmode = \"input\"\npull = \"none\"\ndebounce = 0",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		cfg, err := tomlConfig("fz", src)
+		if err != nil {
+			return // not TOML: the agent rejects it before any driver sees it
+		}
+		d, err := New(cfg)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), `gpio "fz": `) {
+				t.Fatalf("error %q does not start with the driver and device", err)
+			}
+			return
+		}
+		var pin string
+		var kind drivers.Kind
+		switch d := d.(type) {
+		case *Output:
+			pin, kind = d.pin, drivers.KindSwitch
+		case *Input:
+			pin, kind = d.pin, drivers.KindBinarySensor
+			if d.poll != 0 && d.poll < minPoll || d.debounce < 0 {
+				t.Fatalf("accepted poll %v, debounce %v", d.poll, d.debounce)
+			}
+		default:
+			t.Fatalf("New made a %T", d)
+		}
+		if pin == "" || strings.Trim(pin, "0123456789") == "" || strings.ContainsAny(pin, " \t\r\n") {
+			t.Fatalf("accepted pin %q", pin)
+		}
+		if e := d.Entities(); len(e) != 1 || e[0].Kind != kind {
+			t.Fatalf("Entities() = %+v", e)
+		}
+		if c := d.(drivers.Claimer).Claims(); !slices.Equal(c, []string{"gpio:" + pin}) {
+			t.Fatalf("Claims() = %q", c)
+		}
+	})
+}

@@ -1,0 +1,269 @@
+package gpio
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/BurntSushi/toml"
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/sim"
+)
+
+// deadline bounds every wait in these tests. It is generous on purpose:
+// it only decides when a test gives up, never what passes.
+const deadline = 10 * time.Second
+
+// tomlConfig builds the drivers.Config the agent passes for a [[device]]
+// table whose driver keys are src. Decode is strict the way the agent's
+// is: the keys are kept as a toml.Primitive and any key the driver does not
+// take is an error (MetaData.Undecoded).
+func tomlConfig(id, src string) (drivers.Config, error) {
+	var prim toml.Primitive
+	md, err := toml.Decode(src, &prim)
+	if err != nil {
+		return drivers.Config{}, fmt.Errorf("test.toml: %w", err)
+	}
+	decoded := false
+	return drivers.Config{ID: id, Name: id, Decode: func(v any) error {
+		if decoded {
+			return errors.New("test.toml: Decode called twice")
+		}
+		decoded = true
+		if err := md.PrimitiveDecode(prim, v); err != nil {
+			return fmt.Errorf("test.toml: %w", err)
+		}
+		if keys := md.Undecoded(); len(keys) > 0 {
+			return fmt.Errorf("test.toml: unknown key %q", keys[0].String())
+		}
+		return nil
+	}}, nil
+}
+
+// newDevice builds a device from src or fails the test.
+func newDevice(t *testing.T, id, src string) drivers.Device {
+	t.Helper()
+	cfg, err := tomlConfig(id, src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatalf("New(%q): %v", src, err)
+	}
+	return d
+}
+
+// testHost is the simulated board with the seams a test needs: a clock it
+// controls, a logger it reads and lines it can wrap to misbehave.
+type testHost struct {
+	*sim.Host
+	clock drivers.Clock // nil: the simulated board's
+	logs  *logRecorder
+	wrap  func(gpio.PinIO) gpio.PinIO // nil: the simulated line itself
+}
+
+func newTestHost(t *testing.T) *testHost {
+	h := &testHost{Host: sim.NewHost(nil), logs: &logRecorder{}}
+	t.Cleanup(func() { h.Host.Close() })
+	return h
+}
+
+func (h *testHost) GPIO(name string) (gpio.PinIO, error) {
+	p, err := h.Host.GPIO(name)
+	if err != nil || h.wrap == nil {
+		return p, err
+	}
+	return h.wrap(p), nil
+}
+
+func (h *testHost) Clock() drivers.Clock {
+	if h.clock != nil {
+		return h.clock
+	}
+	return h.Host.Clock()
+}
+
+func (h *testHost) Logger() *slog.Logger { return slog.New(h.logs) }
+
+// logRecorder is a slog.Handler that keeps the messages logged.
+type logRecorder struct {
+	mu   sync.Mutex
+	msgs []string
+}
+
+func (r *logRecorder) Enabled(context.Context, slog.Level) bool { return true }
+func (r *logRecorder) WithAttrs([]slog.Attr) slog.Handler       { return r }
+func (r *logRecorder) WithGroup(string) slog.Handler            { return r }
+func (r *logRecorder) Handle(_ context.Context, rec slog.Record) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.msgs = append(r.msgs, rec.Message)
+	return nil
+}
+
+// count returns how many messages contain s.
+func (r *logRecorder) count(s string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, m := range r.msgs {
+		if strings.Contains(m, s) {
+			n++
+		}
+	}
+	return n
+}
+
+// stepClock is a clock whose Sleep blocks until the test releases it, so a
+// test decides exactly what happens on the line during a debounce delay or
+// between two polls.
+type stepClock struct {
+	sleeps chan time.Duration
+	wake   chan struct{}
+}
+
+func newStepClock() *stepClock {
+	return &stepClock{sleeps: make(chan time.Duration), wake: make(chan struct{})}
+}
+
+func (c *stepClock) Now() time.Time { return time.Now() }
+
+func (c *stepClock) Sleep(ctx context.Context, d time.Duration) error {
+	select {
+	case c.sleeps <- d:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-c.wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// asleep waits until the driver sleeps and checks for how long.
+func (c *stepClock) asleep(t *testing.T, want time.Duration) {
+	t.Helper()
+	select {
+	case d := <-c.sleeps:
+		if d != want {
+			t.Fatalf("driver sleeps %v, want %v", d, want)
+		}
+	case <-time.After(deadline):
+		t.Fatalf("driver did not sleep %v within %v", want, deadline)
+	}
+}
+
+// release ends the sleep the driver is in.
+func (c *stepClock) release(t *testing.T) {
+	t.Helper()
+	select {
+	case c.wake <- struct{}{}:
+	case <-time.After(deadline):
+		t.Fatalf("driver was not sleeping")
+	}
+}
+
+// watcher runs a device's Watch and records what it emits.
+type watcher struct {
+	cancel context.CancelFunc
+	done   chan error
+
+	mu  sync.Mutex
+	got []drivers.Reading
+}
+
+func startWatch(t *testing.T, d drivers.Device) *watcher {
+	t.Helper()
+	wd, ok := d.(drivers.Watcher)
+	if !ok {
+		t.Fatalf("%T does not implement drivers.Watcher", d)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &watcher{cancel: cancel, done: make(chan error, 1)}
+	go func() {
+		w.done <- wd.Watch(ctx, func(r drivers.Reading) {
+			w.mu.Lock()
+			defer w.mu.Unlock()
+			w.got = append(w.got, r)
+		})
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-w.done:
+		case <-time.After(deadline):
+			t.Errorf("Watch did not return after its context was cancelled")
+		}
+	})
+	return w
+}
+
+// states returns the emitted states, checking that each reading is an
+// on/off of the input entity.
+func (w *watcher) states(t *testing.T) []bool {
+	t.Helper()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	out := make([]bool, len(w.got))
+	for i, r := range w.got {
+		if r.Entity != EntityInput || r.Value.Kind != drivers.ValueBool {
+			t.Fatalf("emit %d: %q = %v, want an on/off of %q", i, r.Entity, r.Value, EntityInput)
+		}
+		out[i] = r.Value.Bool
+	}
+	return out
+}
+
+// waitStates waits until n states were emitted and returns them all.
+func (w *watcher) waitStates(t *testing.T, n int) []bool {
+	t.Helper()
+	end := time.Now().Add(deadline)
+	for {
+		s := w.states(t)
+		if len(s) >= n {
+			return s
+		}
+		if time.Now().After(end) {
+			t.Fatalf("got states %v, want at least %d within %v", s, n, deadline)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// stop cancels Watch and returns its result.
+func (w *watcher) stop(t *testing.T) error {
+	t.Helper()
+	w.cancel()
+	return w.wait(t)
+}
+
+// wait waits for Watch to return and returns its result.
+func (w *watcher) wait(t *testing.T) error {
+	t.Helper()
+	select {
+	case err := <-w.done:
+		w.done <- err // for the cleanup
+		return err
+	case <-time.After(deadline):
+		t.Fatalf("Watch did not return within %v", deadline)
+		return nil
+	}
+}
+
+func open(t *testing.T, d drivers.Device, h drivers.Host) {
+	t.Helper()
+	if err := d.Open(context.Background(), h); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
+}

@@ -1,0 +1,325 @@
+// Package mhz19 is the "mhz19" driver: a Winsen MH-Z19 (B, C) NDIR CO₂
+// sensor on a serial port, 9600 8N1.
+//
+// Configuration keys:
+//
+//	port  = "/dev/serial0"  # required: the serial port the sensor is wired to
+//	abc   = false           # optional: turn automatic baseline correction on or off at Open
+//	range = 5000            # optional: detection range, 2000, 5000 or 10000 ppm, set at Open
+//
+// abc and range are written to the sensor, which keeps them across power
+// cycles; left unset, the driver leaves the sensor's own setting alone, so
+// a sensor calibrated elsewhere is not reset behind the user's back.
+//
+// Entities:
+//
+//   - co2: the CO₂ concentration in ppm, the reason to fit the sensor.
+//   - temperature: the sensor's internal temperature, in whole °C, as a
+//     diagnostic entity. The sensor measures it for its own compensation;
+//     it reads warm (the lamp heats the housing) and only in whole degrees,
+//     so it is not a room temperature and must not be offered as one, but
+//     it is the only hint of a sensor in a hot enclosure or in the sun,
+//     where CO₂ readings drift.
+//
+// Each Read empties the port's input buffer, sends the read request and
+// waits up to a second for the reply, hunting for the 0xFF start byte after
+// noise and skipping replies to other commands. A read that fails at the
+// port itself (a USB adapter unplugged) closes the port, and the next Read
+// opens it again through the host.
+//
+// Real units answer a fixed value (often 500 ppm) for the first minutes
+// after power-on while the lamp warms up. The driver cannot tell that from
+// real air and reports it as is.
+package mhz19
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// SampleConfig is a commented sample [[device]] table for this driver, shown
+// by the agent's CLI and in the documentation.
+//
+//go:embed sample.toml
+var SampleConfig string
+
+func init() {
+	drivers.Register("mhz19", New)
+	drivers.RegisterSample("mhz19", SampleConfig)
+}
+
+// Entity ids, which appear in topics and unique ids and so must never change.
+const (
+	EntityCO2         = "co2"
+	EntityTemperature = "temperature"
+)
+
+const (
+	// replyTimeout bounds the wait for a reply. The sensor answers within
+	// tens of milliseconds; a second leaves room for slow USB adapters.
+	replyTimeout = time.Second
+	// quietGap is how long the line must stay silent after a damaged frame
+	// before the read gives up on a clean one: nine bytes take 9.4 ms at
+	// 9600 baud, and USB adapters add up to ~16 ms of latency.
+	quietGap = 100 * time.Millisecond
+	// pollSlice bounds each wait on the port so a cancelled context is
+	// noticed promptly.
+	pollSlice = 250 * time.Millisecond
+)
+
+// Ranges the sensor accepts for its detection range, in ppm.
+var validRanges = []int{2000, 5000, 10000}
+
+// config is the driver's own keys.
+type config struct {
+	Port  string `toml:"port"`
+	ABC   *bool  `toml:"abc"`
+	Range *int   `toml:"range"`
+}
+
+// Device is one MH-Z19 sensor. It implements drivers.Reader and
+// drivers.Claimer.
+type Device struct {
+	id   string
+	conf config
+	// setup is what Open sends after opening the port: the ABC and range
+	// commands the configuration asks for.
+	setup [][]byte
+	// timeout bounds the wait for a reply; tests shorten it.
+	timeout time.Duration
+
+	host drivers.Host
+	log  *slog.Logger
+	port drivers.Port
+}
+
+// New builds an MH-Z19 device from its configuration. It does not touch
+// the port: that waits for Open.
+func New(cfg drivers.Config) (drivers.Device, error) {
+	var c config
+	if cfg.Decode != nil {
+		if err := cfg.Decode(&c); err != nil {
+			return nil, fmt.Errorf("mhz19 %q: %w", cfg.ID, err)
+		}
+	}
+	if c.Port == "" {
+		return nil, fmt.Errorf("mhz19 %q: port: required; set it to the serial port the sensor is wired to, such as port = \"/dev/serial0\"", cfg.ID)
+	}
+	if !filepath.IsAbs(c.Port) {
+		return nil, fmt.Errorf("mhz19 %q: port %q: want a device path such as \"/dev/serial0\" or \"/dev/ttyUSB0\"", cfg.ID, c.Port)
+	}
+	d := &Device{id: cfg.ID, conf: c, timeout: replyTimeout, log: slog.Default()}
+	if c.ABC != nil {
+		d.setup = append(d.setup, abcRequest(*c.ABC))
+	}
+	if c.Range != nil {
+		ok := false
+		for _, r := range validRanges {
+			ok = ok || *c.Range == r
+		}
+		if !ok {
+			return nil, fmt.Errorf("mhz19 %q: range %d: want 2000, 5000 or 10000 (ppm), or leave it unset to keep the sensor's setting", cfg.ID, *c.Range)
+		}
+		d.setup = append(d.setup, rangeRequest(*c.Range))
+	}
+	return d, nil
+}
+
+// Info implements drivers.Device.
+func (d *Device) Info() drivers.Info {
+	return drivers.Info{Manufacturer: "Winsen", Model: "MH-Z19"}
+}
+
+// Entities implements drivers.Device. See the package documentation for
+// why the temperature is diagnostic.
+func (d *Device) Entities() []drivers.Entity {
+	return []drivers.Entity{
+		{ID: EntityCO2, Name: "CO2", Kind: drivers.KindSensor, Class: drivers.ClassCO2,
+			Unit: drivers.PPM, State: drivers.StateMeasurement, Precision: 0},
+		{ID: EntityTemperature, Name: "Internal temperature", Kind: drivers.KindSensor,
+			Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement,
+			Precision: 0, Diagnostic: true},
+	}
+}
+
+// Claims implements drivers.Claimer: the serial port is the sensor's alone.
+func (d *Device) Claims() []string { return []string{"serial:" + d.conf.Port} }
+
+// Open implements drivers.Device: it opens the port at 9600 8N1 and sends
+// the ABC and range commands the configuration asks for. It keeps h so that
+// Read can reopen the port after it went away.
+func (d *Device) Open(ctx context.Context, h drivers.Host) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("mhz19 %q: open: %w", d.id, err)
+	}
+	d.closePort()
+	d.host = h
+	if l := h.Logger(); l != nil {
+		d.log = l
+	}
+	if err := d.connect(); err != nil {
+		return fmt.Errorf("mhz19 %q: open: %w", d.id, err)
+	}
+	d.log.Debug("mhz19: port open", "port", d.conf.Port, "setup_commands", len(d.setup))
+	return nil
+}
+
+// connect opens the port and sends the setup commands.
+func (d *Device) connect() error {
+	p, err := d.host.Serial(d.conf.Port, drivers.SerialMode{BaudRate: 9600, DataBits: 8, Parity: drivers.ParityNone, StopBits: 1})
+	if err != nil {
+		return err
+	}
+	if err := p.SetReadTimeout(pollSlice); err != nil {
+		p.Close()
+		return fmt.Errorf("serial %s: set read timeout: %w", d.conf.Port, err)
+	}
+	for _, req := range d.setup {
+		if err := writeFull(p, req); err != nil {
+			p.Close()
+			return fmt.Errorf("send command 0x%02x: %w", req[2], err)
+		}
+	}
+	d.port = p
+	return nil
+}
+
+// Read implements drivers.Reader: it asks the sensor for its CO₂ level and
+// temperature.
+func (d *Device) Read(ctx context.Context) ([]drivers.Reading, error) {
+	if d.host == nil {
+		return nil, fmt.Errorf("mhz19 %q: read: the device is not open", d.id)
+	}
+	if d.port == nil {
+		if err := d.connect(); err != nil {
+			return nil, fmt.Errorf("mhz19 %q: read: reopen: %w", d.id, err)
+		}
+		d.log.Info("mhz19: serial port reopened", "port", d.conf.Port)
+	}
+	r, err := d.exchange(ctx)
+	if err != nil {
+		if pe := (*portError)(nil); errors.As(err, &pe) {
+			d.closePort()
+			return nil, fmt.Errorf("mhz19 %q: read: %w (the next read reopens the port)", d.id, err)
+		}
+		return nil, fmt.Errorf("mhz19 %q: read: %w", d.id, err)
+	}
+	return []drivers.Reading{
+		{Entity: EntityCO2, Value: drivers.Number(float64(r.PPM), drivers.PPM)},
+		{Entity: EntityTemperature, Value: drivers.Number(float64(r.TempC), drivers.Celsius)},
+	}, nil
+}
+
+// Close implements drivers.Device. The sensor needs nothing on exit.
+func (d *Device) Close() error {
+	err := d.closePort()
+	d.host = nil
+	if err != nil {
+		return fmt.Errorf("mhz19 %q: close: %w", d.id, err)
+	}
+	return nil
+}
+
+// closePort closes the port, if open, so that the next Read opens it anew.
+func (d *Device) closePort() error {
+	if d.port == nil {
+		return nil
+	}
+	err := d.port.Close()
+	d.port = nil
+	return err
+}
+
+// portError marks a failure of the serial port itself rather than of the
+// sensor's reply: the port is closed and reopened on the next read.
+type portError struct{ err error }
+
+func (e *portError) Error() string { return e.err.Error() }
+func (e *portError) Unwrap() error { return e.err }
+
+// exchange sends the read request and waits for the reply. The input buffer
+// is emptied first, so that a late reply to an earlier request, or half a
+// frame left by a timeout, cannot be taken for this one's.
+func (d *Device) exchange(ctx context.Context) (reading, error) {
+	if err := d.port.ResetInputBuffer(); err != nil {
+		return reading{}, &portError{fmt.Errorf("serial %s: reset input buffer: %w", d.conf.Port, err)}
+	}
+	if err := writeFull(d.port, readRequest()); err != nil {
+		return reading{}, &portError{err}
+	}
+	var s scanner
+	deadline := time.Now().Add(d.timeout)
+	var lastByte time.Time
+	chunk := make([]byte, 32)
+	for {
+		if r, ok := s.next(); ok {
+			return r, nil
+		}
+		limit := deadline
+		if errors.Is(s.suspect, errChecksum) {
+			// A damaged frame: a clean one may still follow a stray 0xFF,
+			// but once the line is quiet the damage is the answer.
+			if q := lastByte.Add(quietGap); q.Before(limit) {
+				limit = q
+			}
+		}
+		wait := time.Until(limit)
+		if wait <= 0 {
+			return reading{}, d.noReply(&s)
+		}
+		if err := ctx.Err(); err != nil {
+			return reading{}, err
+		}
+		// At least a millisecond: a zero timeout would wait forever.
+		if err := d.port.SetReadTimeout(max(min(wait, pollSlice), time.Millisecond)); err != nil {
+			return reading{}, &portError{fmt.Errorf("serial %s: set read timeout: %w", d.conf.Port, err)}
+		}
+		n, err := d.port.Read(chunk)
+		if n > 0 {
+			s.add(chunk[:n])
+			lastByte = time.Now()
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			return reading{}, &portError{err}
+		}
+	}
+}
+
+// noReply explains a read that found no valid reply in time, from the most
+// specific clue to the least.
+func (d *Device) noReply(s *scanner) error {
+	switch {
+	case errors.Is(s.suspect, errChecksum):
+		return fmt.Errorf("%w; noise on the line: check the wiring, a common ground and the cable length", s.suspect)
+	case s.suspect != nil:
+		return fmt.Errorf("no answer within %v, only a %w", d.timeout, s.suspect)
+	case s.pending() > 0:
+		return fmt.Errorf("incomplete answer within %v: %d of %d bytes (check the wiring and the 5V supply)", d.timeout, s.pending(), frameLen)
+	case s.noise > 0:
+		return fmt.Errorf("no answer within %v: %d bytes of noise without a 0xff start byte (check the baud rate is 9600 and that no serial console or other program uses the port)", d.timeout, s.noise)
+	}
+	return fmt.Errorf("no answer within %v (check wiring TX↔RX and 5V supply)", d.timeout)
+}
+
+// writeFull writes b whole.
+func writeFull(w io.Writer, b []byte) error {
+	n, err := w.Write(b)
+	if err == nil && n < len(b) {
+		err = fmt.Errorf("wrote %d of %d bytes: %w", n, len(b), io.ErrShortWrite)
+	}
+	return err
+}
+
+var (
+	_ drivers.Reader  = (*Device)(nil)
+	_ drivers.Claimer = (*Device)(nil)
+)
