@@ -93,3 +93,13 @@ const (
 	ClassOpening      = "opening"
 	ClassProblem      = "problem"
 )
+
+// BinaryClasses are the classes an on/off input can take: what its ON
+// means. A door is open, a motion sensor sees motion, a problem is present.
+var BinaryClasses = []string{
+	"battery", "battery_charging", "carbon_monoxide", "cold", ClassConnectivity,
+	ClassDoor, "garage_door", "gas", "heat", "light", "lock", "moisture",
+	ClassMotion, "moving", "occupancy", ClassOpening, "plug", "power",
+	"presence", ClassProblem, "running", "safety", "smoke", "sound", "tamper",
+	"update", "vibration", ClassWindow,
+}

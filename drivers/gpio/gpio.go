@@ -166,14 +166,7 @@ func (c *config) output(id string) (*Output, error) {
 
 // binaryClasses are the classes an input may take, from the drivers
 // package's binary sensor classes.
-var binaryClasses = []string{
-	drivers.ClassConnectivity,
-	drivers.ClassDoor,
-	drivers.ClassMotion,
-	drivers.ClassOpening,
-	drivers.ClassProblem,
-	drivers.ClassWindow,
-}
+var binaryClasses = drivers.BinaryClasses
 
 // input checks the keys of an input line.
 func (c *config) input(id string) (*Input, error) {

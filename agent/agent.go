@@ -1,0 +1,157 @@
+// Package agent is pinion's runtime: it loads the configuration, builds the
+// devices through the driver registry, runs one worker per device, and
+// connects them to MQTT and Home Assistant discovery. Main is the whole
+// command-line program; cmd/agent calls it.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+
+	"github.com/pinion-home/pinion/agent/realhost"
+	"github.com/pinion-home/pinion/discovery"
+	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/sim"
+	"github.com/pinion-home/pinion/internal/mqttbroker"
+)
+
+// Version is pinion's version, set at build time with
+// -ldflags "-X github.com/pinion-home/pinion/agent.Version=v1.2.3".
+var Version = "dev"
+
+// Node returns the discovery node the config describes.
+func (c *Config) Node() discovery.Node {
+	return discovery.Node{
+		ID:              c.Agent.ID,
+		Name:            c.Agent.Name,
+		Version:         Version,
+		TopicPrefix:     c.MQTT.TopicPrefix,
+		DiscoveryPrefix: c.MQTT.DiscoveryPrefix,
+	}
+}
+
+// DiscoveryDevices returns the devices as the discovery package sees them.
+func (c *Config) DiscoveryDevices() []discovery.Device {
+	out := make([]discovery.Device, 0, len(c.Devices))
+	for _, d := range c.Devices {
+		out = append(out, discovery.Device{ID: d.ID, Name: d.Name, Info: d.Device.Info(), Entities: d.Device.Entities()})
+	}
+	return out
+}
+
+// hostCloser is a hardware host the agent owns and releases at exit.
+type hostCloser interface {
+	drivers.Host
+	io.Closer
+}
+
+// Run runs the agent until ctx is cancelled on the hardware the config
+// selects (real or simulated), and releases it at the end.
+func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
+	host, err := openHost(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer host.Close()
+	return Serve(ctx, cfg, host, log)
+}
+
+// Serve runs the agent on host, which the caller owns, until ctx is
+// cancelled: it starts the embedded broker if configured, connects to MQTT
+// and runs every device. It returns after a clean shutdown: devices closed
+// (outputs left as the config asks) and offline published.
+func Serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger) error {
+	node := cfg.Node()
+	msgs, err := discovery.Messages(node, cfg.DiscoveryDevices())
+	if err != nil {
+		return fmt.Errorf("discovery: %w", err)
+	}
+
+	broker := cfg.MQTT.Broker
+	if broker == "embedded" {
+		// The broker's own info logs (hooks, listeners, every client's
+		// disconnect) drown the agent's; keep its warnings and errors.
+		blog := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "broker")
+		b, err := mqttbroker.Start(cfg.MQTT.Listen, blog)
+		if err != nil {
+			return err
+		}
+		defer b.Close()
+		broker = b.URL()
+		log.Info("embedded broker listening", "addr", b.Addr())
+	}
+
+	devs := make([]*device, 0, len(cfg.Devices))
+	for _, dc := range cfg.Devices {
+		devs = append(devs, newDevice(dc, host, log))
+	}
+	s := newSession(log, sessionConfig{
+		Broker:    broker,
+		ClientID:  cfg.MQTT.ClientID,
+		Username:  cfg.MQTT.Username,
+		Password:  cfg.MQTT.Password,
+		Keepalive: cfg.MQTT.Keepalive,
+	}, node, msgs, devs, Version)
+
+	log.Info("pinion starting", "version", Version, "node", node.ID, "broker", broker, "hardware", cfg.Agent.Hardware, "devices", len(devs))
+	s.connect()
+
+	devCtx, stopDevices := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, d := range devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.run(devCtx, s)
+		}()
+	}
+
+	<-ctx.Done()
+	log.Info("shutting down")
+	stopDevices()
+	wg.Wait()
+	s.close()
+	log.Info("stopped")
+	return nil
+}
+
+func openHost(cfg *Config, log *slog.Logger) (hostCloser, error) {
+	switch cfg.Agent.Hardware {
+	case "sim":
+		h := sim.NewHost(log.With("component", "sim"))
+		if err := PopulateSim(h, cfg); err != nil {
+			h.Close()
+			return nil, err
+		}
+		return h, nil
+	case "real", "":
+		h, err := realhost.New(log.With("component", "host"))
+		if err != nil {
+			return nil, fmt.Errorf("hardware: %w", err)
+		}
+		return h, nil
+	}
+	return nil, errors.New("hardware: want \"real\" or \"sim\"")
+}
+
+// minLevel is a handler that drops records below min.
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{Handler: h.Handler.WithAttrs(as), min: h.min}
+}
+
+func (h minLevel) WithGroup(name string) slog.Handler {
+	return minLevel{Handler: h.Handler.WithGroup(name), min: h.min}
+}

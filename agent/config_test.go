@@ -1,0 +1,874 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// A flag of its own rather than -update, which other tests of this package
+// may define: two definitions of one flag panic at start.
+var cfgUpdateGolden = flag.Bool("update-config", false, "rewrite agent/testdata/config/*.golden from the loader's output")
+
+// Test drivers, registered under names no real driver takes. Each decodes
+// its keys into its own strict struct, as a real driver does.
+func init() {
+	drivers.Register("cfgtest_relay", cfgTestRelay)
+	drivers.Register("cfgtest_sensor", cfgTestSensor)
+	drivers.Register("cfgtest_any", cfgTestAny)
+	drivers.Register("cfgtest_bare", func(c drivers.Config) (drivers.Device, error) {
+		return &cfgTestDevice{driver: "cfgtest_bare"}, nil
+	})
+	drivers.Register("cfgtest_panic", func(drivers.Config) (drivers.Device, error) { panic("boom") })
+	drivers.Register("cfgtest_nil", func(drivers.Config) (drivers.Device, error) { return nil, nil })
+	drivers.Register("cfgtest_twice", func(c drivers.Config) (drivers.Device, error) {
+		var a, b cfgTestRelayConfig
+		if err := c.Decode(&a); err != nil {
+			return nil, err
+		}
+		if err := c.Decode(&b); err != nil {
+			return nil, err
+		}
+		return &cfgTestDevice{driver: "cfgtest_twice"}, nil
+	})
+	drivers.Register("cfgtest_late", func(c drivers.Config) (drivers.Device, error) {
+		return &cfgTestDevice{driver: "cfgtest_late", decode: c.Decode}, nil
+	})
+	drivers.Register("cfgtest_badclaims", func(c drivers.Config) (drivers.Device, error) {
+		return &cfgTestDevice{driver: "cfgtest_badclaims", claimsPanic: true}, nil
+	})
+}
+
+type cfgTestRelayConfig struct {
+	Pin      string            `toml:"pin"`
+	Invert   bool              `toml:"invert"`
+	Debounce time.Duration     `toml:"debounce"`
+	Labels   map[string]string `toml:"labels"`
+}
+
+type cfgTestSensorConfig struct {
+	Bus     string `toml:"bus"`
+	Address int    `toml:"address"`
+	Options struct {
+		Oversampling int    `toml:"oversampling"`
+		Filter       string `toml:"filter"`
+	} `toml:"options"`
+	// Name is untagged: toml would fill it from a "name" key, case
+	// insensitively, if the agent passed its common keys on.
+	Name string
+}
+
+// cfgTestDevice is what the test drivers build; it records what the
+// factory received.
+type cfgTestDevice struct {
+	driver      string
+	cfg         drivers.Config
+	relay       cfgTestRelayConfig
+	sensor      cfgTestSensorConfig
+	anything    map[string]any
+	claims      []string
+	claimsPanic bool
+	decode      func(any) error
+}
+
+func (d *cfgTestDevice) Info() drivers.Info {
+	return drivers.Info{Manufacturer: "pinion tests", Model: d.driver}
+}
+func (d *cfgTestDevice) Entities() []drivers.Entity { return nil }
+func (d *cfgTestDevice) Open(context.Context, drivers.Host) error {
+	return errors.New("test device: no hardware")
+}
+func (d *cfgTestDevice) Close() error { return nil }
+func (d *cfgTestDevice) Claims() []string {
+	if d.claimsPanic {
+		panic("claims exploded")
+	}
+	return d.claims
+}
+
+func cfgTestRelay(c drivers.Config) (drivers.Device, error) {
+	d := &cfgTestDevice{driver: "cfgtest_relay", cfg: c}
+	if err := c.Decode(&d.relay); err != nil {
+		return nil, fmt.Errorf("cfgtest_relay %q: %w", c.ID, err)
+	}
+	if d.relay.Pin == "" {
+		return nil, errors.New("cfgtest_relay: pin is required")
+	}
+	d.claims = []string{"gpio:" + d.relay.Pin}
+	return d, nil
+}
+
+var errCfgTestAddress = errors.New("address out of range")
+
+func cfgTestSensor(c drivers.Config) (drivers.Device, error) {
+	d := &cfgTestDevice{driver: "cfgtest_sensor", cfg: c}
+	if err := c.Decode(&d.sensor); err != nil {
+		return nil, fmt.Errorf("cfgtest_sensor %q: %w", c.ID, err)
+	}
+	if d.sensor.Address < 0x03 || d.sensor.Address > 0x77 {
+		return nil, fmt.Errorf("cfgtest_sensor %q: address %#x: %w", c.ID, d.sensor.Address, errCfgTestAddress)
+	}
+	d.claims = []string{fmt.Sprintf("i2c:%s:%#02x", d.sensor.Bus, d.sensor.Address)}
+	return d, nil
+}
+
+func cfgTestAny(c drivers.Config) (drivers.Device, error) {
+	d := &cfgTestDevice{driver: "cfgtest_any", cfg: c}
+	if err := c.Decode(&d.anything); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// cfgWant is one expected problem: its line, its key, and a part of its
+// message.
+type cfgWant struct {
+	line int
+	key  string
+	msg  string
+}
+
+// cfgProblemCases are configurations with what is wrong with them. The
+// fuzz test seeds its corpus with them too.
+var cfgProblemCases = []struct {
+	name string
+	toml string
+	want []cfgWant
+}{
+	{"syntax error stops at once", "[agent]\nid = \"a\"\n[mqtt\nbroker = 5\n",
+		[]cfgWant{{3, "", "expected '.' or ']' to end table name"}}},
+	{"duplicate key is a syntax error", "[agent]\nid = \"a\"\nid = \"b\"\n",
+		[]cfgWant{{3, "", "already been defined"}}},
+	{"unknown key with a suggestion", "[mqtt]\nbrokr = \"tcp://h:1883\"\n",
+		[]cfgWant{{2, "mqtt.brokr", `unknown key (did you mean "broker"?)`}}},
+	{"unknown key lists the known ones", "[agent]\n\ncolour = \"red\"\n",
+		[]cfgWant{{3, "agent.colour", "unknown key ([agent] takes: id, name, hardware, log_level)"}}},
+	{"unknown key in a nested table", "[mqtt.tls]\nca = \"x\"\n",
+		[]cfgWant{{1, "mqtt.tls", "unknown key"}}},
+	{"agent key at the top level", "broker = \"tcp://h:1883\"\n",
+		[]cfgWant{{1, "broker", `"broker" belongs in the [mqtt] table`}}},
+	{"misspelt table", "[[devices]]\nid = \"a\"\n",
+		[]cfgWant{{1, "devices", `unknown key (did you mean "device"?)`}}},
+	{"unknown top-level key", "colour = 1\n",
+		[]cfgWant{{1, "colour", "the top level takes the tables"}}},
+	{"table given as a value", "agent = \"garage\"\n",
+		[]cfgWant{{1, "agent", "must be a table (a [agent] section), not a string"}}},
+	{"wrong types in agent tables", "[agent]\nid = 5\nhardware = true\n[mqtt]\nkeepalive = 30\nusername = 1.5\n",
+		[]cfgWant{
+			{2, "agent.id", "must be a string, not an integer (5)"},
+			{3, "agent.hardware", "must be a string, not a boolean (true)"},
+			{5, "mqtt.keepalive", `must be a duration string such as "30s" or "500ms", not an integer (30)`},
+			{6, "mqtt.username", "must be a string, not a float (1.5)"},
+		}},
+	{"bad agent values", "[agent]\nid = \"my pi\"\nname = \" \"\nhardware = \"simulated\"\nlog_level = \"warning\"\n",
+		[]cfgWant{
+			{2, "agent.id", `"my pi" is not a valid id: use only letters, digits, '_' and '-'`},
+			{3, "agent.name", "must not be empty"},
+			{4, "agent.hardware", `"simulated" is not one of "real", "sim"`},
+			{5, "agent.log_level", `"warning" is not one of "debug", "info", "warn", "error" (did you mean "warn"?)`},
+		}},
+	{"bad broker", "[mqtt]\nbroker = \"mqtt://h:1883\"\n",
+		[]cfgWant{{2, "mqtt.broker", `unsupported scheme "mqtt"`}}},
+	{"listen without the embedded broker", "[mqtt]\nbroker = \"tcp://h:1883\"\nlisten = \"0.0.0.0:1883\"\n",
+		[]cfgWant{{3, "mqtt.listen", `is only used with broker = "embedded"`}}},
+	{"listen without the embedded broker by default", "[mqtt]\nlisten = \"0.0.0.0:1883\"\n",
+		[]cfgWant{{2, "mqtt.listen", `the broker is "tcp://127.0.0.1:1883"`}}},
+	{"bad listen address", "[mqtt]\nbroker = \"embedded\"\nlisten = \"localhost\"\n",
+		[]cfgWant{{3, "mqtt.listen", `"localhost" is not host:port`}}},
+	{"bad prefixes", "[mqtt]\ndiscovery_prefix = \"home/+\"\ntopic_prefix = \"/pinion\"\nclient_id = \"\"\n",
+		[]cfgWant{
+			{2, "mqtt.discovery_prefix", "contains an MQTT wildcard"},
+			{3, "mqtt.topic_prefix", "must not start or end with '/'"},
+			{4, "mqtt.client_id", "must not be empty"},
+		}},
+	{"topic prefix equal to discovery prefix", "[mqtt]\ntopic_prefix = \"homeassistant\"\n",
+		[]cfgWant{{2, "mqtt.topic_prefix", `must differ from discovery_prefix ("homeassistant")`}}},
+	{"keepalive limits", "[mqtt]\nkeepalive = \"2s\"\n",
+		[]cfgWant{{2, "mqtt.keepalive", "2s is too short: use at least 5s"}}},
+	{"keepalive too long", "[mqtt]\nkeepalive = \"20h\"\n",
+		[]cfgWant{{2, "mqtt.keepalive", "is too long: MQTT allows at most 18h12m15s"}}},
+	{"keepalive not a duration", "[mqtt]\nkeepalive = \"30 seconds\"\n",
+		[]cfgWant{{2, "mqtt.keepalive", `invalid duration "30 seconds"`}}},
+	{"password and password_file", "[mqtt]\nusername = \"u\"\npassword = \"p\"\npassword_file = \"/nonexistent\"\n",
+		[]cfgWant{{4, "mqtt.password_file", "mutually exclusive"}}},
+	{"password without username", "[mqtt]\npassword = \"p\"\n",
+		[]cfgWant{{2, "mqtt.password", "needs username"}}},
+	{"password with an empty username", "[mqtt]\nusername = \"\"\npassword = \"p\"\n",
+		[]cfgWant{{3, "mqtt.password", "needs username"}}},
+	{"CRLF line ends", "[agent]\r\nid = \"a\"\r\n\r\n[mqtt]\r\nbrokr = \"x\"\r\n",
+		[]cfgWant{{5, "mqtt.brokr", "unknown key"}}},
+	{"byte order mark", "\xef\xbb\xbf[agent]\nid = \"a b\"\n",
+		[]cfgWant{{2, "agent.id", "not a valid id"}}},
+	{"syntax error after a byte order mark", "\xef\xbb\xbf[agent]\nid = \"a\"\n[mqtt\n",
+		[]cfgWant{{3, "", "to end table name"}}},
+	{"sim without simulated hardware", "[[sim.toggle]]\npin = \"GPIO17\"\nevery = \"1s\"\n",
+		[]cfgWant{{1, "sim", `is only used with hardware = "sim"`}}},
+	{"sim toggle problems", `[agent]
+hardware = "sim"
+[[sim.toggle]]
+pin = "GPIO17"
+every = "10ms"
+[[sim.toggle]]
+evry = "1s"
+[[sim.toggle]]
+pin = "GPIO17"
+every = 5
+`, []cfgWant{
+		{5, "sim.toggle[0].every", "10ms is too short: use at least 100ms"},
+		{6, "sim.toggle[1].pin", `is required`},
+		{6, "sim.toggle[1].every", `is required`},
+		{7, "sim.toggle[1].evry", `unknown key (did you mean "every"?)`},
+		{9, "sim.toggle[2].pin", `"GPIO17" is already toggled by sim.toggle[0] (line 3)`},
+		{10, "sim.toggle[2].every", "must be a duration string"},
+	}},
+	{"sim toggle not an array of tables", "[agent]\nhardware = \"sim\"\n[sim]\ntoggle = 5\n",
+		[]cfgWant{{4, "sim.toggle", "must be an array of tables ([[sim.toggle]] sections), not an integer"}}},
+	{"device as a single table", "[device]\nid = \"a\"\n",
+		[]cfgWant{{1, "device", "write [[device]], not [device]"}}},
+	{"device without id and driver", "[[device]]\nname = \"x\"\n",
+		[]cfgWant{
+			{1, "device[0].id", "is required"},
+			{1, "device[0].driver", "is required: known drivers: "},
+		}},
+	{"unknown driver", "[[device]]\nid = \"a\"\ndriver = \"cfgtest_rely\"\n",
+		[]cfgWant{{3, "device[0].driver", `unknown driver "cfgtest_rely" (did you mean "cfgtest_relay"?); known drivers: `}}},
+	{"bad, reserved and duplicate ids", `[[device]]
+id = "front door"
+driver = "cfgtest_bare"
+[[device]]
+id = "agent"
+driver = "cfgtest_bare"
+[[device]]
+id = "door"
+driver = "cfgtest_bare"
+[[device]]
+id = "door"
+driver = "cfgtest_bare"
+`, []cfgWant{
+		{2, "device[0].id", `"front door" is not a valid id`},
+		{5, "device[1].id", `"agent" is reserved`},
+		{11, "device[3].id", `duplicate id "door": device[2] (line 7) already uses it`},
+	}},
+	{"bad common keys", "[[device]]\nid = \"a\"\ndriver = \"cfgtest_bare\"\nname = \"\"\ninterval = \"0s\"\n[[device]]\nid = \"b\"\ndriver = \"cfgtest_bare\"\ninterval = 10\n",
+		[]cfgWant{
+			{4, "device[0].name", "must not be empty"},
+			{5, "device[0].interval", "0s must be positive"},
+			{9, "device[1].interval", "must be a duration string"},
+		}},
+	{"driver keys: unknown, with and without a suggestion", `[[device]]
+id = "a"
+driver = "cfgtest_relay"
+pn = "GPIO17"
+pin = "GPIO18"
+colour = "red"
+`, []cfgWant{
+		{4, "device[0].pn", `unknown key (did you mean "pin"?)`},
+		{6, "device[0].colour", `unknown key (driver "cfgtest_relay" takes: id, driver, name, interval, pin, invert, debounce, labels)`},
+	}},
+	{"driver keys: every wrong type at once", `[[device]]
+id = "s"
+driver = "cfgtest_sensor"
+bus = 1
+address = "0x76"
+adress = 5
+  [device.options]
+  oversampling = "high"
+  filterr = "iir"
+`, []cfgWant{
+		{4, "device[0].bus", "must be a string, not an integer (1)"},
+		{5, "device[0].address", `must be an integer, not a string ("0x76")`},
+		{6, "device[0].adress", `unknown key (did you mean "address"?)`},
+		{8, "device[0].options.oversampling", "must be an integer, not a string"},
+		{9, "device[0].options.filterr", `unknown key (did you mean "filter"?)`},
+	}},
+	{"driver keys: a table where a value goes", "[[device]]\nid = \"s\"\ndriver = \"cfgtest_sensor\"\naddress = 0x76\noptions = 5\n",
+		[]cfgWant{{5, "device[0].options", "must be a table, not an integer"}}},
+	{"driver keys: bad duration", "[[device]]\nid = \"r\"\ndriver = \"cfgtest_relay\"\npin = \"GPIO4\"\ndebounce = \"5x\"\n",
+		[]cfgWant{{5, "device[0].debounce", `invalid duration: "5x": use a number with a unit`}}},
+	{"driver keys of one device do not hide another's", `[[device]]
+id = "r"
+driver = "cfgtest_relay"
+pin = "GPIO4"
+[[device]]
+id = "s"
+driver = "cfgtest_sensor"
+address = 0x76
+pin = "GPIO5"
+`, []cfgWant{{9, "device[1].pin", "unknown key"}}},
+	{"factory error without the id gets it", "[[device]]\nid = \"r\"\ndriver = \"cfgtest_relay\"\n",
+		[]cfgWant{{1, "device[0]", `device "r": cfgtest_relay: pin is required`}}},
+	{"factory error with the id is kept as is", "[[device]]\nid = \"s\"\ndriver = \"cfgtest_sensor\"\naddress = 0x99\n",
+		[]cfgWant{{1, "device[0]", `cfgtest_sensor "s": address 0x99: address out of range`}}},
+	{"factory panic", "[[device]]\nid = \"p\"\ndriver = \"cfgtest_panic\"\n",
+		[]cfgWant{{1, "device[0]", "driver factory panicked: boom"}}},
+	{"factory returns nothing", "[[device]]\nid = \"n\"\ndriver = \"cfgtest_nil\"\n",
+		[]cfgWant{{1, "device[0]", `driver "cfgtest_nil" returned no device and no error`}}},
+	{"driver without keys", "[[device]]\nid = \"b\"\ndriver = \"cfgtest_bare\"\nnmae = \"x\"\nspeed = 3\n",
+		[]cfgWant{
+			{4, "device[0].nmae", `unknown key (did you mean "name"?): driver "cfgtest_bare" takes no keys of its own`},
+			{5, "device[0].speed", `unknown key: driver "cfgtest_bare" takes no keys of its own`},
+		}},
+	{"Decode called twice", "[[device]]\nid = \"t\"\ndriver = \"cfgtest_twice\"\n",
+		[]cfgWant{{1, "device[0]", "device[0]: Decode called twice"}}},
+	{"resource claimed twice", `[[device]]
+id = "pump"
+driver = "cfgtest_relay"
+pin = "GPIO17"
+
+[[device]]
+id = "light"
+driver = "cfgtest_relay"
+pin = "GPIO17"
+`, []cfgWant{{6, "device[1]", `device "light" uses gpio:GPIO17, which device "pump" (line 1) already uses`}}},
+	{"Claims panics", "[[device]]\nid = \"c\"\ndriver = \"cfgtest_badclaims\"\n",
+		[]cfgWant{{1, "device[0]", `device "c": driver's Claims method panicked: claims exploded`}}},
+	{"inline array of devices", `device = [
+  { id = "a", driver = "cfgtest_bare" },
+  { id = "a", driver = "cfgtest_bare" },
+]
+`, []cfgWant{{1, "device[1].id", `duplicate id "a"`}}},
+	{"problems from every table at once", `[agent]
+hardware = "sim"
+log_level = "loud"
+[mqtt]
+broker = "tcp://h"
+[[sim.toggle]]
+pin = ""
+every = "1s"
+[[device]]
+id = "x"
+driver = "cfgtest_relay"
+pin = true
+`, []cfgWant{
+		{3, "agent.log_level", `"loud" is not one of`},
+		{5, "mqtt.broker", `"tcp://h" has no port: write tcp://h:1883`},
+		{7, "sim.toggle[0].pin", "must not be empty"},
+		{12, "device[0].pin", "must be a string, not a boolean (true)"},
+	}},
+}
+
+func TestParseConfigProblems(t *testing.T) {
+	t.Parallel()
+	for _, tc := range cfgProblemCases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, err := ParseConfig("x.toml", []byte(tc.toml))
+			if cfg != nil {
+				t.Errorf("got a config along with the error")
+			}
+			probs := cfgMustProblems(t, err)
+			if len(probs) != len(tc.want) {
+				t.Fatalf("got %d problems, want %d:\n%v", len(probs), len(tc.want), err)
+			}
+			for i, w := range tc.want {
+				p := probs[i]
+				if p.File != "x.toml" || p.Line != w.line || p.Key != w.key || !strings.Contains(p.Msg, w.msg) {
+					t.Errorf("problem %d:\n got  %s\n want x.toml:%d: %s: …%s…", i, p, w.line, w.key, w.msg)
+				}
+			}
+		})
+	}
+}
+
+func cfgMustProblems(t *testing.T, err error) []Problem {
+	t.Helper()
+	if err == nil {
+		t.Fatal("no error")
+	}
+	ce, ok := err.(*ConfigError)
+	if !ok {
+		t.Fatalf("error is %T, want *ConfigError: %v", err, err)
+	}
+	return ce.Problems
+}
+
+func TestParseConfigFull(t *testing.T) {
+	t.Parallel()
+	path := filepath.Join("testdata", "config", "full.toml")
+	cfg, err := LoadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Config{
+		File:  path,
+		Agent: AgentConfig{ID: "shed", Name: "Garden shed", Hardware: "sim", LogLevel: "debug"},
+		MQTT: MQTTConfig{
+			Broker:          "embedded",
+			Listen:          "127.0.0.1:18830",
+			ClientID:        "shed-agent",
+			Username:        "pinion",
+			Password:        "s3cret",
+			DiscoveryPrefix: "ha",
+			TopicPrefix:     "home/pinion",
+			Keepalive:       time.Minute,
+		},
+		Sim: SimConfig{Toggle: []SimToggle{{Pin: "GPIO22", Every: 5 * time.Second}, {Pin: "GPIO23", Every: 250 * time.Millisecond}}},
+	}
+	got := *cfg
+	got.Devices = nil
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("config:\n got  %+v\n want %+v", got, want)
+	}
+
+	wantDevs := []DeviceConfig{
+		{ID: "pump", Driver: "cfgtest_relay", Name: "Water pump", Line: 28},
+		{ID: "climate", Driver: "cfgtest_sensor", Name: "climate", Interval: 15 * time.Second, Line: 37},
+		{ID: "anything-goes", Driver: "cfgtest_any", Name: "anything-goes", Line: 48},
+		{ID: "buttons", Driver: "cfgtest_relay", Name: "buttons", Line: 58},
+	}
+	if len(cfg.Devices) != len(wantDevs) {
+		t.Fatalf("got %d devices, want %d", len(cfg.Devices), len(wantDevs))
+	}
+	for i, w := range wantDevs {
+		g := cfg.Devices[i]
+		dev, ok := g.Device.(*cfgTestDevice)
+		if !ok {
+			t.Fatalf("device %d is %T", i, g.Device)
+		}
+		g.Device = nil
+		if !reflect.DeepEqual(g, w) {
+			t.Errorf("device %d:\n got  %+v\n want %+v", i, g, w)
+		}
+		// The factory sees the common keys through Config, not Decode.
+		if dev.cfg.ID != w.ID || dev.cfg.Name != w.Name || dev.cfg.Interval != w.Interval {
+			t.Errorf("device %d: factory got %+v", i, dev.cfg)
+		}
+	}
+
+	relay := cfg.Devices[0].Device.(*cfgTestDevice).relay
+	wantRelay := cfgTestRelayConfig{Pin: "GPIO17", Invert: true, Debounce: 20 * time.Millisecond,
+		Labels: map[string]string{"room": "shed", "quoted key": "yes"}}
+	if !reflect.DeepEqual(relay, wantRelay) {
+		t.Errorf("relay config: got %+v, want %+v", relay, wantRelay)
+	}
+	sensor := cfg.Devices[1].Device.(*cfgTestDevice).sensor
+	if sensor.Bus != "1" || sensor.Address != 0x76 || sensor.Options.Oversampling != 4 || sensor.Options.Filter != "iir" {
+		t.Errorf("sensor config: %+v", sensor)
+	}
+	if sensor.Name != "" {
+		t.Errorf("the agent's name key reached the driver's struct: Name = %q", sensor.Name)
+	}
+	anything := cfg.Devices[2].Device.(*cfgTestDevice).anything
+	for _, k := range []string{"id", "driver", "name", "interval"} {
+		if _, ok := anything[k]; ok {
+			t.Errorf("common key %q passed to the driver", k)
+		}
+	}
+	if anything["spaced key"] != int64(1) || !strings.Contains(fmt.Sprint(anything["multi"]), "# no comment") ||
+		fmt.Sprint(anything["nested"]) != "map[deep:map[value:[1 2 3]]]" {
+		t.Errorf("any-driver got %v", anything)
+	}
+}
+
+func TestParseConfigDefaults(t *testing.T) {
+	// Not parallel: it replaces the hostname source.
+	defer func(f func() (string, error)) { cfgHostname = f }(cfgHostname)
+	cfgHostname = func() (string, error) { return "Pi.Local", nil }
+
+	cfg, err := ParseConfig("empty.toml", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := &Config{
+		File:  "empty.toml",
+		Agent: AgentConfig{ID: "pi_local", Name: "pi_local", Hardware: "real", LogLevel: "info"},
+		MQTT: MQTTConfig{
+			Broker:          "tcp://127.0.0.1:1883",
+			ClientID:        "pinion-pi_local",
+			DiscoveryPrefix: "homeassistant",
+			TopicPrefix:     "pinion",
+			Keepalive:       30 * time.Second,
+		},
+	}
+	if !reflect.DeepEqual(cfg, want) {
+		t.Errorf("defaults:\n got  %+v\n want %+v", cfg, want)
+	}
+
+	// The embedded broker gets its listen address by default; a given id
+	// names the client.
+	cfg, err = ParseConfig("x.toml", []byte("[agent]\nid = \"shed\"\n[mqtt]\nbroker = \"embedded\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MQTT.Listen != "127.0.0.1:1883" || !cfg.MQTT.Embedded() || cfg.MQTT.ClientID != "pinion-shed" || cfg.Agent.Name != "shed" {
+		t.Errorf("embedded defaults: %+v %+v", cfg.Agent, cfg.MQTT)
+	}
+}
+
+func TestHostnameID(t *testing.T) {
+	// Not parallel: it replaces the hostname source.
+	defer func(f func() (string, error)) { cfgHostname = f }(cfgHostname)
+	for _, tc := range []struct {
+		host string
+		err  error
+		want string
+	}{
+		{host: "garage", want: "garage"},
+		{host: "Garage-Pi", want: "garage-pi"},
+		{host: "pi.fritz.box", want: "pi_fritz_box"},
+		{host: "_pi 4_", want: "pi_4"},
+		{host: "küche", want: "k_che"},
+		{host: "...", want: "pinion"},
+		{host: "", want: "pinion"},
+		{err: errors.New("uname failed"), want: ""},
+	} {
+		cfgHostname = func() (string, error) { return tc.host, tc.err }
+		cfg, err := ParseConfig("x.toml", nil)
+		if tc.err != nil {
+			probs := cfgMustProblems(t, err)
+			if len(probs) != 1 || probs[0].Key != "agent.id" || probs[0].Line != 0 ||
+				!strings.Contains(probs[0].Msg, "hostname is unavailable (uname failed): set id in [agent]") {
+				t.Errorf("hostname error: got %v", err)
+			}
+			if !errors.Is(err, tc.err) {
+				t.Errorf("hostname error does not wrap the cause")
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("host %q: %v", tc.host, err)
+		}
+		if cfg.Agent.ID != tc.want || !cfgValidID(cfg.Agent.ID) {
+			t.Errorf("host %q: id %q, want %q", tc.host, cfg.Agent.ID, tc.want)
+		}
+	}
+}
+
+func TestPasswordFile(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	write("plain", "s3cret")
+	write("newline", "s3cret\n")
+	write("crlf", "s3cret\r\n")
+	write("spaces", "  s3cret  \n")
+	write("empty", "\n")
+	write("huge", strings.Repeat("x", 70000))
+	if err := os.Mkdir(filepath.Join(dir, "adir"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	configFile := filepath.Join(dir, "pinion.toml")
+	for _, tc := range []struct {
+		file, want, problem string
+		is                  error
+	}{
+		{file: "plain", want: "s3cret"},
+		{file: "newline", want: "s3cret"},
+		{file: "crlf", want: "s3cret"},
+		{file: "spaces", want: "  s3cret  "},
+		{file: filepath.Join(dir, "plain"), want: "s3cret"},
+		{file: "missing", problem: filepath.Join(dir, "missing") + ": no such file", is: fs.ErrNotExist},
+		{file: "empty", problem: "password file " + filepath.Join(dir, "empty") + " is empty"},
+		{file: "adir", problem: "is not a regular file"},
+		{file: "huge", problem: "longer than the 65535 bytes MQTT allows"},
+		{file: "", problem: "must not be empty"},
+	} {
+		src := fmt.Sprintf("[agent]\nid = \"n\"\n[mqtt]\nusername = \"u\"\npassword_file = %q\n", tc.file)
+		cfg, err := ParseConfig(configFile, []byte(src))
+		if tc.problem == "" {
+			if err != nil {
+				t.Errorf("%s: %v", tc.file, err)
+			} else if cfg.MQTT.Password != tc.want {
+				t.Errorf("%s: password %q, want %q", tc.file, cfg.MQTT.Password, tc.want)
+			}
+			continue
+		}
+		probs := cfgMustProblems(t, err)
+		if len(probs) != 1 || probs[0].Key != "mqtt.password_file" || probs[0].Line != 5 || !strings.Contains(probs[0].Msg, tc.problem) {
+			t.Errorf("%s: got %v, want a problem at line 5 containing %q", tc.file, err, tc.problem)
+		}
+		if tc.is != nil && !errors.Is(err, tc.is) {
+			t.Errorf("%s: error does not wrap %v", tc.file, tc.is)
+		}
+	}
+
+	// A password file needs a username as much as a password does.
+	_, err := ParseConfig(configFile, []byte("[mqtt]\npassword_file = \"plain\"\n"))
+	if probs := cfgMustProblems(t, err); len(probs) != 1 || probs[0].Key != "mqtt.password_file" || !strings.Contains(probs[0].Msg, "needs username") {
+		t.Errorf("password_file without username: %v", err)
+	}
+}
+
+func TestParseConfigGolden(t *testing.T) {
+	t.Parallel()
+	paths, err := filepath.Glob(filepath.Join("testdata", "config", "bad-*.toml"))
+	if err != nil || len(paths) == 0 {
+		t.Fatalf("no bad-*.toml files: %v", err)
+	}
+	for _, path := range paths {
+		t.Run(filepath.Base(path), func(t *testing.T) {
+			_, err := LoadConfig(path)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			got := err.Error() + "\n"
+			golden := strings.TrimSuffix(path, ".toml") + ".golden"
+			if *cfgUpdateGolden {
+				if err := os.WriteFile(golden, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(golden)
+			if err != nil {
+				t.Fatalf("%v (run go test ./agent -run TestParseConfigGolden -update-config)", err)
+			}
+			if got != string(want) {
+				t.Errorf("output differs from %s:\n--- got\n%s--- want\n%s", golden, got, want)
+			}
+		})
+	}
+}
+
+func TestLoadConfigMissingFile(t *testing.T) {
+	t.Parallel()
+	_, err := LoadConfig(filepath.Join(t.TempDir(), "nope.toml"))
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "nope.toml") {
+		t.Errorf("got %v, want a not-exist error naming the file", err)
+	}
+}
+
+func TestConfigErrorWrapsCauses(t *testing.T) {
+	t.Parallel()
+	_, err := ParseConfig("x.toml", []byte("[[device]]\nid = \"s\"\ndriver = \"cfgtest_sensor\"\naddress = 0x99\n"))
+	if !errors.Is(err, errCfgTestAddress) {
+		t.Errorf("the factory's error is not reachable with errors.Is: %v", err)
+	}
+	_, err = ParseConfig("x.toml", []byte("[agent\n"))
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 1 || ce.Problems[0].Line != 1 {
+		t.Errorf("syntax error: %v", err)
+	}
+}
+
+func TestDecodeAfterFactory(t *testing.T) {
+	t.Parallel()
+	cfg, err := ParseConfig("x.toml", []byte("[[device]]\nid = \"late\"\ndriver = \"cfgtest_late\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct{}
+	err = cfg.Devices[0].Device.(*cfgTestDevice).decode(&v)
+	if err == nil || !strings.Contains(err.Error(), "Decode called after the driver's factory returned") {
+		t.Errorf("late Decode: %v", err)
+	}
+}
+
+func TestProblemString(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		p    Problem
+		want string
+	}{
+		{Problem{File: "c.toml", Line: 3, Key: "mqtt.brokr", Msg: "unknown key"}, "c.toml:3: mqtt.brokr: unknown key"},
+		{Problem{File: "c.toml", Key: "agent.id", Msg: "m"}, "c.toml: agent.id: m"},
+		{Problem{File: "c.toml", Line: 1, Msg: "m"}, "c.toml:1: m"},
+		{Problem{Msg: "m"}, "m"},
+	} {
+		if got := tc.p.String(); got != tc.want {
+			t.Errorf("got %q, want %q", got, tc.want)
+		}
+	}
+	e := &ConfigError{Problems: []Problem{{File: "a", Line: 1, Msg: "x"}, {File: "a", Line: 2, Msg: "y"}}}
+	if e.Error() != "a:1: x\na:2: y" {
+		t.Errorf("ConfigError.Error() = %q", e.Error())
+	}
+}
+
+func TestCheckBroker(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, problem string }{
+		{"embedded", ""},
+		{"tcp://192.168.1.10:1883", ""},
+		{"ssl://broker.example.com:8883", ""},
+		{"TCP://h:1883", ""},
+		{"tcp://[::1]:1883", ""},
+		{"tcp://h:1883/", ""},
+		{"", "must not be empty"},
+		{"localhost:1883", `has no scheme: write tcp://localhost:1883`},
+		{"mqtt://h:1883", `unsupported scheme "mqtt"`},
+		{"ws://h:80", `unsupported scheme "ws"`},
+		{"tcp://user:pw@h:1883", "credentials"},
+		{"tcp://:1883", "has no host"},
+		{"ssl://h", "has no port: write ssl://h:8883"},
+		{"tcp://h:0", `bad port "0"`},
+		{"tcp://h:70000", `bad port "70000"`},
+		{"tcp://h:1883/x", "path or query"},
+		{"tcp://h:1883?x=1", "path or query"},
+		{"tcp://h:port", "not a URL"},
+	} {
+		err := cfgCheckBroker(tc.in)
+		if tc.problem == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tc.in, err)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), tc.problem) {
+			t.Errorf("%q: got %v, want …%s…", tc.in, err, tc.problem)
+		}
+	}
+}
+
+func TestCheckPrefix(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct{ in, problem string }{
+		{"homeassistant", ""},
+		{"home/pinion", ""},
+		{"", "must not be empty"},
+		{"a/#", "wildcard"},
+		{"a+b", "wildcard"},
+		{"/a", "must not start or end"},
+		{"a/", "must not start or end"},
+		{"a//b", "empty level"},
+		{"a\x00b", "NUL"},
+	} {
+		err := cfgCheckPrefix(tc.in)
+		if tc.problem == "" {
+			if err != nil {
+				t.Errorf("%q: %v", tc.in, err)
+			}
+		} else if err == nil || !strings.Contains(err.Error(), tc.problem) {
+			t.Errorf("%q: got %v, want …%s…", tc.in, err, tc.problem)
+		}
+	}
+}
+
+func TestScanLines(t *testing.T) {
+	t.Parallel()
+	src := `# comment [not] = a table
+top = 1
+dotted.key = "x"
+"quoted.key" = 'y'
+"esc\u0061ped" = 1
+arr = [
+  "]", '[',  # a comment with ] in it
+  { a = 1 },
+]
+
+[mqtt]   # trailing comment
+broker = """
+[not a table]
+key = "not a key"
+"""
+after = 'lit'
+lit = '''
+[[also not]]
+'''
+inline = { x = 1,
+  y = 2 }
+
+[[device]]
+id = "a"
+  [device.options]
+  deep = 1
+  [[device.chan]]
+  n = 1
+  [[device.chan]]
+  n = 2
+
+[[device]]
+id = "b"
+	[ device . "opt ions" ]
+	k = 1
+[[ device ]]
+id = "c"
+`
+	lines := cfgScanLines(src)
+	for key, want := range map[string]int{
+		"top":                    2,
+		"dotted":                 3,
+		"dotted.key":             3,
+		`"quoted.key"`:           4,
+		"escaped":                5,
+		"arr":                    6,
+		"mqtt":                   11,
+		"mqtt.broker":            12,
+		"mqtt.after":             16,
+		"mqtt.lit":               17,
+		"mqtt.inline":            20,
+		"device":                 23,
+		"device[0]":              23,
+		"device[0].id":           24,
+		"device[0].options":      25,
+		"device[0].options.deep": 26,
+		"device[0].chan":         27,
+		"device[0].chan[0]":      27,
+		"device[0].chan[0].n":    28,
+		"device[0].chan[1]":      29,
+		"device[0].chan[1].n":    30,
+		"device[1]":              32,
+		"device[1].id":           33,
+		`device[1]."opt ions"`:   34,
+		`device[1]."opt ions".k`: 35,
+		"device[2]":              36,
+		"device[2].id":           37,
+	} {
+		if got, ok := lines[key]; !ok || got != want {
+			t.Errorf("%s: line %d (found %v), want %d", key, got, ok, want)
+		}
+	}
+	for _, key := range []string{"not", "mqtt.key", "also", "mqtt.y", "a"} {
+		if l, ok := lines[key]; ok {
+			t.Errorf("%s found at line %d, but it is inside a value", key, l)
+		}
+	}
+}
+
+func TestSuggest(t *testing.T) {
+	t.Parallel()
+	known := []string{"broker", "listen", "client_id", "keepalive"}
+	for in, want := range map[string]string{
+		"brokr":      "broker",
+		"borker":     "broker",
+		"Broker":     "broker",
+		"keep_alive": "keepalive",
+		"clientid":   "client_id",
+		"listening":  "listen",
+		"x":          "",
+		"":           "",
+	} {
+		if got := cfgSuggest(in, known); got != want {
+			t.Errorf("cfgSuggest(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestDecodeErrorsCapped(t *testing.T) {
+	t.Parallel()
+	var b strings.Builder
+	b.WriteString("[[device]]\nid = \"r\"\ndriver = \"cfgtest_relay\"\npin = \"GPIO1\"\n[device.labels]\n")
+	for i := range 500 {
+		fmt.Fprintf(&b, "k%03d = %d\n", i, i)
+	}
+	_, err := ParseConfig("x.toml", []byte(b.String()))
+	probs := cfgMustProblems(t, err)
+	if len(probs) != cfgMaxDecodeErrors+1 {
+		t.Fatalf("got %d problems, want %d", len(probs), cfgMaxDecodeErrors+1)
+	}
+	capped := 0
+	for _, p := range probs {
+		switch {
+		case p.Key == "device[0]" && strings.Contains(p.Msg, "fix the ones above first"):
+			capped++
+		case !strings.HasPrefix(p.Key, "device[0].labels.k") || !strings.Contains(p.Msg, "must be a string, not an integer"):
+			t.Errorf("problem %s", p)
+		}
+	}
+	if capped != 1 {
+		t.Errorf("%d problems say the list was cut short, want 1", capped)
+	}
+}

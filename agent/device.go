@@ -1,0 +1,329 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// sink is where device workers send what they observe. The MQTT session
+// implements it; nothing here knows MQTT.
+type sink interface {
+	State(device string, e drivers.Entity, v drivers.Value)
+	DeviceStatus(device string, online bool)
+}
+
+// Queue and retry bounds. The queue is small because commands for one
+// device are few; a full queue means the device is stuck, and dropping
+// (with a warning) is better than stalling the MQTT client.
+const (
+	commandQueueLen = 16
+	defaultInterval = 30 * time.Second
+	openRetryMin    = time.Second
+	openRetryMax    = time.Minute
+)
+
+type command struct {
+	entity string
+	cmd    Command
+	source string // topic, for logs
+}
+
+// device runs one configured device: one goroutine owns its hardware and
+// handles, in turn, opening, polls, commands and watch events.
+type device struct {
+	id       string
+	driver   string
+	dev      drivers.Device
+	host     drivers.Host
+	log      *slog.Logger
+	interval time.Duration
+	entities map[string]drivers.Entity
+	order    []string
+	queue    chan command
+
+	mu     sync.Mutex
+	states map[string]drivers.Value
+	online bool
+}
+
+func newDevice(dc DeviceConfig, host drivers.Host, log *slog.Logger) *device {
+	d := &device{
+		id:       dc.ID,
+		driver:   dc.Driver,
+		dev:      dc.Device,
+		log:      log.With("device", dc.ID, "driver", dc.Driver),
+		interval: dc.Interval,
+		entities: map[string]drivers.Entity{},
+		queue:    make(chan command, commandQueueLen),
+		states:   map[string]drivers.Value{},
+	}
+	if d.interval <= 0 {
+		d.interval = defaultInterval
+	}
+	d.host = loggedHost{Host: host, log: d.log}
+	for _, e := range dc.Device.Entities() {
+		d.entities[e.ID] = e
+		d.order = append(d.order, e.ID)
+	}
+	return d
+}
+
+// loggedHost gives a driver a logger tagged with its device.
+type loggedHost struct {
+	drivers.Host
+	log *slog.Logger
+}
+
+func (h loggedHost) Logger() *slog.Logger { return h.log }
+
+// enqueue hands a command to the device's worker without blocking: it is
+// called from MQTT handlers, which must never block.
+func (d *device) enqueue(c command) bool {
+	select {
+	case d.queue <- c:
+		return true
+	default:
+		return false
+	}
+}
+
+// snapshot returns the current states and availability, for republishing.
+func (d *device) snapshot() (map[string]drivers.Value, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	m := make(map[string]drivers.Value, len(d.states))
+	for k, v := range d.states {
+		m[k] = v
+	}
+	return m, d.online
+}
+
+// protect runs f and turns a driver panic into an error, so one broken
+// driver never takes the agent down.
+func (d *device) protect(what string, f func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			d.log.Error("driver panicked", "during", what, "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("%s %q: %s: panic: %v", d.driver, d.id, what, r)
+		}
+	}()
+	if err := f(); err != nil {
+		return fmt.Errorf("%s %q: %s: %w", d.driver, d.id, what, err)
+	}
+	return nil
+}
+
+func (d *device) setOnline(out sink, online bool) {
+	d.mu.Lock()
+	changed := d.online != online
+	d.online = online
+	d.mu.Unlock()
+	if changed {
+		out.DeviceStatus(d.id, online)
+	}
+}
+
+// record stores a reading and publishes it when it changed or when force
+// is set (the periodic republish).
+func (d *device) record(out sink, r drivers.Reading, force bool) {
+	e, ok := d.entities[r.Entity]
+	if !ok {
+		d.log.Warn("driver reported an entity it did not declare; ignored", "entity", r.Entity)
+		return
+	}
+	d.mu.Lock()
+	old, had := d.states[r.Entity]
+	d.states[r.Entity] = r.Value
+	d.mu.Unlock()
+	if force || !had || !old.Equal(r.Value) {
+		out.State(d.id, e, r.Value)
+	}
+}
+
+// run is the device's worker. It returns when ctx is done, after closing
+// the device.
+func (d *device) run(ctx context.Context, out sink) {
+	defer func() {
+		if err := d.protect("close", d.dev.Close); err != nil {
+			d.log.Warn("close failed", "err", err)
+		}
+	}()
+	if !d.open(ctx, out) {
+		return
+	}
+	reader, _ := d.dev.(drivers.Reader)
+	setter, _ := d.dev.(drivers.Setter)
+
+	events := make(chan drivers.Reading, 64)
+	watchErr := make(chan error, 1)
+	var watchCtx context.Context
+	var stopWatch context.CancelFunc = func() {}
+	startWatch := func() {}
+	if w, ok := d.dev.(drivers.Watcher); ok {
+		startWatch = func() {
+			watchCtx, stopWatch = context.WithCancel(ctx)
+			wctx := watchCtx
+			go func() {
+				watchErr <- d.protect("watch", func() error {
+					return w.Watch(wctx, func(r drivers.Reading) {
+						select {
+						case events <- r:
+						case <-wctx.Done():
+						}
+					})
+				})
+			}()
+		}
+		startWatch()
+	}
+	defer func() { stopWatch() }()
+
+	poll := func() {
+		if reader == nil {
+			return
+		}
+		var rs []drivers.Reading
+		err := d.protect("read", func() error {
+			var err error
+			rs, err = reader.Read(ctx)
+			return err
+		})
+		if err != nil && len(rs) == 0 {
+			if ctx.Err() == nil {
+				d.log.Warn("read failed; entities unavailable until it recovers", "err", err)
+				d.setOnline(out, false)
+			}
+			return
+		}
+		if err != nil {
+			// Some readings came back: publish them and keep the device
+			// available; the missing ones keep their last value.
+			d.log.Warn("read partly failed", "err", err, "readings", len(rs))
+		}
+		d.setOnline(out, true)
+		for _, r := range rs {
+			d.record(out, r, false)
+		}
+	}
+	poll()
+
+	ticker := time.NewTicker(d.interval)
+	defer ticker.Stop()
+	var watchRetry <-chan time.Time
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-d.queue:
+			d.command(ctx, out, setter, c)
+		case r := <-events:
+			d.setOnline(out, true)
+			d.record(out, r, false)
+		case err := <-watchErr:
+			if ctx.Err() != nil {
+				return
+			}
+			if err == nil {
+				err = errors.New("watch ended without an error")
+			}
+			d.log.Warn("watch failed; entities unavailable, retrying in 5s", "err", err)
+			d.setOnline(out, false)
+			watchRetry = time.After(5 * time.Second)
+		case <-watchRetry:
+			watchRetry = nil
+			startWatch()
+		case <-ticker.C:
+			poll()
+			d.republish(out)
+		}
+	}
+}
+
+// republish sends every known state again, so a consumer that missed one
+// (or a broker that lost retained messages) catches up within an interval.
+func (d *device) republish(out sink) {
+	states, _ := d.snapshot()
+	for _, id := range d.order {
+		if v, ok := states[id]; ok {
+			out.State(d.id, d.entities[id], v)
+		}
+	}
+}
+
+// open opens the device, retrying with backoff until it works or ctx ends.
+func (d *device) open(ctx context.Context, out sink) bool {
+	wait := openRetryMin
+	for {
+		err := d.protect("open", func() error { return d.dev.Open(ctx, d.host) })
+		if err == nil {
+			d.log.Info("device ready")
+			if _, polled := d.dev.(drivers.Reader); !polled {
+				d.setOnline(out, true)
+			}
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		d.log.Error("open failed; entities unavailable, retrying", "err", err, "retry_in", wait)
+		d.setOnline(out, false)
+		// The initial status may be unpublished yet; make sure it is.
+		out.DeviceStatus(d.id, false)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, openRetryMax)
+	}
+}
+
+func (d *device) command(ctx context.Context, out sink, setter drivers.Setter, c command) {
+	e, ok := d.entities[c.entity]
+	if !ok || e.Kind != drivers.KindSwitch || setter == nil {
+		d.log.Warn("command for an entity that takes none; ignored", "entity", c.entity, "topic", c.source)
+		return
+	}
+	v := c.cmd.Value
+	if c.cmd.Toggle {
+		d.mu.Lock()
+		cur, had := d.states[c.entity]
+		d.mu.Unlock()
+		if !had || cur.Kind != drivers.ValueBool {
+			d.log.Warn("TOGGLE before the state is known; ignored", "entity", c.entity, "topic", c.source)
+			return
+		}
+		v = drivers.Bool(!cur.Bool)
+	}
+	var got drivers.Value
+	err := d.protect("set "+c.entity, func() error {
+		var err error
+		got, err = setter.Set(ctx, c.entity, v)
+		return err
+	})
+	if err != nil {
+		d.log.Error("command failed", "entity", c.entity, "value", v, "topic", c.source, "err", err)
+		// Publish the state the device holds, so Home Assistant's switch
+		// flips back instead of showing what was asked for.
+		d.republishEntity(out, c.entity)
+		return
+	}
+	d.log.Info("command", "entity", c.entity, "value", got, "topic", c.source)
+	d.record(out, drivers.Reading{Entity: c.entity, Value: got}, true)
+}
+
+func (d *device) republishEntity(out sink, id string) {
+	d.mu.Lock()
+	v, ok := d.states[id]
+	d.mu.Unlock()
+	if ok {
+		out.State(d.id, d.entities[id], v)
+	}
+}

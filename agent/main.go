@@ -1,0 +1,150 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/pinion-home/pinion/discovery"
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// DefaultConfigPath is where the agent looks for its config when -config
+// is not given: the path a Debian package or the README's systemd unit uses.
+const DefaultConfigPath = "/etc/pinion/pinion.toml"
+
+// Main is the pinion command line. A custom agent is a copy of cmd/agent
+// with more driver packages imported; it calls Main.
+func Main() {
+	os.Exit(RunCLI(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// RunCLI runs the command line with args and returns the exit code. It is
+// Main without the process around it, for tests.
+func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("pinion", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		configPath = fs.String("config", DefaultConfigPath, "configuration `file` (TOML)")
+		broker     = fs.String("broker", "", "broker `URL` (tcp://host:1883, ssl://host:8883 or embedded); overrides [mqtt] broker")
+		check      = fs.Bool("check", false, "validate the config and exit, touching no hardware and no network (exit 1 on errors)")
+		printDisc  = fs.Bool("print-discovery", false, "print every discovery topic and payload for the config and exit, touching nothing")
+		version    = fs.Bool("version", false, "print the version and exit")
+		listDrv    = fs.Bool("drivers", false, "list the drivers built into this agent and exit")
+		sample     = fs.String("sample", "", "print the sample configuration of `driver` and exit")
+		logLevel   = fs.String("log-level", "", "log level: debug, info, warn or error; overrides [agent] log_level")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "pinion exposes GPIO, I2C and serial hardware to Home Assistant over MQTT.\n\nUsage: pinion [flags]\n\n")
+		fs.PrintDefaults()
+		fmt.Fprintf(stderr, "\nTry it without hardware or broker: pinion -config configs/demo.toml\n")
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "pinion: unexpected argument %q (flags start with -, e.g. -config %s)\n", fs.Arg(0), fs.Arg(0))
+		return 2
+	}
+	if *version {
+		fmt.Fprintf(stdout, "pinion %s (driver API %d)\n", Version, drivers.APIVersion)
+		return 0
+	}
+	if *listDrv {
+		fmt.Fprintln(stdout, strings.Join(drivers.Names(), "\n"))
+		return 0
+	}
+
+	if *sample != "" {
+		s, ok := drivers.Sample(*sample)
+		if !ok {
+			fmt.Fprintf(stderr, "pinion: no sample for driver %q; built-in drivers: %s\n", *sample, strings.Join(drivers.Names(), ", "))
+			return 1
+		}
+		fmt.Fprint(stdout, s)
+		return 0
+	}
+
+	cfg, err := LoadConfig(*configPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) && !errors.As(err, new(*ConfigError)) && *configPath == DefaultConfigPath {
+			fmt.Fprintf(stderr, "pinion: no config at %s; pass -config FILE (try -config configs/demo.toml)\n", DefaultConfigPath)
+			return 1
+		}
+		fmt.Fprintf(stderr, "pinion: %v\n", err)
+		return 1
+	}
+	if *broker != "" {
+		if err := cfg.SetBroker(*broker); err != nil {
+			fmt.Fprintf(stderr, "pinion: -broker: %v\n", err)
+			return 2
+		}
+	}
+	node := cfg.Node()
+	devs := cfg.DiscoveryDevices()
+
+	switch {
+	case *check:
+		if err := discovery.Validate(node, devs); err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+			return 1
+		}
+		n := 0
+		for _, d := range devs {
+			n += len(d.Entities)
+		}
+		fmt.Fprintf(stdout, "%s: OK: node %q, %d devices, %d entities, broker %s\n", cfg.File, node.ID, len(devs), n, cfg.MQTT.Broker)
+		return 0
+	case *printDisc:
+		msgs, err := discovery.Messages(node, devs)
+		if err != nil {
+			fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+			return 1
+		}
+		for _, m := range msgs {
+			fmt.Fprintf(stdout, "%s\n%s\n\n", m.Topic, m.Payload)
+		}
+		return 0
+	}
+
+	if *logLevel != "" {
+		lvl, err := parseLevel(*logLevel)
+		if err != nil {
+			fmt.Fprintf(stderr, "pinion: -log-level: %v\n", err)
+			return 2
+		}
+		cfg.Agent.LogLevel = strings.ToLower(lvl.String())
+	}
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Agent.Level()}))
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := Run(ctx, cfg, log); err != nil {
+		log.Error("pinion stopped", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "", "info":
+		return slog.LevelInfo, nil
+	case "debug":
+		return slog.LevelDebug, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+}

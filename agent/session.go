@@ -1,0 +1,297 @@
+package agent
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/pinion-home/pinion/discovery"
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// Every token wait is bounded (paho #613): a broker that stops answering
+// must not freeze the agent.
+const (
+	tokenTimeout  = 10 * time.Second
+	offlineWait   = 3 * time.Second
+	birthMaxDelay = 2 * time.Second
+)
+
+// session is the agent's MQTT connection. It follows paho's rules: options
+// from NewClientOptions, the will set before NewClient, handlers that never
+// block, and subscriptions, availability and discovery redone in OnConnect.
+type session struct {
+	log       *slog.Logger
+	node      discovery.Node
+	client    mqtt.Client
+	discovery []discovery.Message
+	known     map[string]bool // our discovery topics, for ghost cleanup
+	devices   map[string]*device
+	started   time.Time
+	version   string
+
+	birthMu    sync.Mutex
+	birthTimer *time.Timer
+}
+
+type sessionConfig struct {
+	Broker    string
+	ClientID  string
+	Username  string
+	Password  string
+	Keepalive time.Duration
+}
+
+func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs []discovery.Message, devs []*device, version string) *session {
+	s := &session{
+		log:       log.With("component", "mqtt"),
+		node:      node,
+		discovery: msgs,
+		known:     map[string]bool{},
+		devices:   map[string]*device{},
+		started:   time.Now(),
+		version:   version,
+	}
+	for _, m := range msgs {
+		s.known[m.Topic] = true
+	}
+	for _, d := range devs {
+		s.devices[d.id] = d
+	}
+	opts := mqtt.NewClientOptions().
+		AddBroker(cfg.Broker).
+		SetClientID(cfg.ClientID).
+		SetUsername(cfg.Username).
+		SetPassword(cfg.Password).
+		SetKeepAlive(cfg.Keepalive).
+		SetCleanSession(true).
+		SetOrderMatters(false).
+		SetAutoReconnect(true).
+		SetConnectRetry(true).
+		SetConnectRetryInterval(2*time.Second).
+		SetMaxReconnectInterval(30*time.Second).
+		SetConnectTimeout(10*time.Second).
+		SetWriteTimeout(tokenTimeout).
+		SetWill(node.StatusTopic(), "offline", 1, true).
+		SetOnConnectHandler(s.onConnect).
+		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
+			s.log.Warn("connection lost; reconnecting", "broker", cfg.Broker, "err", err)
+		}).
+		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
+			s.log.Debug("reconnecting", "broker", cfg.Broker)
+		})
+	s.client = mqtt.NewClient(opts)
+	return s
+}
+
+// connect starts connecting; it does not wait for the broker, which may
+// come up after the agent (ConnectRetry keeps trying, OnConnect does the
+// setup).
+func (s *session) connect() {
+	s.client.Connect()
+}
+
+func (s *session) onConnect(c mqtt.Client) {
+	s.log.Info("connected", "status_topic", s.node.StatusTopic())
+	subs := map[string]byte{
+		s.node.CommandFilter(): 1,
+		s.node.BirthTopic():    1,
+		s.node.ConfigFilter():  1,
+	}
+	if err := s.subscribe(c, subs); err != nil {
+		// Without subscriptions commands are lost; drop the connection so
+		// the reconnect logic tries again from scratch.
+		s.log.Error("subscribing failed; reconnecting", "err", err)
+		go c.Disconnect(100)
+		return
+	}
+	s.publishAll()
+}
+
+// subscribe subscribes to filters and checks what the broker granted: a
+// refusal (return code 0x80) completes the token without an error in paho,
+// and some brokers refuse a subscription transiently (mochi, while a QoS 1
+// message with the same packet id is in flight), so it is retried.
+func (s *session) subscribe(c mqtt.Client, filters map[string]byte) error {
+	var refused []string
+	for attempt := 0; attempt < 3; attempt++ {
+		t := c.SubscribeMultiple(filters, s.route)
+		if !s.wait(t, "subscribe") {
+			return errors.New("subscribe: no answer from the broker")
+		}
+		refused = refused[:0]
+		if st, ok := t.(*mqtt.SubscribeToken); ok {
+			for f, code := range st.Result() {
+				if code >= 0x80 {
+					refused = append(refused, f)
+				}
+			}
+		}
+		if len(refused) == 0 {
+			return nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return fmt.Errorf("subscribe: the broker refused %s (check its ACLs for this user)", strings.Join(refused, ", "))
+}
+
+// publishAll sends availability, discovery and every known state.
+func (s *session) publishAll() {
+	s.publish(s.node.StatusTopic(), []byte("online"), true)
+	for _, m := range s.discovery {
+		s.publish(m.Topic, m.Payload, true)
+	}
+	s.publish(s.node.StateTopic(discovery.AgentDeviceID, "version"), []byte(s.version), true)
+	s.publish(s.node.StateTopic(discovery.AgentDeviceID, "started"), []byte(s.started.UTC().Format(time.RFC3339)), true)
+	for _, d := range s.devices {
+		states, online := d.snapshot()
+		s.DeviceStatus(d.id, online)
+		for id, v := range states {
+			s.State(d.id, d.entities[id], v)
+		}
+	}
+}
+
+// route dispatches every incoming message. It runs on paho's goroutines
+// and never blocks: commands go to the device's bounded queue.
+func (s *session) route(_ mqtt.Client, m mqtt.Message) {
+	topic := m.Topic()
+	switch {
+	case topic == s.node.BirthTopic():
+		if strings.TrimSpace(string(m.Payload())) == "online" {
+			s.scheduleBirth()
+		}
+	case strings.HasSuffix(topic, "/config"):
+		s.cleanGhost(topic, m.Payload())
+	case strings.HasSuffix(topic, "/set"):
+		s.command(topic, m.Payload())
+	}
+}
+
+// scheduleBirth republishes discovery and states after Home Assistant
+// (re)starts, after a short random delay as its docs ask, so many devices
+// do not answer at once. Births in quick succession coalesce.
+func (s *session) scheduleBirth() {
+	s.birthMu.Lock()
+	defer s.birthMu.Unlock()
+	if s.birthTimer != nil {
+		return
+	}
+	delay := time.Duration(rand.Int64N(int64(birthMaxDelay)))
+	s.log.Info("Home Assistant came online; republishing discovery and states", "in", delay.Round(time.Millisecond))
+	s.birthTimer = time.AfterFunc(delay, func() {
+		s.birthMu.Lock()
+		s.birthTimer = nil
+		s.birthMu.Unlock()
+		s.publishAll()
+	})
+}
+
+// cleanGhost removes, with an empty retained config, an entity this node
+// published before that is no longer configured, so it does not linger in
+// Home Assistant.
+func (s *session) cleanGhost(topic string, payload []byte) {
+	if len(payload) == 0 || s.known[topic] {
+		return
+	}
+	if _, _, ok := s.node.ParseConfigTopic(topic); !ok {
+		return
+	}
+	s.log.Info("removing entity no longer in the config", "topic", topic)
+	s.publish(topic, nil, true)
+}
+
+func (s *session) command(topic string, payload []byte) {
+	dev, entity, ok := s.node.ParseCommandTopic(topic)
+	d := s.devices[dev]
+	if !ok || d == nil {
+		s.log.Warn("command for an unknown device; ignored", "topic", topic, "devices", s.deviceIDs())
+		return
+	}
+	if _, ok := d.entities[entity]; !ok {
+		s.log.Warn("command for an unknown entity; ignored", "topic", topic)
+		return
+	}
+	c, err := ParseCommand(payload)
+	if err != nil {
+		s.log.Warn("invalid command; ignored", "topic", topic, "err", err)
+		return
+	}
+	if !d.enqueue(command{entity: entity, cmd: c, source: topic}) {
+		s.log.Warn("device busy: command queue full; command dropped", "topic", topic, "queue", commandQueueLen)
+	}
+}
+
+func (s *session) deviceIDs() string {
+	ids := make([]string, 0, len(s.devices))
+	for id := range s.devices {
+		ids = append(ids, id)
+	}
+	return strings.Join(ids, ", ")
+}
+
+// State implements sink.
+func (s *session) State(device string, e drivers.Entity, v drivers.Value) {
+	p, err := discovery.StatePayload(e, v)
+	if err != nil {
+		s.log.Warn("state not publishable", "device", device, "entity", e.ID, "value", v, "err", err)
+		return
+	}
+	s.publish(s.node.StateTopic(device, e.ID), p, true)
+}
+
+// DeviceStatus implements sink.
+func (s *session) DeviceStatus(device string, online bool) {
+	p := "offline"
+	if online {
+		p = "online"
+	}
+	s.publish(s.node.DeviceStatusTopic(device), []byte(p), true)
+}
+
+// publish sends a message at QoS 1 without blocking the caller. While the
+// connection is down it drops the message: states are kept by the devices
+// and republished in full on reconnect, which beats replaying stale ones.
+func (s *session) publish(topic string, payload []byte, retained bool) {
+	if !s.client.IsConnectionOpen() {
+		return
+	}
+	t := s.client.Publish(topic, 1, retained, payload)
+	go s.wait(t, "publish "+topic)
+}
+
+// wait waits for t, bounded, and logs what went wrong.
+func (s *session) wait(t mqtt.Token, what string) bool {
+	if !t.WaitTimeout(tokenTimeout) {
+		s.log.Warn("no answer from broker", "op", what, "after", tokenTimeout)
+		return false
+	}
+	if err := t.Error(); err != nil {
+		s.log.Warn("broker refused", "op", what, "err", err)
+		return false
+	}
+	return true
+}
+
+// close publishes offline (the broker drops the will on a clean
+// disconnect, so it must be said) and disconnects.
+func (s *session) close() {
+	s.birthMu.Lock()
+	if s.birthTimer != nil {
+		s.birthTimer.Stop()
+	}
+	s.birthMu.Unlock()
+	if s.client.IsConnectionOpen() {
+		t := s.client.Publish(s.node.StatusTopic(), 1, true, "offline")
+		if !t.WaitTimeout(offlineWait) {
+			s.log.Warn("could not publish offline before exit; the broker will not send the will after a clean disconnect", "topic", s.node.StatusTopic())
+		}
+	}
+	s.client.Disconnect(250)
+}

@@ -1,0 +1,29 @@
+package agent
+
+import (
+	"fmt"
+
+	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/sim"
+)
+
+// PopulateSim fits the simulated board to the config: a simulated chip or
+// peer of the right model wherever a device claims an I2C address or a
+// serial port, and the input toggles of [sim].
+func PopulateSim(h *sim.Host, cfg *Config) error {
+	for i, dc := range cfg.Devices {
+		c, ok := dc.Device.(drivers.Claimer)
+		if !ok {
+			continue
+		}
+		if err := sim.Attach(h, dc.Driver, c.Claims(), int64(i+1)); err != nil {
+			return fmt.Errorf("sim: device %q: %w", dc.ID, err)
+		}
+	}
+	for _, t := range cfg.Sim.Toggle {
+		if err := h.Toggle(t.Pin, t.Every); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -1,0 +1,245 @@
+package discovery
+
+import (
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// allErrors flattens the joined errors of Validate into *Error values.
+func allErrors(t *testing.T, err error) []*Error {
+	t.Helper()
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else if err != nil {
+		errs = []error{err}
+	}
+	var out []*Error
+	for _, e := range errs {
+		var de *Error
+		if !errors.As(e, &de) {
+			t.Fatalf("error %q is not a *discovery.Error", e)
+		}
+		out = append(out, de)
+	}
+	return out
+}
+
+func sensor(id string, class string, unit drivers.Unit, state drivers.StateClass) drivers.Entity {
+	return drivers.Entity{ID: id, Kind: drivers.KindSensor, Class: class, Unit: unit, State: state, Precision: 1}
+}
+
+func dev(id string, es ...drivers.Entity) Device {
+	return Device{ID: id, Name: id, Entities: es}
+}
+
+func TestValidateRejects(t *testing.T) {
+	tests := []struct {
+		name   string
+		node   Node
+		devs   []Device
+		device string // device and entity of the one expected error
+		entity string
+		want   string // substring of the reason
+	}{
+		{"unknown sensor class", garage,
+			[]Device{dev("attic", sensor("t", "temp", drivers.Celsius, drivers.StateMeasurement))},
+			"attic", "t", `device class "temp" is not valid for a sensor`},
+		{"unit not allowed for class", garage,
+			[]Device{dev("attic", sensor("t", drivers.ClassTemperature, "C", drivers.StateMeasurement))},
+			"attic", "t", `unit "C" is not valid for device class temperature; use one of K, °C, °F`},
+		{"missing unit for class", garage,
+			[]Device{dev("attic", sensor("t", drivers.ClassTemperature, "", drivers.StateMeasurement))},
+			"attic", "t", "device class temperature needs a unit"},
+		{"unit on a class without units", garage,
+			[]Device{dev("air", sensor("aqi", "aqi", "ppm", drivers.StateMeasurement))},
+			"air", "aqi", "which takes no unit"},
+		{"unit on timestamp", garage,
+			[]Device{dev("sys", sensor("boot", drivers.ClassTimestamp, drivers.Seconds, drivers.StateNone))},
+			"sys", "boot", "whose states are not numbers"},
+		{"state class on timestamp", garage,
+			[]Device{dev("sys", drivers.Entity{ID: "boot", Kind: drivers.KindSensor, Class: drivers.ClassTimestamp, State: drivers.StateMeasurement, Precision: -1})},
+			"sys", "boot", "state class measurement needs numbers"},
+		{"monetary needs a currency code", garage,
+			[]Device{dev("meter", sensor("cost", "monetary", "euro", drivers.StateTotal))},
+			"meter", "cost", "ISO 4217"},
+		{"unit on binary sensor", garage,
+			[]Device{dev("door", drivers.Entity{ID: "contact", Kind: drivers.KindBinarySensor, Unit: drivers.Percent})},
+			"door", "contact", `unit "%" is only for sensors`},
+		{"state class on switch", garage,
+			[]Device{dev("plug", drivers.Entity{ID: "relay", Kind: drivers.KindSwitch, State: drivers.StateMeasurement})},
+			"plug", "relay", "state class measurement is only for sensors"},
+		{"switch with a binary sensor class", garage,
+			[]Device{dev("plug", drivers.Entity{ID: "relay", Kind: drivers.KindSwitch, Class: drivers.ClassDoor})},
+			"plug", "relay", `device class "door" is not valid for a switch; use one of outlet, switch`},
+		{"binary sensor with a switch class", garage,
+			[]Device{dev("door", drivers.Entity{ID: "contact", Kind: drivers.KindBinarySensor, Class: drivers.ClassOutlet})},
+			"door", "contact", `device class "outlet" is not valid for a binary_sensor`},
+		{"unknown kind", garage,
+			[]Device{dev("x", drivers.Entity{ID: "y"})},
+			"x", "y", "kind 0 is not one of sensor, binary_sensor, switch"},
+		{"icon without prefix", garage,
+			[]Device{dev("fan", drivers.Entity{ID: "relay", Kind: drivers.KindSwitch, Icon: "fan"})},
+			"fan", "relay", `icon "fan" must be written prefix:name`},
+		{"precision on a text sensor", garage,
+			[]Device{dev("sys", drivers.Entity{ID: "host", Kind: drivers.KindSensor, Precision: 2})},
+			"sys", "host", "precision is set on a text sensor"},
+		{"device id with a space", garage,
+			[]Device{dev("my device", sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement))},
+			"my device", "", `device id "my device" must be one or more of`},
+		{"entity id with a dot", garage,
+			[]Device{dev("attic", sensor("temp.1", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement))},
+			"attic", "temp.1", `entity id "temp.1" must be one or more of`},
+		{"duplicate entity id", garage,
+			[]Device{dev("attic", sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement), sensor("t", drivers.ClassHumidity, drivers.Percent, drivers.StateMeasurement))},
+			"attic", "t", "entity id is used twice in the device"},
+		{"duplicate device id", garage,
+			[]Device{dev("attic"), dev("attic")},
+			"attic", "", "device id is used by device number 1 and 2"},
+		{"reserved entity id", garage,
+			[]Device{dev("plug", drivers.Entity{ID: "status", Kind: drivers.KindBinarySensor})},
+			"plug", "status", "its state topic would be the device's availability topic"},
+		{"reserved device id", garage,
+			[]Device{dev(AgentDeviceID, sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement))},
+			AgentDeviceID, "", "reserved for the agent's own device"},
+		{"colliding object ids", garage,
+			[]Device{
+				dev("a_b", drivers.Entity{ID: "c", Kind: drivers.KindSwitch}),
+				dev("a", drivers.Entity{ID: "b_c", Kind: drivers.KindSwitch}),
+			},
+			"a", "b_c", `homeassistant/switch/garage/a_b_c/config is also that of device "a_b" entity "c"`},
+		{"bad node id", Node{ID: "garage.pi"}, nil,
+			"", "", `id "garage.pi" must be one or more of`},
+		{"wildcard in topic prefix", Node{ID: "garage", TopicPrefix: "home/+"}, nil,
+			"", "", `topic prefix "home/+" contains an MQTT wildcard`},
+		{"trailing slash in discovery prefix", Node{ID: "garage", DiscoveryPrefix: "homeassistant/"}, nil,
+			"", "", `discovery prefix "homeassistant/" starts or ends with "/"`},
+		{"same prefixes", Node{ID: "garage", TopicPrefix: "homeassistant"}, nil,
+			"", "", `topic prefix and discovery prefix are both "homeassistant"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := Validate(tt.node, tt.devs)
+			if err == nil {
+				t.Fatal("Validate accepted it")
+			}
+			errs := allErrors(t, err)
+			if len(errs) != 1 {
+				t.Fatalf("got %d errors, want 1:\n%v", len(errs), err)
+			}
+			e := errs[0]
+			if e.Device != tt.device || e.Entity != tt.entity {
+				t.Errorf("error names device %q entity %q, want %q %q", e.Device, e.Entity, tt.device, tt.entity)
+			}
+			if !strings.Contains(e.Reason, tt.want) {
+				t.Errorf("reason %q does not contain %q", e.Reason, tt.want)
+			}
+			msgs, merr := Messages(tt.node, tt.devs)
+			if merr == nil || msgs != nil {
+				t.Errorf("Messages returned %d messages and error %v; want the same error as Validate", len(msgs), merr)
+			} else if merr.Error() != err.Error() {
+				t.Errorf("Messages error %q differs from Validate's %q", merr, err)
+			}
+		})
+	}
+}
+
+func TestValidateReportsEveryProblem(t *testing.T) {
+	err := Validate(garage, []Device{
+		dev("attic",
+			sensor("t", drivers.ClassTemperature, "C", drivers.StateMeasurement),
+			sensor("h", "humid", drivers.Percent, drivers.StateMeasurement)),
+		dev("bad id"),
+	})
+	errs := allErrors(t, err)
+	if len(errs) != 3 {
+		t.Fatalf("got %d errors, want 3 (one per problem):\n%v", len(errs), err)
+	}
+	msg := err.Error()
+	for _, want := range []string{
+		`discovery: device "attic" entity "t": unit "C"`,
+		`discovery: device "attic" entity "h": device class "humid"`,
+		`discovery: device "bad id": device id "bad id"`,
+	} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error does not contain %q:\n%s", want, msg)
+		}
+	}
+}
+
+func TestValidateAccepts(t *testing.T) {
+	tests := []struct {
+		name string
+		devs []Device
+	}{
+		{"golden devices", []Device{relayDevice, doorDevice, bme280Device, systemDevice}},
+		{"no devices", nil},
+		{"device without entities", []Device{dev("empty")}},
+		{"legacy micro sign", []Device{dev("air", sensor("pm25", "pm25", "\u00b5g/m³", drivers.StateMeasurement))}},
+		{"class that may have no unit", []Device{dev("grid", sensor("pf", "power_factor", "", drivers.StateMeasurement))}},
+		{"monetary", []Device{dev("meter", sensor("cost", "monetary", "EUR", drivers.StateTotal))}},
+		{"sensor without class takes any unit", []Device{dev("rain", sensor("rate", "", "drops/min", drivers.StateMeasurement))}},
+		{"same object id on different components", []Device{
+			dev("a_b", drivers.Entity{ID: "c", Kind: drivers.KindSwitch}),
+			dev("a", drivers.Entity{ID: "b_c", Kind: drivers.KindBinarySensor}),
+		}},
+		{"text sensor with zero precision", []Device{dev("sys", drivers.Entity{ID: "host", Kind: drivers.KindSensor})}},
+		{"hyphens and capitals in ids", []Device{dev("Relay-Board", drivers.Entity{ID: "CH-1", Kind: drivers.KindSwitch})}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if err := Validate(garage, tt.devs); err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if _, err := Messages(garage, tt.devs); err != nil {
+				t.Fatalf("Messages: %v", err)
+			}
+		})
+	}
+}
+
+// The driver API's class and unit constants are what drivers use; each
+// pairing a driver would make must pass validation.
+func TestDriverConstantsAreAccepted(t *testing.T) {
+	sensors := []struct {
+		class string
+		units []drivers.Unit
+	}{
+		{drivers.ClassTemperature, []drivers.Unit{drivers.Celsius}},
+		{drivers.ClassHumidity, []drivers.Unit{drivers.Percent}},
+		{drivers.ClassPressure, []drivers.Unit{drivers.HectoPascal}},
+		{drivers.ClassCO2, []drivers.Unit{drivers.PPM}},
+		{drivers.ClassDuration, []drivers.Unit{drivers.Seconds}},
+		{drivers.ClassDataSize, []drivers.Unit{drivers.Bytes, drivers.MebiBytes, drivers.GibiBytes}},
+		{drivers.ClassVoltage, []drivers.Unit{drivers.Volt}},
+		{drivers.ClassPower, []drivers.Unit{drivers.Watt}},
+		{drivers.ClassEnergy, []drivers.Unit{"kWh"}},
+		{drivers.ClassCurrent, []drivers.Unit{"A"}},
+		{drivers.ClassIlluminance, []drivers.Unit{drivers.Lux}},
+	}
+	for _, s := range sensors {
+		for _, u := range s.units {
+			d := dev("d", sensor("e", s.class, u, drivers.StateMeasurement))
+			if err := Validate(garage, []Device{d}); err != nil {
+				t.Errorf("sensor %s in %s: %v", s.class, u, err)
+			}
+		}
+	}
+	for _, c := range []string{drivers.ClassOutlet, drivers.ClassSwitch} {
+		if err := Validate(garage, []Device{dev("d", drivers.Entity{ID: "e", Kind: drivers.KindSwitch, Class: c})}); err != nil {
+			t.Errorf("switch %s: %v", c, err)
+		}
+	}
+	for _, c := range []string{drivers.ClassConnectivity, drivers.ClassDoor, drivers.ClassWindow, drivers.ClassMotion, drivers.ClassOpening, drivers.ClassProblem} {
+		if err := Validate(garage, []Device{dev("d", drivers.Entity{ID: "e", Kind: drivers.KindBinarySensor, Class: c})}); err != nil {
+			t.Errorf("binary_sensor %s: %v", c, err)
+		}
+	}
+	ts := drivers.Entity{ID: "e", Kind: drivers.KindSensor, Class: drivers.ClassTimestamp, Precision: -1}
+	if err := Validate(garage, []Device{dev("d", ts)}); err != nil {
+		t.Errorf("timestamp sensor: %v", err)
+	}
+}
