@@ -3,6 +3,11 @@
 // character device and /dev/i2c-*), and serial ports through
 // internal/serialport.
 //
+// GPIO outputs are the exception to "through periph": the host requests an
+// output line from the character device itself, with its level in the same
+// request, because periph's Out makes the line an output (driven low) before
+// it sets the level, and an active-low relay would click on at every start.
+//
 // The host owns what it hands out. Several devices on one I2C bus share one
 // open bus whose transactions the host serialises, so drivers never lock and
 // never close a bus. Close releases buses and ports; it deliberately leaves
@@ -41,6 +46,8 @@ type registry interface {
 	pin(name string) gpio.PinIO
 	pins() []gpio.PinIO
 	buses() []*i2creg.Ref
+	// chipLine is the character device line behind periph's pin, if any.
+	chipLine(p gpio.PinIO) (chipLine, bool)
 }
 
 // periphRegistry reads periph's global registries, filled by host.Init.
@@ -59,12 +66,14 @@ type Host struct {
 
 // shared is the state behind a Host and every view WithLogger makes of it.
 type shared struct {
-	reg registry
+	reg    registry
+	kernel gpioKernel
 
 	mu     sync.Mutex
 	closed bool
 	buses  map[int]*bus
 	ports  map[*port]struct{}
+	lines  map[lineKey]*lineState
 }
 
 // New initialises periph's host drivers and returns the host. It succeeds on
@@ -83,7 +92,7 @@ func New(log *slog.Logger) (*Host, error) {
 		return nil, fmt.Errorf("realhost: initialise periph host drivers: %w", err)
 	}
 	logState(log, state)
-	return newHost(log, periphRegistry{}), nil
+	return newHost(log, periphRegistry{}, newKernel()), nil
 }
 
 // logState reports how periph's drivers fared.
@@ -99,9 +108,15 @@ func logState(log *slog.Logger, state *driverreg.State) {
 	}
 }
 
-func newHost(log *slog.Logger, reg registry) *Host {
+func newHost(log *slog.Logger, reg registry, kernel gpioKernel) *Host {
 	return &Host{
-		s:   &shared{reg: reg, buses: map[int]*bus{}, ports: map[*port]struct{}{}},
+		s: &shared{
+			reg:    reg,
+			kernel: kernel,
+			buses:  map[int]*bus{},
+			ports:  map[*port]struct{}{},
+			lines:  map[lineKey]*lineState{},
+		},
 		log: log,
 	}
 }
@@ -109,9 +124,27 @@ func newHost(log *slog.Logger, reg registry) *Host {
 // GPIO implements drivers.Host. name is the line's name as the kernel
 // labels it ("GPIO17"), never a number: chip and line numbers differ
 // between boards and kernels, and a bare "17" is rejected with a hint.
+// Names resolve as periph resolves them, aliases included.
 //
-// The line is returned as periph has it; the host does not track it, because
-// Close leaves lines alone.
+// A line on a GPIO character device (/dev/gpiochipN) comes back as the
+// host's own pin, which implements gpio.PinIO and pin.PinFunc:
+//
+//   - Out first requests the line as an output already driving the level,
+//     in one GPIO_V2_GET_LINE_IOCTL, so it never shows the other level on
+//     the way; later calls set the level on that request. The kernel lists
+//     the holder as "pinion" (gpioinfo).
+//   - Read and Func on a line the host drives report the level last driven
+//     and leave the line alone; periph's would turn it into an input.
+//   - In, Read, WaitForEdge, Pull, DefaultPull and Halt otherwise go to
+//     periph's pin; In first releases the host's output request. On a line
+//     the host drives, WaitForEdge returns false at once and PWM refuses.
+//   - One line serves one device: using a line under a second name (an
+//     alias) while the first uses it is a "line busy" error.
+//
+// Asking twice for a name gives a pin with the same state, so a device
+// reopened after a failure keeps driving its line. A pin that no character
+// device serves (a CPU driver's register-mapped pin) is returned as periph
+// has it.
 func (h *Host) GPIO(name string) (gpio.PinIO, error) {
 	if err := h.s.checkOpen(); err != nil {
 		return nil, fmt.Errorf("gpio %q: %w", name, err)
@@ -122,10 +155,28 @@ func (h *Host) GPIO(name string) (gpio.PinIO, error) {
 	if isDigits(name) {
 		return nil, fmt.Errorf("gpio %q: a bare number is ambiguous (chip numbering differs between boards); write the line's name, \"GPIO%s\"", name, name)
 	}
-	if p := h.s.reg.pin(name); p != nil {
+	p := h.s.reg.pin(name)
+	if p == nil {
+		return nil, unknownPin(name, h.s.reg.pins())
+	}
+	cl, ok := h.s.reg.chipLine(p)
+	if !ok {
 		return p, nil
 	}
-	return nil, unknownPin(name, h.s.reg.pins())
+	return &chardevPin{name: p.Name(), p: p, st: h.s.line(cl)}, nil
+}
+
+// line returns the state of a character device line, made on first use.
+func (s *shared) line(cl chipLine) *lineState {
+	key := lineKey{chip: cl.chip, offset: cl.offset}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st, ok := s.lines[key]
+	if !ok {
+		st = &lineState{key: key, periph: cl.periph, kernel: s.kernel}
+		s.lines[key] = st
+	}
+	return st
 }
 
 // unknownPin builds the error for a line that is not there, with what the
@@ -254,15 +305,15 @@ func (h *Host) WithLogger(l *slog.Logger) drivers.Host {
 }
 
 // Close closes every I2C bus and every serial port still open, after which
-// the host, its views and what they handed out return ErrClosed. Closing
-// twice is harmless.
+// the host, its views and the buses and ports they handed out return
+// ErrClosed. Closing twice is harmless.
 //
 // GPIO lines are left exactly as they are: not halted, not reconfigured and
-// not released. Releasing a line lets some kernels (upstream pinctrl-bcm2835)
-// turn it back into an input, which would drop a relay that an output holds;
-// the kernel releases the lines when the process exits, the moment the
-// device's own Close has already put them in the state the configuration
-// asks for.
+// not released, and pins handed out keep working. Releasing a line lets some
+// kernels (upstream pinctrl-bcm2835) turn it back into an input, which would
+// drop a relay that an output holds; the kernel releases the lines when the
+// process exits, the moment the device's own Close has already put them in
+// the state the configuration asks for.
 func (h *Host) Close() error {
 	s := h.s
 	s.mu.Lock()

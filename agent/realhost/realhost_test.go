@@ -46,12 +46,14 @@ func pins(names ...string) []gpio.PinIO {
 
 // fakeRegistry stands in for periph's global registries.
 type fakeRegistry struct {
-	lines []gpio.PinIO
-	refs  []*i2creg.Ref
+	lines   []gpio.PinIO
+	aliases []gpio.PinIO // found by pin, not listed by pins, as in gpioreg
+	refs    []*i2creg.Ref
+	chips   []ioctlChip
 }
 
 func (r fakeRegistry) pin(name string) gpio.PinIO {
-	for _, p := range r.lines {
+	for _, p := range append(r.lines[:len(r.lines):len(r.lines)], r.aliases...) {
 		if p.Name() == name {
 			return p
 		}
@@ -60,6 +62,11 @@ func (r fakeRegistry) pin(name string) gpio.PinIO {
 }
 func (r fakeRegistry) pins() []gpio.PinIO   { return r.lines }
 func (r fakeRegistry) buses() []*i2creg.Ref { return r.refs }
+
+// chipLine resolves like periph's registry does, over the fake chips.
+func (r fakeRegistry) chipLine(p gpio.PinIO) (chipLine, bool) {
+	return resolveLine(p, r.chips, isFakeCPUPin)
+}
 
 // fakeBus is an I2C bus that notices when two transactions overlap, which
 // on real hardware would interleave two devices' bytes on the wire.
@@ -163,7 +170,7 @@ func TestBusNumber(t *testing.T) {
 func TestI2CSharedBusIsSerialised(t *testing.T) {
 	var opens atomic.Int32
 	b1, b3 := &fakeBus{name: "I2C1"}, &fakeBus{name: "I2C3"}
-	h := newHost(discard(), fakeRegistry{refs: busRefs(&opens, map[int]*fakeBus{1: b1, 3: b3})})
+	h := newHost(discard(), fakeRegistry{refs: busRefs(&opens, map[int]*fakeBus{1: b1, 3: b3})}, nil)
 	defer h.Close()
 
 	// Devices name the bus in every accepted way, through their own views.
@@ -225,7 +232,7 @@ func TestI2CSharedBusIsSerialised(t *testing.T) {
 func TestI2CCloseBelongsToHost(t *testing.T) {
 	var opens atomic.Int32
 	b := &fakeBus{name: "I2C1"}
-	h := newHost(discard(), fakeRegistry{refs: busRefs(&opens, map[int]*fakeBus{1: b})})
+	h := newHost(discard(), fakeRegistry{refs: busRefs(&opens, map[int]*fakeBus{1: b})}, nil)
 	bus, err := h.I2C("1")
 	if err != nil {
 		t.Fatal(err)
@@ -295,7 +302,7 @@ func TestI2CErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(discard(), tt.reg)
+			h := newHost(discard(), tt.reg, nil)
 			defer h.Close()
 			_, err := h.I2C(tt.bus)
 			if err == nil {
@@ -310,7 +317,7 @@ func TestI2CErrors(t *testing.T) {
 	}
 
 	t.Run("transaction fails", func(t *testing.T) {
-		h := newHost(discard(), withBuses)
+		h := newHost(discard(), withBuses, nil)
 		defer h.Close()
 		bus, err := h.I2C("1")
 		if err != nil {
@@ -348,7 +355,7 @@ func TestGPIO(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := newHost(discard(), tt.reg)
+			h := newHost(discard(), tt.reg, nil)
 			defer h.Close()
 			p, err := h.GPIO(tt.line)
 			if tt.want == nil {
@@ -457,7 +464,7 @@ func TestSerialOverPTY(t *testing.T) {
 	}
 	defer peer.Close()
 
-	h := newHost(discard(), fakeRegistry{})
+	h := newHost(discard(), fakeRegistry{}, nil)
 	p, err := h.WithLogger(discard()).Serial(path, drivers.SerialMode{BaudRate: 9600})
 	if err != nil {
 		t.Fatalf("Serial(%s): %v", path, err)
@@ -505,7 +512,7 @@ func TestSerialReleasedByDriver(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer peer.Close()
-	h := newHost(discard(), fakeRegistry{})
+	h := newHost(discard(), fakeRegistry{}, nil)
 	defer h.Close()
 
 	// A driver reopening its port after every failure must not make the
@@ -531,7 +538,7 @@ func TestSerialReleasedByDriver(t *testing.T) {
 }
 
 func TestSerialErrors(t *testing.T) {
-	h := newHost(discard(), fakeRegistry{})
+	h := newHost(discard(), fakeRegistry{}, nil)
 	defer h.Close()
 	if _, err := h.Serial("", drivers.SerialMode{}); err == nil || !strings.Contains(err.Error(), "/dev/serial0") {
 		t.Fatalf("empty path: err = %v, want one showing an example path", err)
