@@ -1,0 +1,205 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pinion-home/pinion/agent"
+	"github.com/pinion-home/pinion/internal/brokertest"
+)
+
+var updateCLI = flag.Bool("update-cli", false, "rewrite the CLI golden files in testdata/cli")
+
+// cli runs the command line in-process and returns its exit code and
+// output.
+func cli(ctx context.Context, args ...string) (int, string, string) {
+	var out, errOut bytes.Buffer
+	code := agent.RunCLI(ctx, args, &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestCLICheck(t *testing.T) {
+	code, out, errOut := cli(context.Background(), "-config", "../configs/demo.toml", "-check")
+	if code != 0 || !strings.Contains(out, "OK") {
+		t.Fatalf("-check on the demo: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
+	}
+	code, out, _ = cli(context.Background(), "-config", "../configs/pi-relays.toml", "-check")
+	if code != 0 {
+		t.Fatalf("-check on pi-relays.toml: exit %d: %s", code, out)
+	}
+
+	// A broken config: exit 1, every problem with its file and line.
+	code, _, errOut = cli(context.Background(), "-config", "testdata/config/bad-many.toml", "-check")
+	if code != 1 {
+		t.Fatalf("-check on a bad config: exit %d, want 1", code)
+	}
+	want, err := os.ReadFile("testdata/config/bad-many.golden")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(strings.TrimSpace(string(want)), "\n") {
+		if !strings.Contains(errOut, line) {
+			t.Errorf("-check output lacks %q\ngot:\n%s", line, errOut)
+		}
+	}
+
+	// -check touches no hardware: a real-hardware config with pins this
+	// machine does not have still checks out.
+	path := filepath.Join(t.TempDir(), "real.toml")
+	os.WriteFile(path, []byte("[agent]\nid = \"x\"\n[[device]]\nid = \"r\"\ndriver = \"gpio\"\npin = \"GPIO17\"\nmode = \"output\"\n"), 0o600)
+	if code, out, errOut := cli(context.Background(), "-config", path, "-check"); code != 0 {
+		t.Fatalf("-check opened hardware? exit %d: %s %s", code, out, errOut)
+	}
+}
+
+func TestCLIPrintDiscoveryGolden(t *testing.T) {
+	code, out, errOut := cli(context.Background(), "-config", "../configs/demo.toml", "-print-discovery")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	golden := filepath.Join("testdata", "cli", "demo-discovery.golden")
+	if *updateCLI {
+		os.MkdirAll(filepath.Dir(golden), 0o755)
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./agent -run PrintDiscovery -update-cli)", err)
+	}
+	if out != string(want) {
+		t.Fatalf("-print-discovery output differs from %s (rerun with -update-cli if intended):\n%s", golden, out)
+	}
+	if strings.Count(out, "/config\n") != 18 {
+		t.Fatalf("want 18 discovery messages for the demo (15 entities and the agent's 3), got %d", strings.Count(out, "/config\n"))
+	}
+}
+
+func TestCLIMisc(t *testing.T) {
+	tests := []struct {
+		args   []string
+		code   int
+		stdout string
+		stderr string
+	}{
+		{[]string{"-version"}, 0, "pinion dev", ""},
+		{[]string{"-drivers"}, 0, "bme280\n", ""},
+		{[]string{"-drivers"}, 0, "gpio\n", ""},
+		{[]string{"-drivers"}, 0, "mhz19\n", ""},
+		{[]string{"-drivers"}, 0, "system\n", ""},
+		{[]string{"-sample", "gpio"}, 0, "[[device]]", ""},
+		{[]string{"-sample", "nope"}, 1, "", "built-in drivers: "},
+		{[]string{"-config", "/nonexistent/pinion.toml"}, 1, "", "/nonexistent/pinion.toml"},
+		{[]string{"-config", "../configs/demo.toml", "-broker", "mqtt://x", "-check"}, 2, "", "-broker"},
+		{[]string{"-config", "../configs/demo.toml", "-log-level", "loud"}, 2, "", "log level"},
+		{[]string{"stray"}, 2, "", "unexpected argument"},
+	}
+	for _, tt := range tests {
+		code, out, errOut := cli(context.Background(), tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errOut, tt.stderr) {
+			t.Errorf("pinion %v: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
+				tt.args, code, out, errOut, tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}
+
+// TestDemoWithMosquittoClients is the README's promise: the demo, pointed at
+// a Mosquitto with -broker, is driven with nothing but mosquitto_pub and
+// mosquitto_sub, and a clean stop leaves "offline" retained.
+func TestDemoWithMosquittoClients(t *testing.T) {
+	broker := brokertest.Mosquitto(t)
+	for _, tool := range []string{"mosquitto_pub", "mosquitto_sub"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv(brokertest.RequireMosquittoEnv) == "1" {
+				t.Fatalf("%s missing: apt-get install -y mosquitto-clients", tool)
+			}
+			t.Skipf("%s not installed (apt-get install mosquitto-clients)", tool)
+		}
+	}
+	u, err := url.Parse(broker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hp := []string{"-h", u.Hostname(), "-p", u.Port()}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var errOut lockedBuffer
+	go func() {
+		done <- agent.RunCLI(ctx, []string{"-config", "../configs/demo.toml", "-broker", broker}, &bytes.Buffer{}, &errOut)
+	}()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	sub := func(topic string, want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			args := append(append([]string{}, hp...), "-C", "1", "-W", "2", "-t", topic)
+			out, _ := exec.Command("mosquitto_sub", args...).Output()
+			if strings.TrimSpace(string(out)) == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: last %q, want %q\nagent log:\n%s", topic, out, want, errOut.String())
+			}
+		}
+	}
+	pub := func(topic, msg string) {
+		t.Helper()
+		args := append(append([]string{}, hp...), "-q", "1", "-t", topic, "-m", msg)
+		if out, err := exec.Command("mosquitto_pub", args...).CombinedOutput(); err != nil {
+			t.Fatalf("mosquitto_pub: %v: %s", err, out)
+		}
+	}
+
+	sub("pinion/demo/status", "online")
+	sub("pinion/demo/pump/relay", "OFF")
+	pub("pinion/demo/pump/relay/set", "ON")
+	sub("pinion/demo/pump/relay", "ON")
+	pub("pinion/demo/pump/relay/set", "toggle")
+	sub("pinion/demo/pump/relay", "OFF")
+	pub("pinion/demo/pump/relay/set", "sideways")
+	pub("pinion/demo/pump/relay/set", `{"state":"ON"}`)
+	sub("pinion/demo/pump/relay", "ON")
+	if !strings.Contains(errOut.String(), `command \"sideways\" not understood`) {
+		t.Errorf("the garbage command was not logged as a warning naming it:\n%s", errOut.String())
+	}
+
+	cancel()
+	if code := <-done; code != 0 {
+		t.Fatalf("agent exit %d after a clean stop:\n%s", code, errOut.String())
+	}
+	done <- 0 // for the deferred receive
+	sub("pinion/demo/status", "offline")
+}
+
+// lockedBuffer is a bytes.Buffer safe to read while the agent logs to it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
