@@ -25,8 +25,13 @@ type sink interface {
 const (
 	commandQueueLen = 16
 	defaultInterval = 30 * time.Second
-	openRetryMin    = time.Second
 	openRetryMax    = time.Minute
+)
+
+// Retry delays; variables so tests need not wait for them.
+var (
+	openRetryMin = time.Second
+	watchRetry   = 5 * time.Second
 )
 
 type command struct {
@@ -51,6 +56,7 @@ type device struct {
 	mu     sync.Mutex
 	states map[string]drivers.Value
 	online bool
+	known  bool // whether online has been determined yet
 }
 
 func newDevice(dc DeviceConfig, host drivers.Host, log *slog.Logger) *device {
@@ -94,15 +100,16 @@ func (d *device) enqueue(c command) bool {
 	}
 }
 
-// snapshot returns the current states and availability, for republishing.
-func (d *device) snapshot() (map[string]drivers.Value, bool) {
+// snapshot returns the current states and availability, for republishing;
+// known is false until the device has been opened or has failed.
+func (d *device) snapshot() (states map[string]drivers.Value, online, known bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	m := make(map[string]drivers.Value, len(d.states))
 	for k, v := range d.states {
 		m[k] = v
 	}
-	return m, d.online
+	return m, d.online, d.known
 }
 
 // protect runs f and turns a driver panic into an error, so one broken
@@ -120,10 +127,13 @@ func (d *device) protect(what string, f func() error) (err error) {
 	return nil
 }
 
+// setOnline records and publishes the device's availability when it
+// changes. The first call always publishes, so a retained "online" left by
+// an earlier run does not outlive a device that now fails.
 func (d *device) setOnline(out sink, online bool) {
 	d.mu.Lock()
-	changed := d.online != online
-	d.online = online
+	changed := d.online != online || !d.known
+	d.online, d.known = online, true
 	d.mu.Unlock()
 	if changed {
 		out.DeviceStatus(d.id, online)
@@ -163,26 +173,28 @@ func (d *device) run(ctx context.Context, out sink) {
 
 	events := make(chan drivers.Reading, 64)
 	watchErr := make(chan error, 1)
-	var watchCtx context.Context
-	var stopWatch context.CancelFunc = func() {}
-	startWatch := func() {}
-	if w, ok := d.dev.(drivers.Watcher); ok {
-		startWatch = func() {
-			watchCtx, stopWatch = context.WithCancel(ctx)
-			wctx := watchCtx
-			go func() {
-				watchErr <- d.protect("watch", func() error {
-					return w.Watch(wctx, func(r drivers.Reading) {
-						select {
-						case events <- r:
-						case <-wctx.Done():
-						}
-					})
-				})
-			}()
+	watcher, _ := d.dev.(drivers.Watcher)
+	stopWatch := func() {}
+	// startWatch runs Watch on its own goroutine: it blocks for as long as
+	// the device runs, and its events come back to this worker.
+	startWatch := func() {
+		if watcher == nil {
+			return
 		}
-		startWatch()
+		wctx, cancel := context.WithCancel(ctx)
+		stopWatch = cancel
+		go func() {
+			watchErr <- d.protect("watch", func() error {
+				return watcher.Watch(wctx, func(r drivers.Reading) {
+					select {
+					case events <- r:
+					case <-wctx.Done():
+					}
+				})
+			})
+		}()
 	}
+	startWatch()
 	defer func() { stopWatch() }()
 
 	poll := func() {
@@ -216,7 +228,7 @@ func (d *device) run(ctx context.Context, out sink) {
 
 	ticker := time.NewTicker(d.interval)
 	defer ticker.Stop()
-	var watchRetry <-chan time.Time
+	var rewatch <-chan time.Time
 	for {
 		select {
 		case <-ctx.Done():
@@ -233,11 +245,11 @@ func (d *device) run(ctx context.Context, out sink) {
 			if err == nil {
 				err = errors.New("watch ended without an error")
 			}
-			d.log.Warn("watch failed; entities unavailable, retrying in 5s", "err", err)
+			d.log.Warn("watch failed; entities unavailable, retrying", "err", err, "retry_in", watchRetry)
 			d.setOnline(out, false)
-			watchRetry = time.After(5 * time.Second)
-		case <-watchRetry:
-			watchRetry = nil
+			rewatch = time.After(watchRetry)
+		case <-rewatch:
+			rewatch = nil
 			startWatch()
 		case <-ticker.C:
 			poll()
@@ -249,7 +261,7 @@ func (d *device) run(ctx context.Context, out sink) {
 // republish sends every known state again, so a consumer that missed one
 // (or a broker that lost retained messages) catches up within an interval.
 func (d *device) republish(out sink) {
-	states, _ := d.snapshot()
+	states, _, _ := d.snapshot()
 	for _, id := range d.order {
 		if v, ok := states[id]; ok {
 			out.State(d.id, d.entities[id], v)
@@ -274,8 +286,6 @@ func (d *device) open(ctx context.Context, out sink) bool {
 		}
 		d.log.Error("open failed; entities unavailable, retrying", "err", err, "retry_in", wait)
 		d.setOnline(out, false)
-		// The initial status may be unpublished yet; make sure it is.
-		out.DeviceStatus(d.id, false)
 		select {
 		case <-ctx.Done():
 			return false

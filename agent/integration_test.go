@@ -272,6 +272,30 @@ func suite(t *testing.T, url string) {
 		}
 	})
 
+	t.Run("a failing device goes unavailable alone", func(t *testing.T) {
+		chip, ok := r.host.I2CChip("1", 0x76).(*sim.BME280)
+		if !ok {
+			t.Fatal("no simulated BME280 at 1:0x76")
+		}
+		chip.Fail(nil) // unplugged: every transaction is NACKed
+		if err := ha.WaitAvailable(uid("climate", "temperature"), false, wait); err != nil {
+			t.Fatal(err)
+		}
+		if e := mustEntity(t, ha, uid("pump", "relay")); !e.Available {
+			t.Fatal("the pump went unavailable with the BME280")
+		}
+		if err := ha.Command(uid("pump", "relay"), "ON"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitState(uid("pump", "relay"), "ON", wait); err != nil {
+			t.Fatalf("the pump stopped working while the BME280 failed: %v", err)
+		}
+		chip.Recover()
+		if err := ha.WaitAvailable(uid("climate", "temperature"), true, wait); err != nil {
+			t.Fatalf("after the BME280 came back: %v", err)
+		}
+	})
+
 	t.Run("birth message republishes discovery", func(t *testing.T) {
 		topic := mustEntity(t, ha, uid("pump", "relay")).Topic
 		before := ha.ConfigCount(topic)

@@ -150,8 +150,10 @@ func (s *session) publishAll() {
 	s.publish(s.node.StateTopic(discovery.AgentDeviceID, "version"), []byte(s.version), true)
 	s.publish(s.node.StateTopic(discovery.AgentDeviceID, "started"), []byte(s.started.UTC().Format(time.RFC3339)), true)
 	for _, d := range s.devices {
-		states, online := d.snapshot()
-		s.DeviceStatus(d.id, online)
+		states, online, known := d.snapshot()
+		if known {
+			s.DeviceStatus(d.id, online)
+		}
 		for id, v := range states {
 			s.State(d.id, d.entities[id], v)
 		}

@@ -116,6 +116,24 @@ func (h *Host) AddI2CChip(bus string, addr uint16, chip Chip) error {
 	return b.attach(addr, chip)
 }
 
+// I2CChip returns the chip attached at addr on bus, or nil, so tests can
+// inject faults into it.
+func (h *Host) I2CChip(bus string, addr uint16) Chip {
+	n, err := busNumber(bus)
+	if err != nil {
+		return nil
+	}
+	h.mu.Lock()
+	b := h.buses[n]
+	h.mu.Unlock()
+	if b == nil {
+		return nil
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.chips[addr]
+}
+
 // busNumber normalises an I2C bus name to its number.
 func busNumber(bus string) (string, error) {
 	s := strings.TrimPrefix(strings.TrimPrefix(bus, "/dev/i2c-"), "I2C")
