@@ -95,7 +95,7 @@ type running struct {
 
 // start runs the agent with config text (a format string taking the broker
 // URL) on a fresh simulated board.
-func start(t *testing.T, config, brokerURL string) *running {
+func start(t testing.TB, config, brokerURL string) *running {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "pinion.toml")
 	if err := os.WriteFile(path, []byte(fmt.Sprintf(config, brokerURL)), 0o600); err != nil {
@@ -118,7 +118,7 @@ func start(t *testing.T, config, brokerURL string) *running {
 }
 
 // stop shuts the agent down cleanly and waits for it.
-func (r *running) stop(t *testing.T) {
+func (r *running) stop(t testing.TB) {
 	t.Helper()
 	if r.cancel == nil {
 		return
@@ -135,7 +135,7 @@ func (r *running) stop(t *testing.T) {
 	}
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Helper()
