@@ -286,10 +286,19 @@ func (d *device) open(ctx context.Context, out sink) bool {
 		}
 		d.log.Error("open failed; entities unavailable, retrying", "err", err, "retry_in", wait)
 		d.setOnline(out, false)
-		select {
-		case <-ctx.Done():
-			return false
-		case <-time.After(wait):
+		retry := time.After(wait)
+	waiting:
+		for {
+			select {
+			case <-ctx.Done():
+				return false
+			case c := <-d.queue:
+				// A command must not wait for the hardware to come back and
+				// then switch a relay long after it was asked for.
+				d.log.Warn("device unavailable; command dropped", "entity", c.entity, "topic", c.source, "err", err)
+			case <-retry:
+				break waiting
+			}
 		}
 		wait = min(wait*2, openRetryMax)
 	}

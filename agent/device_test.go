@@ -246,3 +246,18 @@ func TestDeviceQueueIsBounded(t *testing.T) {
 	}
 	close(f.block)
 }
+
+func TestDeviceDropsCommandsWhileUnavailable(t *testing.T) {
+	f := &fakeDev{openFails: 1_000_000}
+	d, rec := runFake(t, f, time.Hour)
+	waitFor(t, "offline", func() bool { _, st := rec.snapshot(); return len(st) > 0 })
+	d.enqueue(command{entity: "relay", cmd: Command{Value: drivers.Bool(true)}})
+	waitFor(t, "the command taken off the queue", func() bool { return len(d.queue) == 0 })
+	f.set(func(f *fakeDev) { f.openFails = 0 })
+	waitFor(t, "the device up", func() bool { s, _ := rec.snapshot(); return contains(s, "relay=OFF") })
+	f.set(func(f *fakeDev) {
+		if f.on {
+			t.Fatal("a command sent while the device was down switched the relay when it came back")
+		}
+	})
+}
