@@ -175,6 +175,7 @@ func (d *device) run(ctx context.Context, out sink) {
 	watchErr := make(chan error, 1)
 	watcher, _ := d.dev.(drivers.Watcher)
 	stopWatch := func() {}
+	watching := false
 	// startWatch runs Watch on its own goroutine: it blocks for as long as
 	// the device runs, and its events come back to this worker.
 	startWatch := func() {
@@ -183,6 +184,7 @@ func (d *device) run(ctx context.Context, out sink) {
 		}
 		wctx, cancel := context.WithCancel(ctx)
 		stopWatch = cancel
+		watching = true
 		go func() {
 			watchErr <- d.protect("watch", func() error {
 				return watcher.Watch(wctx, func(r drivers.Reading) {
@@ -195,7 +197,18 @@ func (d *device) run(ctx context.Context, out sink) {
 		}()
 	}
 	startWatch()
-	defer func() { stopWatch() }()
+	// Before Close (deferred earlier, so it runs later), stop Watch and give
+	// it a moment to return, so a driver's Close rarely races its Watch.
+	defer func() {
+		stopWatch()
+		if watching {
+			select {
+			case <-watchErr:
+			case <-time.After(2 * time.Second):
+				d.log.Warn("watch did not stop within 2s of being cancelled; closing anyway")
+			}
+		}
+	}()
 
 	poll := func() {
 		if reader == nil {
@@ -239,6 +252,7 @@ func (d *device) run(ctx context.Context, out sink) {
 			d.setOnline(out, true)
 			d.record(out, r, false)
 		case err := <-watchErr:
+			watching = false
 			if ctx.Err() != nil {
 				return
 			}

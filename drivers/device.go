@@ -13,7 +13,7 @@ type Config struct {
 	// Name is the human name; it defaults to the ID.
 	Name string
 	// Interval is how often a Reader is polled and states are republished.
-	// Zero means the driver's own default.
+	// Zero means the agent's default, 30 seconds.
 	Interval time.Duration
 	// Decode decodes the driver's own keys of the device's table into v,
 	// strictly: a key that v does not take is an error naming the file and
