@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 	"github.com/pinion-home/pinion/drivers/sim"
 )
 
@@ -90,13 +91,12 @@ type rig struct {
 
 func newRig(t *testing.T, snippet string, env sim.Environment) *rig {
 	t.Helper()
-	r := &rig{host: sim.NewHost(nil), chip: sim.NewBME280(env)}
-	t.Cleanup(func() { r.host.Close() })
+	r := &rig{host: drivertest.Host(t), chip: sim.NewBME280(env)}
 	r.spy = &spyChip{inner: r.chip}
 	if err := r.host.AddI2CChip("1", 0x76, r.spy); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(tomlConfig(t, "attic", snippet))
+	d, err := New(drivertest.Config(t, "attic", snippet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -274,12 +274,11 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			h := sim.NewHost(nil)
-			defer h.Close()
+			h := drivertest.Host(t)
 			if err := h.AddI2CChip(tt.bus, tt.addr, tt.chip); err != nil {
 				t.Fatal(err)
 			}
-			d, err := New(tomlConfig(t, "attic", `bus = "1"`))
+			d, err := New(drivertest.Config(t, "attic", `bus = "1"`))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,12 +306,11 @@ func TestOpenErrors(t *testing.T) {
 }
 
 func TestOpenOtherAddress(t *testing.T) {
-	h := sim.NewHost(nil)
-	defer h.Close()
+	h := drivertest.Host(t)
 	if err := h.AddI2CChip("I2C1", 0x77, sim.NewBME280(sim.StaticWeather{TempC: 19, Humidity: 60, PressureHPa: 1000})); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(tomlConfig(t, "attic", `address = 0x77`+"\n"+`bus = "/dev/i2c-1"`))
+	d, err := New(drivertest.Config(t, "attic", `address = 0x77`+"\n"+`bus = "/dev/i2c-1"`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -449,7 +447,7 @@ func TestDescription(t *testing.T) {
 	if !ok {
 		t.Fatal("bme280 is not registered")
 	}
-	dev, err := f(tomlConfig(t, "attic", ""))
+	dev, err := f(drivertest.Config(t, "attic", ""))
 	if err != nil {
 		t.Fatal(err)
 	}

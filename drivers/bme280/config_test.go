@@ -1,47 +1,14 @@
 package bme280
 
 import (
-	"fmt"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 )
-
-// tomlConfig returns the drivers.Config the agent would pass for a device
-// table holding snippet: Decode decodes it strictly, so an unknown key is
-// an error, as in the agent.
-func tomlConfig(t testing.TB, id, snippet string) drivers.Config {
-	t.Helper()
-	cfg, err := parseTOMLConfig(id, snippet)
-	if err != nil {
-		t.Fatalf("test config does not parse: %v\n%s", err, snippet)
-	}
-	return cfg
-}
-
-func parseTOMLConfig(id, snippet string) (drivers.Config, error) {
-	var doc struct {
-		Device toml.Primitive `toml:"device"`
-	}
-	md, err := toml.Decode("[device]\n"+snippet, &doc)
-	if err != nil {
-		return drivers.Config{}, err
-	}
-	return drivers.Config{ID: id, Decode: func(v any) error {
-		if err := md.PrimitiveDecode(doc.Device, v); err != nil {
-			return err
-		}
-		if keys := md.Undecoded(); len(keys) > 0 {
-			return fmt.Errorf("unknown key %q", keys[0].String())
-		}
-		return nil
-	}}, nil
-}
 
 func TestNewConfig(t *testing.T) {
 	tests := []struct {
@@ -66,7 +33,7 @@ func TestNewConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := New(tomlConfig(t, "attic", tt.toml))
+			d, err := New(drivertest.Config(t, "attic", tt.toml))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -106,7 +73,7 @@ func TestNewConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := New(tomlConfig(t, "attic", tt.toml))
+			d, err := New(drivertest.Config(t, "attic", tt.toml))
 			if err == nil {
 				t.Fatalf("New accepted %s: %+v", tt.toml, d)
 			}
@@ -134,52 +101,25 @@ func TestNewWithoutDecode(t *testing.T) {
 	}
 }
 
-// commonKeys are the keys of a [[device]] table that the agent keeps.
-type commonKeys struct {
-	ID       string `toml:"id"`
-	Driver   string `toml:"driver"`
-	Name     string `toml:"name"`
-	Interval string `toml:"interval"`
-}
-
-// sampleDevice decodes the one [[device]] table of a sample configuration
-// strictly, as the agent does: common keys for the agent, the rest for the
-// driver.
-func sampleDevice(t *testing.T, sample string) (commonKeys, *Device) {
+// sampleDevice builds the one [[device]] table of a sample configuration
+// as the agent does, and returns the table with its device.
+func sampleDevice(t *testing.T, sample string) (drivertest.Table, *Device) {
 	t.Helper()
-	var doc struct {
-		Device []toml.Primitive `toml:"device"`
+	tbs := drivertest.Tables(t, sample)
+	if len(tbs) != 1 {
+		t.Fatalf("sample config has %d [[device]] tables, want 1", len(tbs))
 	}
-	md, err := toml.Decode(sample, &doc)
+	d, err := New(tbs[0].Config)
 	if err != nil {
 		t.Fatalf("sample config: %v\n%s", err, sample)
 	}
-	if len(doc.Device) != 1 {
-		t.Fatalf("sample config has %d [[device]] tables, want 1", len(doc.Device))
-	}
-	var common commonKeys
-	if err := md.PrimitiveDecode(doc.Device[0], &common); err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(drivers.Config{ID: common.ID, Decode: func(v any) error {
-		if err := md.PrimitiveDecode(doc.Device[0], v); err != nil {
-			return err
-		}
-		if keys := md.Undecoded(); len(keys) > 0 {
-			return fmt.Errorf("unknown keys %v", keys)
-		}
-		return nil
-	}})
-	if err != nil {
-		t.Fatalf("sample config: %v\n%s", err, sample)
-	}
-	return common, d
+	return tbs[0], d
 }
 
 func TestSampleConfig(t *testing.T) {
 	common, d := sampleDevice(t, SampleConfig)
-	if common.Driver != "bme280" || common.ID == "" {
-		t.Errorf("sample device: driver %q, id %q", common.Driver, common.ID)
+	if common.Driver != "bme280" || common.Config.ID == "" {
+		t.Errorf("sample device: driver %q, id %q", common.Driver, common.Config.ID)
 	}
 	// The commented-out keys document the defaults: uncommented, they must
 	// be keys the driver takes, with the values it uses when they are left
@@ -200,7 +140,7 @@ func FuzzNew(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, snippet string) {
-		cfg, err := parseTOMLConfig("fuzz", snippet)
+		cfg, err := drivertest.ParseConfig("fuzz", snippet)
 		if err != nil {
 			return
 		}

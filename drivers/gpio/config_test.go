@@ -1,7 +1,6 @@
 package gpio
 
 import (
-	"bytes"
 	"reflect"
 	"regexp"
 	"slices"
@@ -9,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 )
 
 func TestRegistered(t *testing.T) {
@@ -20,11 +19,7 @@ func TestRegistered(t *testing.T) {
 	if !ok {
 		t.Fatal(`drivers.Lookup("gpio"): not registered`)
 	}
-	cfg, err := tomlConfig("door", `pin = "GPIO17"`+"\n"+`mode = "output"`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := f(cfg)
+	d, err := f(drivertest.Config(t, "door", `pin = "GPIO17"`+"\n"+`mode = "output"`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,14 +60,10 @@ func TestConfigErrors(t *testing.T) {
 		{"negative debounce", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"-5ms\"", []string{`"-5ms" is negative`}},
 		{"poll too short", "pin = \"GPIO17\"\nmode = \"input\"\npoll = \"10us\"", []string{`poll = "10µs" is too short`, `"1ms"`}},
 		{"inverted not bool", "pin = \"GPIO17\"\nmode = \"output\"\ninverted = \"yes\"", []string{`inverted`}},
-		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", []string{`unknown key "channel"`}},
+		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", []string{`channel: unknown key`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			cfg, err := tomlConfig("door", tc.src)
-			if err != nil {
-				t.Fatal(err)
-			}
-			d, err := New(cfg)
+			d, err := New(drivertest.Config(t, "door", tc.src))
 			if err == nil {
 				t.Fatalf("New(%q) = %T, want an error", tc.src, d)
 			}
@@ -90,12 +81,8 @@ func TestConfigErrors(t *testing.T) {
 }
 
 func TestConfigDecodeErrorNamesLine(t *testing.T) {
-	cfg, err := tomlConfig("door", "mode = \"input\"\n\npin = 17\n")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = New(cfg)
-	if err == nil || !strings.Contains(err.Error(), "line 3") {
+	_, err := New(drivertest.Config(t, "door", "mode = \"input\"\n\npin = 17\n"))
+	if err == nil || !strings.Contains(err.Error(), "test.toml:3: pin: ") {
 		t.Errorf("New: error %v, want it to name line 3, where pin is", err)
 	}
 }
@@ -182,30 +169,20 @@ func TestConfigInput(t *testing.T) {
 	}
 }
 
-// sampleDevices decodes a configuration in the agent's layout and builds
-// each [[device]] of this driver, passing on only the driver's own keys.
+// sampleDevices builds each [[device]] of a configuration in the agent's
+// layout, as the agent does.
 func sampleDevices(t *testing.T, src string) []drivers.Device {
 	t.Helper()
-	var doc struct {
-		Device []map[string]any `toml:"device"`
-	}
-	if _, err := toml.Decode(src, &doc); err != nil {
-		t.Fatalf("sample: %v", err)
-	}
 	var out []drivers.Device
-	for i, tbl := range doc.Device {
-		if tbl["driver"] != "gpio" {
-			t.Fatalf("sample device %d: driver = %v, want \"gpio\"", i, tbl["driver"])
+	for i, tbl := range drivertest.Tables(t, src) {
+		if tbl.Driver != "gpio" {
+			t.Fatalf("sample device %d: driver = %q, want \"gpio\"", i, tbl.Driver)
 		}
-		id, _ := tbl["id"].(string)
-		for _, k := range []string{"id", "driver", "name", "interval"} {
-			delete(tbl, k)
+		d, err := tbl.Build(New)
+		if err != nil {
+			t.Fatalf("sample device %d: %v", i, err)
 		}
-		var b bytes.Buffer
-		if err := toml.NewEncoder(&b).Encode(tbl); err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, newDevice(t, id, b.String()))
+		out = append(out, d)
 	}
 	return out
 }
@@ -262,7 +239,7 @@ func FuzzNew(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		cfg, err := tomlConfig("fz", src)
+		cfg, err := drivertest.ParseConfig("fz", src)
 		if err != nil {
 			return // not TOML: the agent rejects it before any driver sees it
 		}

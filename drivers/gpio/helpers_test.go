@@ -2,18 +2,16 @@ package gpio
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/BurntSushi/toml"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 	"github.com/pinion-home/pinion/drivers/sim"
 )
 
@@ -21,40 +19,11 @@ import (
 // it only decides when a test gives up, never what passes.
 const deadline = 10 * time.Second
 
-// tomlConfig builds the drivers.Config the agent passes for a [[device]]
-// table whose driver keys are src. Decode is strict the way the agent's
-// is: the keys are kept as a toml.Primitive and any key the driver does not
-// take is an error (MetaData.Undecoded).
-func tomlConfig(id, src string) (drivers.Config, error) {
-	var prim toml.Primitive
-	md, err := toml.Decode(src, &prim)
-	if err != nil {
-		return drivers.Config{}, fmt.Errorf("test.toml: %w", err)
-	}
-	decoded := false
-	return drivers.Config{ID: id, Name: id, Decode: func(v any) error {
-		if decoded {
-			return errors.New("test.toml: Decode called twice")
-		}
-		decoded = true
-		if err := md.PrimitiveDecode(prim, v); err != nil {
-			return fmt.Errorf("test.toml: %w", err)
-		}
-		if keys := md.Undecoded(); len(keys) > 0 {
-			return fmt.Errorf("test.toml: unknown key %q", keys[0].String())
-		}
-		return nil
-	}}, nil
-}
-
-// newDevice builds a device from src or fails the test.
+// newDevice builds a device from src as the agent would, or fails the
+// test.
 func newDevice(t *testing.T, id, src string) drivers.Device {
 	t.Helper()
-	cfg, err := tomlConfig(id, src)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d, err := New(cfg)
+	d, err := drivertest.Build(t, New, id, src)
 	if err != nil {
 		t.Fatalf("New(%q): %v", src, err)
 	}
@@ -71,9 +40,7 @@ type testHost struct {
 }
 
 func newTestHost(t *testing.T) *testHost {
-	h := &testHost{Host: sim.NewHost(nil), logs: &logRecorder{}}
-	t.Cleanup(func() { h.Host.Close() })
-	return h
+	return &testHost{Host: drivertest.Host(t), logs: &logRecorder{}}
 }
 
 func (h *testHost) GPIO(name string) (gpio.PinIO, error) {

@@ -1,42 +1,12 @@
 package mhz19
 
 import (
-	"fmt"
 	"strings"
 	"testing"
 
-	"github.com/BurntSushi/toml"
-
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 )
-
-// testConfig returns the configuration of device id whose own keys are
-// snippet (TOML key = value lines), decoded strictly as the agent does: a
-// key the driver does not take is an error naming it.
-func testConfig(id, snippet string) drivers.Config {
-	return drivers.Config{ID: id, Decode: func(v any) error {
-		var doc struct {
-			Device toml.Primitive `toml:"device"`
-		}
-		md, err := toml.Decode("[device]\n"+snippet, &doc)
-		if err != nil {
-			return err
-		}
-		if err := md.PrimitiveDecode(doc.Device, v); err != nil {
-			return err
-		}
-		return undecodedError(md)
-	}}
-}
-
-// undecodedError reports the first key nobody decoded.
-func undecodedError(md toml.MetaData) error {
-	if und := md.Undecoded(); len(und) > 0 {
-		k := und[0]
-		return fmt.Errorf("%s: unknown key", k[len(k)-1])
-	}
-	return nil
-}
 
 func TestConfig(t *testing.T) {
 	tests := []struct {
@@ -60,11 +30,11 @@ func TestConfig(t *testing.T) {
 		{"range as text", "port = \"/dev/serial0\"\nrange = \"5000\"", `mhz19 "co2": `, "", 0},
 		{"abc as text", "port = \"/dev/serial0\"\nabc = \"off\"", `mhz19 "co2": `, "", 0},
 		{"port as number", `port = 0`, `mhz19 "co2": `, "", 0},
-		{"unknown key", "port = \"/dev/serial0\"\nbaud = 9600", `mhz19 "co2": baud: unknown key`, "", 0},
+		{"unknown key", "port = \"/dev/serial0\"\nbaud = 9600", `mhz19 "co2": test.toml:2: baud: unknown key`, "", 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dev, err := New(testConfig("co2", tt.snippet))
+			dev, err := New(drivertest.Config(t, "co2", tt.snippet))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("New: err = %v, want one containing %q", err, tt.wantErr)
@@ -95,34 +65,14 @@ func TestConfigWithoutKeys(t *testing.T) {
 // TestSampleConfig checks that the embedded sample is valid TOML whose
 // device table the driver takes strictly, as a user would copy it.
 func TestSampleConfig(t *testing.T) {
-	var doc struct {
-		Device []toml.Primitive `toml:"device"`
+	tbs := drivertest.Tables(t, SampleConfig)
+	if len(tbs) != 1 {
+		t.Fatalf("sample.toml has %d [[device]] tables, want 1", len(tbs))
 	}
-	md, err := toml.Decode(SampleConfig, &doc)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
+	if tbs[0].Driver != "mhz19" {
+		t.Errorf("sample driver = %q, want mhz19", tbs[0].Driver)
 	}
-	if len(doc.Device) != 1 {
-		t.Fatalf("sample.toml has %d [[device]] tables, want 1", len(doc.Device))
-	}
-	var common struct {
-		ID       string `toml:"id"`
-		Driver   string `toml:"driver"`
-		Name     string `toml:"name"`
-		Interval string `toml:"interval"`
-	}
-	if err := md.PrimitiveDecode(doc.Device[0], &common); err != nil {
-		t.Fatal(err)
-	}
-	if common.Driver != "mhz19" {
-		t.Errorf("sample driver = %q, want mhz19", common.Driver)
-	}
-	dev, err := New(drivers.Config{ID: common.ID, Decode: func(v any) error {
-		if err := md.PrimitiveDecode(doc.Device[0], v); err != nil {
-			return err
-		}
-		return undecodedError(md)
-	}})
+	dev, err := tbs[0].Build(New)
 	if err != nil {
 		t.Fatalf("sample.toml: %v", err)
 	}
@@ -142,7 +92,7 @@ func TestRegistered(t *testing.T) {
 	if !ok {
 		t.Fatal(`driver "mhz19" is not registered`)
 	}
-	dev, err := f(testConfig("x", `port = "/dev/serial0"`))
+	dev, err := f(drivertest.Config(t, "x", `port = "/dev/serial0"`))
 	if err != nil {
 		t.Fatal(err)
 	}

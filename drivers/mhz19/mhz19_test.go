@@ -15,6 +15,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/internal/serialport"
 )
@@ -39,13 +40,12 @@ func (k *co2Knob) PPM(time.Time) float64 { return math.Float64frombits(k.bits.Lo
 // host, over a real pty, and opens a driver on it configured by snippet.
 func openSensor(t *testing.T, snippet string, co2 sim.CO2Source) (*Device, *sim.MHZ19) {
 	t.Helper()
-	h := sim.NewHost(nil)
-	t.Cleanup(func() { h.Close() })
+	h := drivertest.Host(t)
 	peer := sim.NewMHZ19(co2)
 	if _, err := h.AddSerialPeer("/dev/serial0", peer); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := New(testConfig("test", snippet))
+	dev, err := New(drivertest.Config(t, "test", snippet))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -284,9 +284,8 @@ func TestSetupCommandsReachSensor(t *testing.T) {
 }
 
 func TestOpenErrors(t *testing.T) {
-	h := sim.NewHost(nil)
-	t.Cleanup(func() { h.Close() })
-	dev, err := New(testConfig("kitchen", `port = "/dev/ttyUSB7"`))
+	h := drivertest.Host(t)
+	dev, err := New(drivertest.Config(t, "kitchen", `port = "/dev/ttyUSB7"`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -314,7 +313,7 @@ func TestReadAfterClose(t *testing.T) {
 }
 
 func TestEntities(t *testing.T) {
-	dev, err := New(testConfig("x", `port = "/dev/serial0"`))
+	dev, err := New(drivertest.Config(t, "x", `port = "/dev/serial0"`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,7 +438,7 @@ func openPollablePTY(t *testing.T) (*os.File, string) {
 func TestReopenAfterPortVanishes(t *testing.T) {
 	h := newPlugHost(t)
 	h.plug(sim.StaticCO2(555))
-	dev, err := New(testConfig("attic", "port = \"/dev/ttyUSB0\"\nabc = false"))
+	dev, err := New(drivertest.Config(t, "attic", "port = \"/dev/ttyUSB0\"\nabc = false"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,55 +16,13 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/BurntSushi/toml"
 	"golang.org/x/sys/unix"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 )
-
-// deviceConfig turns a TOML document with one [[device]] table into the
-// drivers.Config the agent would pass: the common keys are the agent's, and
-// Decode is strict about the rest, as the agent's loader is.
-func deviceConfig(t *testing.T, doc string) drivers.Config {
-	t.Helper()
-	var file struct{ Device []toml.Primitive }
-	md, err := toml.Decode(doc, &file)
-	if err != nil {
-		t.Fatalf("test config does not parse: %v\n%s", err, doc)
-	}
-	if len(file.Device) != 1 {
-		t.Fatalf("test config has %d [[device]] tables, want 1", len(file.Device))
-	}
-	var common struct {
-		ID string `toml:"id"`
-	}
-	if err := md.PrimitiveDecode(file.Device[0], &common); err != nil {
-		t.Fatal(err)
-	}
-	return drivers.Config{
-		ID: common.ID,
-		Decode: func(v any) error {
-			if err := md.PrimitiveDecode(file.Device[0], v); err != nil {
-				return err
-			}
-			for _, k := range md.Undecoded() {
-				switch k.String() {
-				case "device.id", "device.driver", "device.name", "device.interval":
-					continue
-				}
-				return fmt.Errorf("%s: unknown key", k)
-			}
-			return nil
-		},
-	}
-}
-
-// snippet wraps driver keys in a [[device]] table.
-func snippet(keys string) string {
-	return "[[device]]\nid = \"host\"\ndriver = \"system\"\n" + keys + "\n"
-}
 
 // fakeHost gives a device a logger and nothing else: the system driver must
 // not ask the host for hardware.
@@ -110,7 +68,7 @@ func (s *syncBuffer) String() string {
 // 1000 blocks of which 300 are free and 250 available to users.
 func openAt(t *testing.T, root string, log *slog.Logger) *Device {
 	t.Helper()
-	dev, err := New(deviceConfig(t, snippet(fmt.Sprintf("root = %q", root))))
+	dev, err := New(drivertest.Config(t, "host", fmt.Sprintf("root = %q", root)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +107,7 @@ func TestRegistered(t *testing.T) {
 	if !ok {
 		t.Fatal(`driver "system" is not registered`)
 	}
-	if _, err := f(deviceConfig(t, snippet(""))); err != nil {
+	if _, err := f(drivertest.Config(t, "host", "")); err != nil {
 		t.Fatalf("factory with no keys: %v", err)
 	}
 }
@@ -173,7 +131,7 @@ func TestNewConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dev, err := New(deviceConfig(t, snippet(tt.keys)))
+			dev, err := New(drivertest.Config(t, "host", tt.keys))
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
@@ -205,7 +163,11 @@ func TestSampleConfig(t *testing.T) {
 		t.Fatal("SampleConfig shows no commented-out defaults")
 	}
 	for _, doc := range []string{SampleConfig, uncommented} {
-		dev, err := New(deviceConfig(t, doc))
+		tbs := drivertest.Tables(t, doc)
+		if len(tbs) != 1 {
+			t.Fatalf("sample config has %d [[device]] tables, want 1", len(tbs))
+		}
+		dev, err := tbs[0].Build(New)
 		if err != nil {
 			t.Fatalf("sample config rejected: %v\n%s", err, doc)
 		}
@@ -218,7 +180,7 @@ func TestSampleConfig(t *testing.T) {
 var idRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
 func TestEntities(t *testing.T) {
-	dev, err := New(deviceConfig(t, snippet(`root = "/nonexistent"`)))
+	dev, err := New(drivertest.Config(t, "host", `root = "/nonexistent"`))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +390,7 @@ func TestOpenErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dev, err := New(deviceConfig(t, snippet(tt.keys)))
+			dev, err := New(drivertest.Config(t, "host", tt.keys))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -554,7 +516,7 @@ func TestRealMachine(t *testing.T) {
 	if _, err := os.Stat("/proc/loadavg"); err != nil {
 		t.Fatalf("this test needs Linux: %v", err)
 	}
-	dev, err := New(deviceConfig(t, snippet("")))
+	dev, err := New(drivertest.Config(t, "host", ""))
 	if err != nil {
 		t.Fatal(err)
 	}

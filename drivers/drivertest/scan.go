@@ -1,0 +1,356 @@
+package drivertest
+
+// The line scanner and key paths of the agent's configuration loader
+// (agent/config.go), so that a problem reported here names the same line
+// and key as the agent's. BurntSushi/toml does not expose key positions, so
+// lines come from a small scanner of the already parsed document.
+//
+// This is a copy: the agent's loader is in package agent, which a driver's
+// tests must not import. TestAgentAgrees runs both on the same inputs.
+
+import (
+	"bytes"
+	"strconv"
+	"strings"
+)
+
+// stripBOM drops a byte order mark as toml does, so that offsets and
+// lines count from the same first byte as toml's.
+func stripBOM(data []byte) []byte {
+	switch {
+	case bytes.HasPrefix(data, []byte("\xff\xfe")), bytes.HasPrefix(data, []byte("\xfe\xff")):
+		return data[2:]
+	case bytes.HasPrefix(data, []byte("\xef\xbb\xbf")):
+		return data[3:]
+	}
+	return data
+}
+
+// validID reports whether s is usable in topics and Home Assistant ids.
+func validID(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !bare(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// keyPath is a key path as written in messages: key segments are quoted
+// as TOML would need them, array indexes are "[n]" segments. A quoted key
+// starts with '"' and a bare one cannot hold '[', so the two never mix up.
+type keyPath []string
+
+func (c keyPath) key(k string) keyPath { return append(c[:len(c):len(c)], quoteKey(k)) }
+
+func (c keyPath) keys(ks ...string) keyPath {
+	for _, k := range ks {
+		c = c.key(k)
+	}
+	return c
+}
+
+func (c keyPath) index(i int) keyPath {
+	return append(c[:len(c):len(c)], "["+strconv.Itoa(i)+"]")
+}
+
+func (c keyPath) String() string {
+	var b strings.Builder
+	for i, s := range c {
+		if i > 0 && !strings.HasPrefix(s, "[") {
+			b.WriteByte('.')
+		}
+		b.WriteString(s)
+	}
+	return b.String()
+}
+
+// quoteKey writes a key as TOML needs it in a dotted key.
+func quoteKey(k string) string {
+	if validID(k) {
+		return k
+	}
+	return strconv.Quote(k)
+}
+
+// splitKey splits a dotted key as toml prints it ("a.\"b.c\"") into its
+// parts.
+func splitKey(s string) []string {
+	sc := scanner{src: s}
+	return sc.keyParts()
+}
+
+func bare(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+// scanLines finds the line of each table header and key in a TOML
+// document that toml has already parsed. It returns a map from paths as
+// keyPath writes them ("mqtt.broker", "device[1]", "device[1].pin") to the
+// line of their first mention. Keys inside inline tables are not mapped;
+// their table's line stands for them.
+func scanLines(src string) map[string]int {
+	s := &scanner{src: src, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
+	var table keyPath
+	for s.i < len(s.src) {
+		switch c := s.src[s.i]; c {
+		case '\n':
+			s.line++
+			s.i++
+		case ' ', '\t', '\r':
+			s.i++
+		case '#':
+			s.skipLine()
+		case '[':
+			table = s.header()
+			s.skipLine()
+		default:
+			s.keyValue(table)
+			s.skipLine()
+		}
+	}
+	return s.lines
+}
+
+// scanner is the state of scanLines. Each method stops at the end of
+// the input, whatever it holds, so that it is safe on any input.
+type scanner struct {
+	src    string
+	i      int
+	line   int
+	lines  map[string]int
+	arrays map[string]int // array-of-tables path → elements so far
+}
+
+func (s *scanner) mark(p keyPath) {
+	k := p.String()
+	if _, ok := s.lines[k]; !ok {
+		s.lines[k] = s.line
+	}
+}
+
+// header reads "[a.b]" or "[[a.b]]" and returns the table's path, with
+// the element index of every array of tables on it.
+func (s *scanner) header() keyPath {
+	s.i++
+	array := s.i < len(s.src) && s.src[s.i] == '['
+	if array {
+		s.i++
+	}
+	parts := s.keyParts()
+	var path keyPath
+	for j, k := range parts {
+		path = path.key(k)
+		s.mark(path)
+		last := j == len(parts)-1
+		if n, ok := s.arrays[path.String()]; ok && !(last && array) {
+			path = path.index(n - 1)
+		}
+		if last && array {
+			n := s.arrays[path.String()]
+			s.arrays[path.String()] = n + 1
+			path = path.index(n)
+		}
+	}
+	s.mark(path)
+	return path
+}
+
+// keyValue reads "a.b = value", marking a, a.b under table.
+func (s *scanner) keyValue(table keyPath) {
+	parts := s.keyParts()
+	s.skipSpace()
+	if len(parts) == 0 || s.i >= len(s.src) || s.src[s.i] != '=' {
+		return
+	}
+	s.i++
+	path := table
+	for _, k := range parts {
+		path = path.key(k)
+		s.mark(path)
+	}
+	s.skipValue()
+}
+
+// keyParts reads a dotted key and returns its parts, unquoted.
+func (s *scanner) keyParts() []string {
+	var parts []string
+	for {
+		s.skipSpace()
+		if s.i >= len(s.src) {
+			return parts
+		}
+		switch c := s.src[s.i]; {
+		case c == '"':
+			parts = append(parts, unescape(s.quoted()))
+		case c == '\'':
+			parts = append(parts, s.quoted())
+		case bare(c):
+			start := s.i
+			for s.i < len(s.src) && bare(s.src[s.i]) {
+				s.i++
+			}
+			parts = append(parts, s.src[start:s.i])
+		default:
+			return parts
+		}
+		s.skipSpace()
+		if s.i >= len(s.src) || s.src[s.i] != '.' {
+			return parts
+		}
+		s.i++
+	}
+}
+
+// quoted reads a one-line string and returns what is between its quotes,
+// escapes left in.
+func (s *scanner) quoted() string {
+	q := s.src[s.i]
+	s.i++
+	start := s.i
+	for s.i < len(s.src) && s.src[s.i] != '\n' {
+		c := s.src[s.i]
+		if c == '\\' && q == '"' && s.i+1 < len(s.src) && s.src[s.i+1] != '\n' {
+			s.i += 2
+			continue
+		}
+		if c == q {
+			s.i++
+			return s.src[start : s.i-1]
+		}
+		s.i++
+	}
+	return s.src[start:s.i]
+}
+
+// skipValue skips a value, which may span lines (multi-line strings,
+// arrays, inline tables), counting the lines it passes.
+func (s *scanner) skipValue() {
+	s.skipSpace()
+	if s.i >= len(s.src) {
+		return
+	}
+	switch s.src[s.i] {
+	case '"', '\'':
+		s.skipString()
+	case '[', '{':
+		depth := 0
+		for s.i < len(s.src) {
+			switch s.src[s.i] {
+			case '[', '{':
+				depth++
+			case ']', '}':
+				depth--
+				if depth == 0 {
+					s.i++
+					return
+				}
+			case '"', '\'':
+				s.skipString()
+				continue
+			case '#':
+				s.skipLine()
+				continue
+			case '\n':
+				s.line++
+			}
+			s.i++
+		}
+	}
+	// A bare value (number, boolean, date) ends the line; skipLine does it.
+}
+
+// skipString skips a string of any of TOML's four kinds.
+func (s *scanner) skipString() {
+	q := s.src[s.i]
+	triple := strings.Repeat(string(q), 3)
+	if !strings.HasPrefix(s.src[s.i:], triple) {
+		s.quoted()
+		return
+	}
+	s.i += 3
+	for s.i < len(s.src) {
+		c := s.src[s.i]
+		switch {
+		case c == '\\' && q == '"':
+			if s.i+1 < len(s.src) && s.src[s.i+1] == '\n' {
+				s.line++
+			}
+			s.i += 2
+			continue
+		case c == '\n':
+			s.line++
+		case strings.HasPrefix(s.src[s.i:], triple):
+			s.i += 3
+			// Up to two more quotes belong to the content: """a"""""
+			for n := 0; n < 2 && s.i < len(s.src) && s.src[s.i] == q; n++ {
+				s.i++
+			}
+			return
+		}
+		s.i++
+	}
+}
+
+func (s *scanner) skipSpace() {
+	for s.i < len(s.src) && (s.src[s.i] == ' ' || s.src[s.i] == '\t') {
+		s.i++
+	}
+}
+
+func (s *scanner) skipLine() {
+	for s.i < len(s.src) && s.src[s.i] != '\n' {
+		s.i++
+	}
+}
+
+// unescape decodes a TOML basic string's escapes (TOML 1.1's \e and
+// \xHH included). An escape it does not know is kept as written; toml
+// has already rejected those.
+func unescape(s string) string {
+	if !strings.Contains(s, `\`) {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if s[i] != '\\' || i+1 >= len(s) {
+			b.WriteByte(s[i])
+			continue
+		}
+		i++
+		switch c := s[i]; c {
+		case 'b':
+			b.WriteByte('\b')
+		case 't':
+			b.WriteByte('\t')
+		case 'n':
+			b.WriteByte('\n')
+		case 'f':
+			b.WriteByte('\f')
+		case 'r':
+			b.WriteByte('\r')
+		case 'e':
+			b.WriteByte(0x1b)
+		case '"', '\\':
+			b.WriteByte(c)
+		case 'x', 'u', 'U':
+			n := map[byte]int{'x': 2, 'u': 4, 'U': 8}[c]
+			if i+1+n <= len(s) {
+				if r, err := strconv.ParseUint(s[i+1:i+1+n], 16, 32); err == nil {
+					b.WriteRune(rune(r))
+					i += n
+					continue
+				}
+			}
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		default:
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}

@@ -1,0 +1,228 @@
+package relay_test
+
+import (
+	"fmt"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
+	"github.com/pinion-home/pinion/examples/relay"
+)
+
+func TestRegistered(t *testing.T) {
+	f, ok := drivers.Lookup(relay.DriverName)
+	if !ok {
+		t.Fatalf("drivers.Lookup(%q): not registered", relay.DriverName)
+	}
+	if d, err := f(drivertest.Config(t, "board", `pins = ["GPIO5"]`)); err != nil {
+		t.Fatalf("registered factory: %v", err)
+	} else if _, ok := d.(*relay.Board); !ok {
+		t.Errorf("registered factory made a %T, want *relay.Board", d)
+	}
+	if s, ok := drivers.Sample(relay.DriverName); !ok || s != relay.SampleConfig {
+		t.Errorf("drivers.Sample(%q) = %q, %t; want SampleConfig", relay.DriverName, s, ok)
+	}
+}
+
+// TestConfig checks what a valid configuration makes: one switch per pin,
+// in order, named for people, and a claim on every line.
+func TestConfig(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		src   string
+		pins  []string
+		model string
+	}{
+		{"one channel", `pins = ["GPIO17"]`, []string{"GPIO17"}, "1-channel relay board (GPIO17)"},
+		{"four channels", `pins = ["GPIO5", "GPIO6", "GPIO13", "GPIO19"]`,
+			[]string{"GPIO5", "GPIO6", "GPIO13", "GPIO19"}, "4-channel relay board (GPIO5, GPIO6, GPIO13, GPIO19)"},
+		{"every key", "pins = [\"GPIO20\", \"GPIO21\"]\ninverted = true\ninterlock = true",
+			[]string{"GPIO20", "GPIO21"}, "2-channel relay board (GPIO20, GPIO21)"},
+		{"names the host does not know", `pins = ["PA7", "GPIO99"]`, []string{"PA7", "GPIO99"}, "2-channel relay board (PA7, GPIO99)"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			b := newBoard(t, tc.src)
+			var want []drivers.Entity
+			var claims []string
+			for i, p := range tc.pins {
+				want = append(want, drivers.Entity{ID: fmt.Sprintf("ch%d", i+1), Name: fmt.Sprintf("Channel %d", i+1),
+					Kind: drivers.KindSwitch, Class: drivers.ClassSwitch, Precision: -1})
+				claims = append(claims, "gpio:"+p)
+			}
+			if got := b.Entities(); !reflect.DeepEqual(got, want) {
+				t.Errorf("Entities() = %+v, want %+v", got, want)
+			}
+			if got := b.Claims(); !slices.Equal(got, claims) {
+				t.Errorf("Claims() = %q, want %q", got, claims)
+			}
+			if got := b.Info().Model; got != tc.model {
+				t.Errorf("Info().Model = %q, want %q", got, tc.model)
+			}
+		})
+	}
+}
+
+func TestEntityIDBeyondNine(t *testing.T) {
+	pins := make([]string, 12)
+	for i := range pins {
+		pins[i] = `"GPIO` + string(rune('A'+i)) + `"`
+	}
+	b := newBoard(t, "pins = ["+strings.Join(pins, ", ")+"]")
+	es := b.Entities()
+	if e := es[11]; e.ID != "ch12" || e.Name != "Channel 12" || relay.EntityID(12) != "ch12" {
+		t.Errorf("channel 12 is %q %q (EntityID(12) = %q), want ch12 \"Channel 12\"", e.ID, e.Name, relay.EntityID(12))
+	}
+}
+
+func TestConfigErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want []string // substrings of the error, after the prefix
+	}{
+		{"no pins", `inverted = true`, []string{"pins is required", `pins = ["GPIO5", "GPIO6"]`}},
+		{"empty pins", `pins = []`, []string{"pins is required"}},
+		{"pin as number", `pins = ["GPIO5", 6]`, []string{"6 is a number", `write "GPIO6"`}},
+		{"pin as numeric string", `pins = ["13"]`, []string{`"13" is a number`, `write "GPIO13"`}},
+		{"pin as bool", `pins = [true]`, []string{`want the line's name as a string`}},
+		{"pin with space", `pins = ["GPIO 5"]`, []string{"has spaces"}},
+		{"empty pin", `pins = ["GPIO5", ""]`, []string{`pins[1] is empty`}},
+		{"duplicate pin", `pins = ["GPIO5", "GPIO6", "GPIO5"]`, []string{`"GPIO5" is both channel 1 and channel 3`}},
+		{"pins as a string", `pins = "GPIO5"`, []string{"pins"}},
+		{"interlock with one channel", "pins = [\"GPIO5\"]\ninterlock = true", []string{"interlock = true needs at least two pins"}},
+		{"inverted not bool", "pins = [\"GPIO5\"]\ninverted = \"yes\"", []string{"inverted"}},
+		{"unknown key", "pins = [\"GPIO5\"]\npin = \"GPIO6\"", []string{`test.toml:2: pin: unknown key (did you mean "pins"?)`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d, err := relay.New(drivertest.Config(t, "blinds", tc.src))
+			if err == nil {
+				t.Fatalf("New(%q) = %T, want an error", tc.src, d)
+			}
+			msg := err.Error()
+			if !strings.HasPrefix(msg, `example-relay "blinds": `) {
+				t.Errorf("error %q does not start with the driver and device", msg)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+		})
+	}
+}
+
+func TestNoDecode(t *testing.T) {
+	_, err := relay.New(drivers.Config{ID: "blinds"})
+	if err == nil || !strings.HasPrefix(err.Error(), `example-relay "blinds": `) {
+		t.Errorf("New without Decode: error %v, want a prefixed error", err)
+	}
+}
+
+// sampleBoards builds each [[device]] of a configuration in the agent's
+// layout, as the agent would.
+func sampleBoards(t *testing.T, doc string) []*relay.Board {
+	t.Helper()
+	var out []*relay.Board
+	for i, tb := range drivertest.Tables(t, doc) {
+		if tb.Driver != relay.DriverName {
+			t.Fatalf("sample device %d: driver = %q, want %q", i, tb.Driver, relay.DriverName)
+		}
+		d, err := tb.Build(relay.New)
+		if err != nil {
+			t.Fatalf("sample device %d: %v", i, err)
+		}
+		out = append(out, d.(*relay.Board))
+	}
+	return out
+}
+
+// TestSampleConfig checks that the sample builds, and that every
+// commented-out key shows its true default: uncommenting them all must
+// change nothing a user would see.
+func TestSampleConfig(t *testing.T) {
+	plain := sampleBoards(t, relay.SampleConfig)
+	if len(plain) != 2 {
+		t.Fatalf("sample has %d devices, want a plain board and an interlocked one", len(plain))
+	}
+	commented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = .*)$`)
+	if n := len(commented.FindAllString(relay.SampleConfig, -1)); n != 2 {
+		t.Errorf("sample has %d commented-out keys, want 2 (inverted, interlock)", n)
+	}
+	all := sampleBoards(t, commented.ReplaceAllString(relay.SampleConfig, "$1$2"))
+	h := drivertest.Host(t)
+	for i := range plain {
+		if !reflect.DeepEqual(plain[i].Entities(), all[i].Entities()) || !slices.Equal(plain[i].Claims(), all[i].Claims()) {
+			t.Errorf("device %d: uncommenting the defaults changed the entities or claims", i+1)
+		}
+		// The same commands must drive the same levels.
+		for _, b := range []*relay.Board{plain[i], all[i]} {
+			open(t, b, h)
+			set(t, b, "ch1", true)
+			set(t, b, "ch2", true)
+		}
+		if got, want := states(t, all[i]), states(t, plain[i]); !slices.Equal(got, want) {
+			t.Errorf("device %d: states %v with the defaults written out, %v without", i+1, got, want)
+		}
+	}
+	// Telegraf style: each block of ## documentation is full sentences.
+	var last string
+	for i, line := range strings.Split(relay.SampleConfig+"\n", "\n") {
+		s := strings.TrimSpace(line)
+		if strings.HasPrefix(s, "##") {
+			last = s
+			continue
+		}
+		if last != "" && !strings.HasSuffix(last, ".") {
+			t.Errorf("sample line %d: documentation %q does not end a sentence", i, last)
+		}
+		last = ""
+	}
+}
+
+// FuzzNew feeds arbitrary driver tables to the factory: it must never
+// panic, every error must name the driver and device, and a board it
+// accepts must be well-formed.
+func FuzzNew(f *testing.F) {
+	for _, s := range []string{
+		`pins = ["GPIO5", "GPIO6", "GPIO13", "GPIO19"]`,
+		"pins = [\"GPIO20\", \"GPIO21\"]\ninverted = true\ninterlock = true",
+		`pins = [5, 6]`,
+		`pins = ["GPIO5", "GPIO5"]`,
+		"pins = [\"GPIO5\"]\ninterlock = true",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, src string) {
+		cfg, err := drivertest.ParseConfig("fz", src)
+		if err != nil {
+			return // not TOML: the agent rejects it before any driver sees it
+		}
+		d, err := relay.New(cfg)
+		if err != nil {
+			if !strings.HasPrefix(err.Error(), `example-relay "fz": `) {
+				t.Fatalf("error %q does not start with the driver and device", err)
+			}
+			return
+		}
+		b := d.(*relay.Board)
+		es, claims := b.Entities(), b.Claims()
+		if len(es) == 0 || len(es) != len(claims) {
+			t.Fatalf("%d entities, %d claims", len(es), len(claims))
+		}
+		seen := map[string]bool{}
+		for i, c := range claims {
+			pin, ok := strings.CutPrefix(c, "gpio:")
+			if !ok || pin == "" || seen[pin] || strings.Trim(pin, "0123456789") == "" || strings.ContainsAny(pin, " \t\r\n") {
+				t.Fatalf("claim %d is %q (claims %q)", i, c, claims)
+			}
+			seen[pin] = true
+			if es[i].ID != relay.EntityID(i+1) || es[i].Kind != drivers.KindSwitch {
+				t.Fatalf("entity %d is %+v", i, es[i])
+			}
+		}
+	})
+}

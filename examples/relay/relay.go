@@ -1,0 +1,401 @@
+// Package relay is an example of a custom pinion driver, "example-relay": a
+// relay board of several channels, each driven by one GPIO line, such as the
+// common 2-, 4- and 8-channel boards with optocoupled inputs. It is written
+// to be read by someone writing their own driver; docs/writing-drivers.md
+// walks through it.
+//
+// One [[device]] is the whole board, because a person thinks of "the
+// blinds relays" as one thing. Each channel is a switch entity: "ch1" is the
+// first pin, named "Channel 1" in Home Assistant, and so on.
+//
+//	[[device]]
+//	id = "blinds"
+//	driver = "example-relay"
+//	pins = ["GPIO5", "GPIO6"]
+//	inverted = true   # most boards switch a channel on when its input is Low
+//	interlock = true  # at most one channel on: up and down never together
+//
+// With interlock, switching a channel on first switches every other channel
+// off, so a motor's up and down relays are never on together. Home
+// Assistant hears of the channels switched off at once: the device is also
+// a drivers.Watcher that pushes every change of its channels, not only the
+// one commanded.
+//
+// The board never glitches: Open makes each line an output already at the
+// off level (one call to periph's Out, the first call on the line), so no
+// channel clicks on at start. A line is never read back: on Linux's GPIO
+// character device, reading an output turns it into an input, which would
+// drop the relay. The device reports the states it commanded instead. Close
+// switches every channel off, as the board starts, so that nothing keeps
+// running while no agent watches over it.
+//
+// # Compiling it in
+//
+// The driver registers itself from init(), so importing the package is all
+// it takes. Copy cmd/agent/main.go and add the import, as
+// examples/cmd/pinion-custom does:
+//
+//	import (
+//		"github.com/pinion-home/pinion/agent"
+//		_ "github.com/pinion-home/pinion/drivers/all"
+//		_ "github.com/pinion-home/pinion/examples/relay"
+//	)
+//
+//	func main() { agent.Main() }
+//
+// Then `pinion -sample example-relay` prints SampleConfig. The registration
+// is in register.go on its own; everything a Go plugin wrapper needs
+// (DriverName, New and SampleConfig) is exported.
+package relay
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"unicode"
+
+	"periph.io/x/conn/v3/gpio"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// DriverName is the name the driver registers under: the value of driver =
+// in a [[device]] table. Custom drivers should take a name that no built-in
+// driver will take; a prefix of your own does that.
+const DriverName = "example-relay"
+
+// SampleConfig is a commented sample [[device]] table, shown by
+// `pinion -sample example-relay`: every key, with the optional ones
+// commented out at their defaults.
+//
+//go:embed sample.toml
+var SampleConfig string
+
+// config is the driver's part of a [[device]] table, decoded strictly by
+// Config.Decode: a key not listed here is an error naming its line.
+type config struct {
+	Pins      []pinName `toml:"pins"`
+	Inverted  bool      `toml:"inverted"`
+	Interlock bool      `toml:"interlock"`
+}
+
+// New is the driver's drivers.Factory. It decodes and checks the
+// configuration and returns a *Board. It touches no hardware: the agent
+// calls it for -check and -print-discovery on any machine.
+func New(cfg drivers.Config) (drivers.Device, error) {
+	if cfg.Decode == nil {
+		return nil, fmt.Errorf("%s %q: no configuration to decode (Config.Decode is nil)", DriverName, cfg.ID)
+	}
+	var c config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+	}
+	b, err := c.board(cfg.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+	}
+	return b, nil
+}
+
+// board checks the decoded keys and builds the device.
+func (c *config) board(id string) (*Board, error) {
+	if len(c.Pins) == 0 {
+		return nil, errors.New(`pins is required: the GPIO lines of the board's inputs in channel order, such as pins = ["GPIO5", "GPIO6"]`)
+	}
+	b := &Board{id: id, inverted: c.Inverted, interlock: c.Interlock, channels: map[string]int{}}
+	for i, p := range c.Pins {
+		if p == "" {
+			return nil, fmt.Errorf(`pins[%d] is empty: write the line's name, such as "GPIO5"`, i)
+		}
+		if first := slices.Index(b.pins, string(p)); first >= 0 {
+			return nil, fmt.Errorf("pins: %q is both channel %d and channel %d: each channel needs a line of its own", p, first+1, i+1)
+		}
+		b.pins = append(b.pins, string(p))
+		b.channels[EntityID(i+1)] = i
+	}
+	if c.Interlock && len(b.pins) < 2 {
+		return nil, errors.New("interlock = true needs at least two pins: it keeps all but one channel off")
+	}
+	return b, nil
+}
+
+// EntityID is the id of channel n (counted from 1): "ch1", "ch2", … It is
+// part of topics such as pinion/<node>/<device>/ch1/set, so it must never
+// change.
+func EntityID(n int) string { return "ch" + strconv.Itoa(n) }
+
+// Board is a relay board: one switch entity per channel. It implements
+// drivers.Device, Reader, Setter, Watcher and Claimer.
+type Board struct {
+	id        string
+	pins      []string
+	inverted  bool
+	interlock bool
+	channels  map[string]int // entity id → channel index
+
+	// mu guards the fields below. The agent calls Open, Read, Set and
+	// Close from one goroutine, but Watch runs on its own and reads the
+	// states; Watch never touches a line.
+	mu sync.Mutex
+	// lines are PinOuts, not PinIOs, so that the compiler refuses a Read
+	// of an output. nil while the board is not open.
+	lines []gpio.PinOut
+	// on is each channel's commanded state.
+	on []bool
+	// changed is closed (and replaced) whenever a channel changes, to wake
+	// every running Watch; closed is closed by Close to end them.
+	changed chan struct{}
+	closed  chan struct{}
+}
+
+// Info implements drivers.Device.
+func (b *Board) Info() drivers.Info {
+	return drivers.Info{Model: fmt.Sprintf("%d-channel relay board (%s)", len(b.pins), strings.Join(b.pins, ", "))}
+}
+
+// Entities implements drivers.Device: a switch per channel. It depends on
+// the configuration only, never on the hardware.
+func (b *Board) Entities() []drivers.Entity {
+	es := make([]drivers.Entity, len(b.pins))
+	for i := range b.pins {
+		es[i] = drivers.Entity{
+			ID:        EntityID(i + 1),
+			Name:      "Channel " + strconv.Itoa(i+1),
+			Kind:      drivers.KindSwitch,
+			Class:     drivers.ClassSwitch,
+			Precision: -1,
+		}
+	}
+	return es
+}
+
+// Claims implements drivers.Claimer: the agent refuses a config in which
+// another device uses one of the board's lines.
+func (b *Board) Claims() []string {
+	cs := make([]string, len(b.pins))
+	for i, p := range b.pins {
+		cs[i] = "gpio:" + p
+	}
+	return cs
+}
+
+// Open implements drivers.Device. It makes every line an output at the
+// off level in one call, the first call on the line, so no channel ever
+// clicks on at start. Opening again (the agent retries a failed Open)
+// starts over with every channel off.
+func (b *Board) Open(ctx context.Context, h drivers.Host) error {
+	b.mu.Lock()
+	if b.lines != nil {
+		// Opened before: until this opening succeeds the board is not
+		// open, and the previous opening's Watch ends.
+		close(b.closed)
+		b.lines, b.closed = nil, nil
+	}
+	b.mu.Unlock()
+	lines := make([]gpio.PinOut, len(b.pins))
+	for i, name := range b.pins {
+		p, err := h.GPIO(name)
+		if err != nil {
+			return b.errorf("open channel %d: %w", i+1, err)
+		}
+		if err := p.Out(b.level(false)); err != nil {
+			return b.errorf("open channel %d: %s: set as output off: %w", i+1, name, err)
+		}
+		lines[i] = p
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.lines, b.on = lines, make([]bool, len(lines))
+	b.changed, b.closed = make(chan struct{}), make(chan struct{})
+	return nil
+}
+
+// Read implements drivers.Reader: the commanded state of every channel.
+// The lines are not read; see the package documentation.
+func (b *Board) Read(ctx context.Context) ([]drivers.Reading, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lines == nil {
+		return nil, b.errorf("read: the board is not open")
+	}
+	return b.readingsLocked(), nil
+}
+
+// Set implements drivers.Setter. A channel takes an on/off value
+// (drivers.Bool); any other entity or value is an error wrapping
+// drivers.ErrUnsupported. With interlock, switching a channel on first
+// switches the others off, and if one of them fails to go off, the
+// commanded channel stays off. Set returns the channel's state as the
+// board now holds it.
+func (b *Board) Set(ctx context.Context, entity string, v drivers.Value) (drivers.Value, error) {
+	ch, ok := b.channels[entity]
+	if !ok {
+		return drivers.Value{}, b.errorf("set %q: no such channel (this board has ch1 to ch%d): %w", entity, len(b.pins), drivers.ErrUnsupported)
+	}
+	if v.Kind != drivers.ValueBool {
+		return drivers.Value{}, b.errorf("set %s to %q: a channel takes ON or OFF: %w", entity, v, drivers.ErrUnsupported)
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lines == nil {
+		return drivers.Value{}, b.errorf("set %s: the board is not open", entity)
+	}
+	// Whatever happens below, tell Watch about the channels that changed.
+	defer b.notifyLocked()
+	if v.Bool && b.interlock {
+		for i := range b.lines {
+			if i == ch || !b.on[i] {
+				continue
+			}
+			if err := b.driveLocked(i, false); err != nil {
+				return drivers.Bool(b.on[ch]), b.errorf("set %s ON: interlock: switch %s off first: %w", entity, EntityID(i+1), err)
+			}
+		}
+	}
+	if err := b.driveLocked(ch, v.Bool); err != nil {
+		return drivers.Bool(b.on[ch]), b.errorf("set %s %s: %w", entity, v, err)
+	}
+	return drivers.Bool(b.on[ch]), nil
+}
+
+// Watch implements drivers.Watcher. It reports every channel's state, then
+// every change, whoever made it: with interlock, a command to one channel
+// switches others off, and Set can only return the commanded one. Watch
+// returns nil when ctx is done or the board is closed.
+func (b *Board) Watch(ctx context.Context, emit func(drivers.Reading)) error {
+	b.mu.Lock()
+	if b.lines == nil {
+		b.mu.Unlock()
+		return b.errorf("watch: the board is not open")
+	}
+	closed := b.closed
+	b.mu.Unlock()
+
+	var last []drivers.Reading
+	for {
+		b.mu.Lock()
+		if b.closed != closed {
+			// Closed, or closed and opened again: this Watch is over.
+			b.mu.Unlock()
+			return nil
+		}
+		now, changed := b.readingsLocked(), b.changed
+		b.mu.Unlock()
+		// emit is called without the lock held: the agent's emit may block
+		// until its worker is free, and the worker may be in Set.
+		for i, r := range now {
+			if last == nil || !r.Value.Equal(last[i].Value) {
+				emit(r)
+			}
+		}
+		last = now
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-closed:
+			return nil
+		case <-changed:
+		}
+	}
+}
+
+// Close implements drivers.Device. It switches every channel off, so that
+// nothing (a motor, a heater) keeps running unsupervised, and ends Watch.
+// The host releases the lines itself. Close on a closed board does
+// nothing.
+func (b *Board) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.lines == nil {
+		return nil
+	}
+	var errs []error
+	for i := range b.lines {
+		if err := b.driveLocked(i, false); err != nil {
+			errs = append(errs, fmt.Errorf("switch %s off: %w", EntityID(i+1), err))
+		}
+	}
+	b.notifyLocked()
+	close(b.closed)
+	b.lines, b.closed = nil, nil
+	if len(errs) > 0 {
+		return b.errorf("close: %w", errors.Join(errs...))
+	}
+	return nil
+}
+
+// driveLocked sets channel i's line and, once the line took it, its
+// tracked state. Callers hold mu.
+func (b *Board) driveLocked(i int, on bool) error {
+	if err := b.lines[i].Out(b.level(on)); err != nil {
+		return fmt.Errorf("%s: %w", b.pins[i], err)
+	}
+	b.on[i] = on
+	return nil
+}
+
+// notifyLocked wakes every running Watch. Callers hold mu.
+func (b *Board) notifyLocked() {
+	close(b.changed)
+	b.changed = make(chan struct{})
+}
+
+// readingsLocked returns every channel's state. Callers hold mu.
+func (b *Board) readingsLocked() []drivers.Reading {
+	rs := make([]drivers.Reading, len(b.on))
+	for i, on := range b.on {
+		rs[i] = drivers.Reading{Entity: EntityID(i + 1), Value: drivers.Bool(on)}
+	}
+	return rs
+}
+
+// level is the line level that switches a channel on or off: High for on,
+// unless the board's inputs are active-low.
+func (b *Board) level(on bool) gpio.Level {
+	return gpio.Level(on != b.inverted)
+}
+
+// errorf prefixes an error with the driver and the device, as every error
+// of a pinion driver is: example-relay "blinds": ...
+func (b *Board) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s %q: %w", DriverName, b.id, fmt.Errorf(format, args...))
+}
+
+// pinName is a GPIO line's name. It decodes itself so that a number, the
+// most common mistake, gets an error that shows the fix.
+type pinName string
+
+// UnmarshalTOML implements BurntSushi/toml's Unmarshaler, which sees the
+// value's TOML type: pins = [5] must say `write "GPIO5"`, not "type
+// mismatch".
+func (p *pinName) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		if v != "" && strings.Trim(v, "0123456789") == "" {
+			return fmt.Errorf(`%q is a number; lines are named because numbering differs between boards: write "GPIO%s"`, v, v)
+		}
+		if strings.IndexFunc(v, unicode.IsSpace) >= 0 {
+			return fmt.Errorf(`%q has spaces in it: write the line's name alone, such as "GPIO5"`, v)
+		}
+		*p = pinName(v)
+		return nil
+	case int64:
+		return fmt.Errorf(`%d is a number; lines are named because numbering differs between boards: write "GPIO%d"`, v, v)
+	}
+	return fmt.Errorf(`want the line's name as a string, such as "GPIO5", not a %T`, v)
+}
+
+// The compiler checks that Board has every capability the package
+// documentation promises.
+var (
+	_ drivers.Device  = (*Board)(nil)
+	_ drivers.Reader  = (*Board)(nil)
+	_ drivers.Setter  = (*Board)(nil)
+	_ drivers.Watcher = (*Board)(nil)
+	_ drivers.Claimer = (*Board)(nil)
+)

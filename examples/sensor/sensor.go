@@ -1,0 +1,406 @@
+// Package sensor is an example of a custom pinion driver, "example-sensor":
+// a sensor that reads a number from a file, such as the values Linux
+// publishes under /sys (the SoC's temperature, a battery's charge, a fan's
+// speed, bytes received on a network interface) or /proc. It is written to
+// be read by someone writing their own driver; docs/writing-drivers.md walks
+// through it.
+//
+//	[[device]]
+//	id = "soc"
+//	driver = "example-sensor"
+//	name = "SoC"
+//	path = "/sys/class/thermal/thermal_zone0/temp"   # 48312 is 48.312 °C
+//	scale = 0.001
+//	unit = "°C"
+//	class = "temperature"
+//
+// The device has one sensor entity, "value", its device's main feature:
+// Home Assistant shows it under the device's name. Each read takes the
+// file's number, or the field-th of its whitespace-separated fields, and
+// reports number × scale + offset in unit.
+//
+// The driver opens ordinary files only. Hardware is reached through the
+// host (drivers.Host), never through /dev, so a path under /dev is refused
+// when the configuration is loaded and anything that is not a regular file
+// (a device node, a pipe) when the device is opened.
+//
+// # Compiling it in
+//
+// The driver registers itself from init(), so importing the package is all
+// it takes. Copy cmd/agent/main.go and add the import, as
+// examples/cmd/pinion-custom does:
+//
+//	import (
+//		"github.com/pinion-home/pinion/agent"
+//		_ "github.com/pinion-home/pinion/drivers/all"
+//		_ "github.com/pinion-home/pinion/examples/sensor"
+//	)
+//
+//	func main() { agent.Main() }
+//
+// Then `pinion -sample example-sensor` prints SampleConfig. The
+// registration is in register.go on its own; everything a Go plugin wrapper
+// needs (DriverName, New and SampleConfig) is exported.
+package sensor
+
+import (
+	"context"
+	_ "embed"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"unicode"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// DriverName is the name the driver registers under: the value of driver =
+// in a [[device]] table.
+const DriverName = "example-sensor"
+
+// EntityValue is the id of the device's one entity. It is part of the state
+// topic, pinion/<node>/<device>/value, so it must never change.
+const EntityValue = "value"
+
+// SampleConfig is a commented sample [[device]] table, shown by
+// `pinion -sample example-sensor`: every key, with the optional ones
+// commented out at their defaults.
+//
+//go:embed sample.toml
+var SampleConfig string
+
+// maxFileSize bounds what a read takes in. A sysfs attribute is at most a
+// page; a path pointing at a large file by mistake must not be read whole
+// every interval.
+const maxFileSize = 4096
+
+// maxPrecision is the most decimals precision may ask for; more than a
+// float64 carries would only show noise.
+const maxPrecision = 9
+
+// numericClasses are the classes of drivers' vocabulary that measure a
+// number, which is what this driver reports. Whether a class goes with the
+// unit is Home Assistant's rule, checked by `pinion -check` and at start.
+var numericClasses = []string{
+	drivers.ClassTemperature, drivers.ClassHumidity, drivers.ClassPressure,
+	drivers.ClassCO2, drivers.ClassDuration, drivers.ClassDataSize,
+	drivers.ClassVoltage, drivers.ClassPower, drivers.ClassEnergy,
+	drivers.ClassCurrent, drivers.ClassIlluminance,
+}
+
+// stateClasses maps state_class's values to the drivers' state classes.
+var stateClasses = map[string]drivers.StateClass{
+	"measurement":      drivers.StateMeasurement,
+	"total":            drivers.StateTotal,
+	"total_increasing": drivers.StateTotalIncreasing,
+	"none":             drivers.StateNone,
+}
+
+// config is the driver's part of a [[device]] table, decoded strictly by
+// Config.Decode: a key not listed here is an error naming its line.
+// Optional keys whose zero value is valid input are pointers, so that
+// the default applies only when the key is absent.
+type config struct {
+	Path       string   `toml:"path"`
+	Field      int      `toml:"field"`
+	Scale      *float64 `toml:"scale"`
+	Offset     float64  `toml:"offset"`
+	Unit       string   `toml:"unit"`
+	Class      string   `toml:"class"`
+	StateClass *string  `toml:"state_class"`
+	Precision  *int     `toml:"precision"`
+	Diagnostic bool     `toml:"diagnostic"`
+}
+
+// New is the driver's drivers.Factory. It decodes and checks the
+// configuration and returns a *File. It does not look at the file, which
+// may not exist on the machine running `pinion -check`; Open does.
+func New(cfg drivers.Config) (drivers.Device, error) {
+	if cfg.Decode == nil {
+		return nil, fmt.Errorf("%s %q: no configuration to decode (Config.Decode is nil)", DriverName, cfg.ID)
+	}
+	var c config
+	if err := cfg.Decode(&c); err != nil {
+		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+	}
+	f, err := c.file(cfg.ID)
+	if err != nil {
+		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+	}
+	return f, nil
+}
+
+// file checks the decoded keys and builds the device.
+func (c *config) file(id string) (*File, error) {
+	f := &File{id: id, path: filepath.Clean(c.Path), field: c.Field, scale: 1, offset: c.Offset,
+		unit: drivers.Unit(c.Unit), class: c.Class, state: drivers.StateMeasurement, precision: -1,
+		diagnostic: c.Diagnostic, log: slog.New(slog.DiscardHandler)}
+	switch {
+	case c.Path == "":
+		return nil, errors.New(`path is required: the file to read, such as path = "/sys/class/thermal/thermal_zone0/temp"`)
+	case !filepath.IsAbs(c.Path):
+		return nil, fmt.Errorf(`path = %q is relative: write the absolute path, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
+	case f.path == "/dev" || strings.HasPrefix(f.path, "/dev/"):
+		return nil, fmt.Errorf(`path = %q is a device: drivers never open /dev themselves, the agent hands hardware to them; use the driver for that hardware`, c.Path)
+	}
+	if c.Field < 0 {
+		return nil, fmt.Errorf("field = %d: count fields from 1, or leave field out when the file holds one number", c.Field)
+	}
+	if c.Scale != nil {
+		if *c.Scale == 0 || math.IsNaN(*c.Scale) || math.IsInf(*c.Scale, 0) {
+			return nil, fmt.Errorf("scale = %v: want a finite number other than 0, such as 0.001 for a file in thousandths", *c.Scale)
+		}
+		f.scale = *c.Scale
+	}
+	if math.IsNaN(c.Offset) || math.IsInf(c.Offset, 0) {
+		return nil, fmt.Errorf("offset = %v: want a finite number", c.Offset)
+	}
+	if strings.TrimSpace(c.Unit) != c.Unit || strings.IndexFunc(c.Unit, unicode.IsControl) >= 0 {
+		return nil, fmt.Errorf(`unit = %q: write the unit alone, such as "°C", without spaces around it`, c.Unit)
+	}
+	if c.Class != "" && !slices.Contains(numericClasses, c.Class) {
+		return nil, fmt.Errorf("class = %q is not a class of numeric sensor: use one of %s, or leave class out", c.Class, quoteList(numericClasses))
+	}
+	if c.StateClass != nil {
+		s, ok := stateClasses[*c.StateClass]
+		if !ok {
+			return nil, fmt.Errorf(`state_class = %q: use "measurement" (the default: a value measured now), "total_increasing" (a counter that only rises until it resets), "total" or "none"`, *c.StateClass)
+		}
+		f.state = s
+	}
+	if c.Precision != nil {
+		if *c.Precision < 0 || *c.Precision > maxPrecision {
+			return nil, fmt.Errorf("precision = %d: want 0 to %d decimals, or leave it out to let Home Assistant choose", *c.Precision, maxPrecision)
+		}
+		f.precision = *c.Precision
+	}
+	return f, nil
+}
+
+// File is a sensor read from a file. It implements drivers.Device and
+// drivers.Reader.
+//
+// It has no lock: the agent calls Open, Read and Close from one goroutine
+// per device, and File has no Watch running beside them.
+type File struct {
+	id         string
+	path       string
+	field      int // 0: the file is one number
+	scale      float64
+	offset     float64
+	unit       drivers.Unit
+	class      string
+	state      drivers.StateClass
+	precision  int
+	diagnostic bool
+
+	log  *slog.Logger
+	open bool
+}
+
+// Info implements drivers.Device.
+func (f *File) Info() drivers.Info {
+	return drivers.Info{Model: "File sensor (" + f.path + ")"}
+}
+
+// Entities implements drivers.Device: one sensor, the device's main
+// feature. It depends on the configuration only, never on the file.
+func (f *File) Entities() []drivers.Entity {
+	return []drivers.Entity{{
+		ID:         EntityValue,
+		Kind:       drivers.KindSensor,
+		Class:      f.class,
+		Unit:       f.unit,
+		State:      f.state,
+		Precision:  f.precision,
+		Diagnostic: f.diagnostic,
+	}}
+}
+
+// Open implements drivers.Device. It reads the file once, so that a wrong
+// path or a file that holds no number is reported when the device starts,
+// naming the file, rather than as a sensor that stays unknown.
+func (f *File) Open(ctx context.Context, h drivers.Host) error {
+	if l := h.Logger(); l != nil {
+		f.log = l
+	}
+	v, err := f.sample()
+	if err != nil {
+		return f.errorf("open: %w", err)
+	}
+	f.log.Debug("file sensor ready", "path", f.path, "value", drivers.Number(v, f.unit))
+	f.open = true
+	return nil
+}
+
+// Read implements drivers.Reader: the file's number, scaled, in unit.
+func (f *File) Read(ctx context.Context) ([]drivers.Reading, error) {
+	if !f.open {
+		return nil, f.errorf("read: the sensor is not open")
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, f.errorf("read: %w", err)
+	}
+	v, err := f.sample()
+	if err != nil {
+		return nil, f.errorf("read: %w", err)
+	}
+	return []drivers.Reading{{Entity: EntityValue, Value: drivers.Number(v, f.unit)}}, nil
+}
+
+// Close implements drivers.Device. The file is opened and closed on each
+// read, so there is nothing to release.
+func (f *File) Close() error {
+	f.open = false
+	return nil
+}
+
+// sample reads the file and returns its value, scaled.
+func (f *File) sample() (float64, error) {
+	b, err := readSmallFile(f.path)
+	if err != nil {
+		return 0, err
+	}
+	raw, err := parseValue(b, f.field)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", f.path, err)
+	}
+	if f.scale == 1 && f.offset == 0 {
+		return raw, nil // exact: a byte counter must not be rounded
+	}
+	// 48312 × 0.001 is 48.312000000000005 in binary floating point. Fifteen
+	// significant digits are all a float64 holds reliably, and dropping the
+	// rest publishes 48.312.
+	v, _ := strconv.ParseFloat(strconv.FormatFloat(raw*f.scale+f.offset, 'g', 15, 64), 64)
+	if math.IsInf(v, 0) {
+		return 0, fmt.Errorf("%s: %v × scale %v + offset %v is too large for a number", f.path, raw, f.scale, f.offset)
+	}
+	return v, nil
+}
+
+// readSmallFile reads the regular file at path, refusing one larger than
+// maxFileSize. It checks the kind of file first: opening a named pipe would
+// block the device's goroutine until someone writes to it.
+func readSmallFile(path string) ([]byte, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err // *PathError names the file and says what failed.
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s is not a regular file but %s: point path at a file holding a number", path, kind(fi.Mode()))
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer file.Close()
+	b, err := io.ReadAll(io.LimitReader(file, maxFileSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxFileSize {
+		return nil, fmt.Errorf("%s is longer than %d bytes: point path at a file holding a number", path, maxFileSize)
+	}
+	return b, nil
+}
+
+// kind names a file's type for a message.
+func kind(m fs.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&fs.ModeSocket != 0:
+		return "a socket"
+	case m&fs.ModeDevice != 0:
+		return "a device"
+	}
+	return "a special file"
+}
+
+// parseValue parses a file's content: one number when field is 0, else the
+// field-th whitespace-separated field (counted from 1). A number is written
+// in decimal, as the kernel writes them: "48312", "-5", "0.52", "1.5e3".
+// Errors say what the file holds, so that the user can fix path or field.
+func parseValue(b []byte, field int) (float64, error) {
+	fields := strings.Fields(string(b))
+	var s string
+	switch {
+	case len(fields) == 0:
+		return 0, errors.New("empty: want a number")
+	case field == 0 && len(fields) > 1:
+		return 0, fmt.Errorf("holds %d fields (%s): set field to the one to read, counted from 1", len(fields), excerpt(string(b)))
+	case field == 0:
+		s = fields[0]
+	case field > len(fields):
+		return 0, fmt.Errorf("holds %d fields (%s): there is no field %d", len(fields), excerpt(string(b)), field)
+	default:
+		s = fields[field-1]
+	}
+	v, err := parseDecimal(s)
+	if err != nil {
+		if field == 0 {
+			return 0, fmt.Errorf("%s: %w", excerpt(s), err)
+		}
+		return 0, fmt.Errorf("field %d %s: %w", field, excerpt(s), err)
+	}
+	return v, nil
+}
+
+// parseDecimal parses a decimal number. strconv.ParseFloat alone would also
+// take "NaN", "Inf", hexadecimal and digits with underscores, none of which
+// is a reading.
+func parseDecimal(s string) (float64, error) {
+	if strings.Trim(s, "+-.0123456789eE") != "" {
+		return 0, errors.New("not a decimal number")
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsInf(v, 0) {
+		return 0, errors.New("not a decimal number")
+	}
+	return v, nil
+}
+
+// excerpt quotes s for a message, shortened: the file may hold anything.
+func excerpt(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	const max = 40
+	if r := []rune(s); len(r) > max {
+		s = string(r[:max]) + "…"
+	}
+	return strconv.Quote(s)
+}
+
+// quoteList formats names as "a", "b" or "c".
+func quoteList(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = strconv.Quote(n)
+	}
+	if len(q) == 1 {
+		return q[0]
+	}
+	return strings.Join(q[:len(q)-1], ", ") + " or " + q[len(q)-1]
+}
+
+// errorf prefixes an error with the driver and the device, as every error
+// of a pinion driver is: example-sensor "soc": ...
+func (f *File) errorf(format string, args ...any) error {
+	return fmt.Errorf("%s %q: %w", DriverName, f.id, fmt.Errorf(format, args...))
+}
+
+// The compiler checks that File has the capabilities the package
+// documentation promises.
+var (
+	_ drivers.Device = (*File)(nil)
+	_ drivers.Reader = (*File)(nil)
+)
