@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -38,6 +39,8 @@ type session struct {
 
 	birthMu    sync.Mutex
 	birthTimer *time.Timer
+
+	attempt atomic.Int64 // connection attempts since the last success
 }
 
 type sessionConfig struct {
@@ -85,9 +88,49 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		}).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 			s.log.Debug("reconnecting", "broker", cfg.Broker)
-		})
+		}).
+		SetConnectionNotificationHandler(s.notify)
 	s.client = mqtt.NewClient(opts)
 	return s
+}
+
+// notify logs failed connection attempts, so someone watching the log of
+// an agent that cannot reach its broker learns why: the first failure, and
+// then every 30th while the broker stays unreachable.
+func (s *session) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
+	switch n := n.(type) {
+	case mqtt.ConnectionNotificationConnecting:
+		s.attempt.Add(1)
+	case mqtt.ConnectionNotificationConnected:
+		s.attempt.Store(0)
+	case mqtt.ConnectionNotificationBrokerFailed:
+		if a := s.attempt.Load(); a <= 1 || a%30 == 0 {
+			broker := ""
+			if n.Broker != nil {
+				broker = n.Broker.Redacted()
+			}
+			s.log.Warn("cannot connect to the broker; retrying", "broker", broker, "attempt", a, "err", n.Reason, "hint", connectHint(n.Reason))
+		}
+	}
+}
+
+// connectHint says what to check for the common connection failures.
+func connectHint(err error) string {
+	if err == nil {
+		return ""
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "not Authorized"), strings.Contains(msg, "bad user name or password"):
+		return "check [mqtt] username and password or password_file"
+	case strings.Contains(msg, "connection refused"):
+		return "is the broker running and listening on that address and port?"
+	case strings.Contains(msg, "no such host"):
+		return "check the broker's host name"
+	case strings.Contains(msg, "identifier rejected"):
+		return "the broker rejected [mqtt] client_id"
+	}
+	return ""
 }
 
 // connect starts connecting; it does not wait for the broker, which may
