@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/agent"
@@ -362,6 +363,22 @@ func suite(t *testing.T, url string) {
 		if slices.Contains(ha.Removed(), pumpTopic) {
 			t.Fatal("the pump, still configured, was removed")
 		}
+		// The door's retained state and status are cleared too; the pump's
+		// stay.
+		for topic, want := range map[string]bool{
+			"pinion/garage/door/input":  false,
+			"pinion/garage/door/status": false,
+			"pinion/garage/pump/relay":  true,
+			"pinion/garage/pump/status": true,
+		} {
+			deadline := time.Now().Add(wait)
+			for retained(t, url, topic) != want {
+				if time.Now().After(deadline) {
+					t.Fatalf("%s: retained = %v, want %v", topic, !want, want)
+				}
+				time.Sleep(50 * time.Millisecond)
+			}
+		}
 	})
 
 	if p := ha.Problems(); len(p) > 0 {
@@ -376,4 +393,44 @@ func mustEntity(t *testing.T, ha *hatest.HA, id string) hatest.Entity {
 		t.Fatalf("entity %s not discovered", id)
 	}
 	return e
+}
+
+// retained reports whether the broker holds a retained message on topic.
+func retained(t testing.TB, brokerURL, topic string) bool {
+	t.Helper()
+	got := make(chan struct{}, 1)
+	id := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(id))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("probe connect: %v", tok.Error())
+	}
+	defer c.Disconnect(0)
+	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
+		if m.Retained() && len(m.Payload()) > 0 {
+			select {
+			case got <- struct{}{}:
+			default:
+			}
+		}
+	})
+	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("probe subscribe: %v", tok.Error())
+	}
+	// Retained messages are sent right after the subscription is granted;
+	// a QoS 1 round trip on our own topic marks the end of that replay.
+	marker := make(chan struct{})
+	mt := "probe/" + id
+	c.Subscribe(mt, 1, func(mqtt.Client, mqtt.Message) { close(marker) }).WaitTimeout(5 * time.Second)
+	c.Publish(mt, 1, false, "x").WaitTimeout(5 * time.Second)
+	select {
+	case <-marker:
+	case <-time.After(5 * time.Second):
+		t.Fatal("probe: no marker")
+	}
+	select {
+	case <-got:
+		return true
+	default:
+		return false
+	}
 }

@@ -147,7 +147,7 @@ func (s *session) onConnect(c mqtt.Client) {
 		s.node.BirthTopic():    1,
 		s.node.ConfigFilter():  1,
 	}
-	if err := s.subscribe(c, subs); err != nil {
+	if err := s.subscribe(c, subs, s.route); err != nil {
 		// Without subscriptions commands are lost; drop the connection so
 		// the reconnect logic tries again from scratch.
 		s.log.Error("subscribing failed; reconnecting", "err", err)
@@ -155,16 +155,50 @@ func (s *session) onConnect(c mqtt.Client) {
 		return
 	}
 	s.publishAll()
+	s.sweep(c)
+}
+
+// sweepWindow is how long after connecting retained states and statuses of
+// devices no longer configured are looked for: the broker replays retained
+// messages right after the subscription.
+const sweepWindow = 5 * time.Second
+
+// sweep clears the retained states and statuses that devices removed from
+// the config left behind, so the broker holds no stale values for them.
+// Their discovery configs are removed by cleanGhost.
+func (s *session) sweep(c mqtt.Client) {
+	filter := s.node.StateTopic("+", "+")
+	prefix := strings.TrimSuffix(filter, "+/+")
+	err := s.subscribe(c, map[string]byte{filter: 1}, func(_ mqtt.Client, m mqtt.Message) {
+		if !m.Retained() || len(m.Payload()) == 0 {
+			return
+		}
+		dev, _, ok := strings.Cut(strings.TrimPrefix(m.Topic(), prefix), "/")
+		if !ok || dev == discovery.AgentDeviceID || s.devices[dev] != nil {
+			return
+		}
+		s.log.Info("clearing a retained message of a device no longer in the config", "topic", m.Topic())
+		s.publish(m.Topic(), nil, true)
+	})
+	if err != nil {
+		s.log.Warn("cannot look for stale retained states", "err", err)
+		return
+	}
+	time.AfterFunc(sweepWindow, func() {
+		if c.IsConnectionOpen() {
+			s.wait(c.Unsubscribe(filter), "unsubscribe "+filter)
+		}
+	})
 }
 
 // subscribe subscribes to filters and checks what the broker granted: a
 // refusal (return code 0x80) completes the token without an error in paho,
 // and some brokers refuse a subscription transiently (mochi, while a QoS 1
 // message with the same packet id is in flight), so it is retried.
-func (s *session) subscribe(c mqtt.Client, filters map[string]byte) error {
+func (s *session) subscribe(c mqtt.Client, filters map[string]byte, handler mqtt.MessageHandler) error {
 	var refused []string
 	for attempt := 0; attempt < 3; attempt++ {
-		t := c.SubscribeMultiple(filters, s.route)
+		t := c.SubscribeMultiple(filters, handler)
 		if !s.wait(t, "subscribe") {
 			return errors.New("subscribe: no answer from the broker")
 		}
