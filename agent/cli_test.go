@@ -14,8 +14,23 @@ import (
 	"time"
 
 	"github.com/pinion-home/pinion/agent"
+	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/brokertest"
 )
+
+func init() {
+	drivers.Register("clitest_badunit", func(drivers.Config) (drivers.Device, error) { return badUnit{}, nil })
+}
+
+// badUnit is a device whose entity Home Assistant would reject.
+type badUnit struct{}
+
+func (badUnit) Info() drivers.Info { return drivers.Info{} }
+func (badUnit) Entities() []drivers.Entity {
+	return []drivers.Entity{{ID: "pressure", Kind: drivers.KindSensor, Class: drivers.ClassPressure, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}}
+}
+func (badUnit) Open(context.Context, drivers.Host) error { return nil }
+func (badUnit) Close() error                             { return nil }
 
 var updateCLI = flag.Bool("update-cli", false, "rewrite the CLI golden files in testdata/cli")
 
@@ -50,6 +65,15 @@ func TestCLICheck(t *testing.T) {
 		if !strings.Contains(errOut, line) {
 			t.Errorf("-check output lacks %q\ngot:\n%s", line, errOut)
 		}
+	}
+
+	// What Home Assistant would reject is found by -check too, with the
+	// device's line: a driver reporting a pressure in °C.
+	bad := filepath.Join(t.TempDir(), "bad-unit.toml")
+	os.WriteFile(bad, []byte("[agent]\nid = \"x\"\nhardware = \"sim\"\n\n[[device]]\nid = \"air\"\ndriver = \"clitest_badunit\"\n"), 0o600)
+	code, _, errOut = cli(context.Background(), "-config", bad, "-check")
+	if code != 1 || !strings.Contains(errOut, bad+":5: ") || !strings.Contains(errOut, `"air"`) {
+		t.Fatalf("-check with a unit Home Assistant rejects: exit %d, stderr:\n%s\nwant exit 1 and the device's line %s:5", code, errOut, bad)
 	}
 
 	// -check touches no hardware: a real-hardware config with pins this

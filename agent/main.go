@@ -96,7 +96,9 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	switch {
 	case *check:
 		if err := discovery.Validate(node, devs); err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+			for _, line := range cfg.discoveryProblems(err) {
+				fmt.Fprintln(stderr, line)
+			}
 			return 1
 		}
 		n := 0
@@ -108,7 +110,9 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case *printDisc:
 		msgs, err := discovery.Messages(node, devs)
 		if err != nil {
-			fmt.Fprintf(stderr, "%s: %v\n", cfg.File, err)
+			for _, line := range cfg.discoveryProblems(err) {
+				fmt.Fprintln(stderr, line)
+			}
 			return 1
 		}
 		for _, m := range msgs {
@@ -147,4 +151,33 @@ func parseLevel(s string) (slog.Level, error) {
 		return slog.LevelError, nil
 	}
 	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
+}
+
+// discoveryProblems formats what Home Assistant would reject, one line per
+// problem, each with the file and the line of the device's table.
+func (c *Config) discoveryProblems(err error) []string {
+	var errs []error
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	} else {
+		errs = []error{err}
+	}
+	lines := make([]string, 0, len(errs))
+	for _, e := range errs {
+		line := 0
+		var de *discovery.Error
+		if errors.As(e, &de) {
+			for _, d := range c.Devices {
+				if d.ID == de.Device {
+					line = d.Line
+				}
+			}
+		}
+		if line > 0 {
+			lines = append(lines, fmt.Sprintf("%s:%d: %v", c.File, line, e))
+		} else {
+			lines = append(lines, fmt.Sprintf("%s: %v", c.File, e))
+		}
+	}
+	return lines
 }
