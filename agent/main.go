@@ -106,6 +106,9 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			n += len(d.Entities)
 		}
 		fmt.Fprintf(stdout, "%s: OK: node %q, %d devices, %d entities, broker %s\n", cfg.File, node.ID, len(devs), n, cfg.MQTT.Broker)
+		if len(devs) == 0 {
+			fmt.Fprintf(stdout, "%s: no [[device]] tables yet: see pinion -drivers and pinion -sample <driver>\n", cfg.File)
+		}
 		return 0
 	case *printDisc:
 		msgs, err := discovery.Messages(node, devs)
