@@ -5,6 +5,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/pinion-home/pinion/internal/devconf"
 )
 
 // FuzzParseConfig checks that any input gives either a configuration that
@@ -49,7 +51,7 @@ func FuzzParseConfig(f *testing.F) {
 			}
 			return
 		}
-		if !cfgValidID(cfg.Agent.ID) {
+		if !devconf.ValidID(cfg.Agent.ID) {
 			t.Errorf("agent id %q is not valid", cfg.Agent.ID)
 		}
 		if cfg.Agent.Hardware != "real" && cfg.Agent.Hardware != "sim" {
@@ -72,7 +74,7 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		seen := map[string]bool{}
 		for _, d := range cfg.Devices {
-			if !cfgValidID(d.ID) || d.ID == cfgReservedID || seen[d.ID] {
+			if !devconf.ValidID(d.ID) || d.ID == devconf.ReservedID || seen[d.ID] {
 				t.Errorf("device id %q is invalid, reserved or a duplicate", d.ID)
 			}
 			seen[d.ID] = true

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/internal/devconf"
 )
 
 // A flag of its own rather than -update, which other tests of this package
@@ -538,7 +539,7 @@ func TestHostnameID(t *testing.T) {
 		if err != nil {
 			t.Fatalf("host %q: %v", tc.host, err)
 		}
-		if cfg.Agent.ID != tc.want || !cfgValidID(cfg.Agent.ID) {
+		if cfg.Agent.ID != tc.want || !devconf.ValidID(cfg.Agent.ID) {
 			t.Errorf("host %q: id %q, want %q", tc.host, cfg.Agent.ID, tc.want)
 		}
 	}
@@ -669,27 +670,6 @@ func TestDecodeAfterFactory(t *testing.T) {
 	}
 }
 
-func TestProblemString(t *testing.T) {
-	t.Parallel()
-	for _, tc := range []struct {
-		p    Problem
-		want string
-	}{
-		{Problem{File: "c.toml", Line: 3, Key: "mqtt.brokr", Msg: "unknown key"}, "c.toml:3: mqtt.brokr: unknown key"},
-		{Problem{File: "c.toml", Key: "agent.id", Msg: "m"}, "c.toml: agent.id: m"},
-		{Problem{File: "c.toml", Line: 1, Msg: "m"}, "c.toml:1: m"},
-		{Problem{Msg: "m"}, "m"},
-	} {
-		if got := tc.p.String(); got != tc.want {
-			t.Errorf("got %q, want %q", got, tc.want)
-		}
-	}
-	e := &ConfigError{Problems: []Problem{{File: "a", Line: 1, Msg: "x"}, {File: "a", Line: 2, Msg: "y"}}}
-	if e.Error() != "a:1: x\na:2: y" {
-		t.Errorf("ConfigError.Error() = %q", e.Error())
-	}
-}
-
 func TestCheckBroker(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct{ in, problem string }{
@@ -747,106 +727,6 @@ func TestCheckPrefix(t *testing.T) {
 	}
 }
 
-func TestScanLines(t *testing.T) {
-	t.Parallel()
-	src := `# comment [not] = a table
-top = 1
-dotted.key = "x"
-"quoted.key" = 'y'
-"esc\u0061ped" = 1
-arr = [
-  "]", '[',  # a comment with ] in it
-  { a = 1 },
-]
-
-[mqtt]   # trailing comment
-broker = """
-[not a table]
-key = "not a key"
-"""
-after = 'lit'
-lit = '''
-[[also not]]
-'''
-inline = { x = 1,
-  y = 2 }
-
-[[device]]
-id = "a"
-  [device.options]
-  deep = 1
-  [[device.chan]]
-  n = 1
-  [[device.chan]]
-  n = 2
-
-[[device]]
-id = "b"
-	[ device . "opt ions" ]
-	k = 1
-[[ device ]]
-id = "c"
-`
-	lines := cfgScanLines(src)
-	for key, want := range map[string]int{
-		"top":                    2,
-		"dotted":                 3,
-		"dotted.key":             3,
-		`"quoted.key"`:           4,
-		"escaped":                5,
-		"arr":                    6,
-		"mqtt":                   11,
-		"mqtt.broker":            12,
-		"mqtt.after":             16,
-		"mqtt.lit":               17,
-		"mqtt.inline":            20,
-		"device":                 23,
-		"device[0]":              23,
-		"device[0].id":           24,
-		"device[0].options":      25,
-		"device[0].options.deep": 26,
-		"device[0].chan":         27,
-		"device[0].chan[0]":      27,
-		"device[0].chan[0].n":    28,
-		"device[0].chan[1]":      29,
-		"device[0].chan[1].n":    30,
-		"device[1]":              32,
-		"device[1].id":           33,
-		`device[1]."opt ions"`:   34,
-		`device[1]."opt ions".k`: 35,
-		"device[2]":              36,
-		"device[2].id":           37,
-	} {
-		if got, ok := lines[key]; !ok || got != want {
-			t.Errorf("%s: line %d (found %v), want %d", key, got, ok, want)
-		}
-	}
-	for _, key := range []string{"not", "mqtt.key", "also", "mqtt.y", "a"} {
-		if l, ok := lines[key]; ok {
-			t.Errorf("%s found at line %d, but it is inside a value", key, l)
-		}
-	}
-}
-
-func TestSuggest(t *testing.T) {
-	t.Parallel()
-	known := []string{"broker", "listen", "client_id", "keepalive"}
-	for in, want := range map[string]string{
-		"brokr":      "broker",
-		"borker":     "broker",
-		"Broker":     "broker",
-		"keep_alive": "keepalive",
-		"clientid":   "client_id",
-		"listening":  "listen",
-		"x":          "",
-		"":           "",
-	} {
-		if got := cfgSuggest(in, known); got != want {
-			t.Errorf("cfgSuggest(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
 func TestDecodeErrorsCapped(t *testing.T) {
 	t.Parallel()
 	var b strings.Builder
@@ -856,8 +736,8 @@ func TestDecodeErrorsCapped(t *testing.T) {
 	}
 	_, err := ParseConfig("x.toml", []byte(b.String()))
 	probs := cfgMustProblems(t, err)
-	if len(probs) != cfgMaxDecodeErrors+1 {
-		t.Fatalf("got %d problems, want %d", len(probs), cfgMaxDecodeErrors+1)
+	if len(probs) != devconf.MaxDecodeErrors+1 {
+		t.Fatalf("got %d problems, want %d", len(probs), devconf.MaxDecodeErrors+1)
 	}
 	capped := 0
 	for _, p := range probs {

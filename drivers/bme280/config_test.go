@@ -73,19 +73,8 @@ func TestNewConfigErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := New(drivertest.Config(t, "attic", tt.toml))
-			if err == nil {
-				t.Fatalf("New accepted %s: %+v", tt.toml, d)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, `bme280 "attic": config: `) {
-				t.Errorf("error %q does not start with the driver, device and step", msg)
-			}
-			for _, w := range tt.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not mention %q", msg, w)
-				}
-			}
+			_, err := New(drivertest.Config(t, "attic", tt.toml))
+			drivertest.CheckError(t, err, `bme280 "attic": config: `, tt.want...)
 		})
 	}
 }
@@ -124,8 +113,8 @@ func TestSampleConfig(t *testing.T) {
 	// The commented-out keys document the defaults: uncommented, they must
 	// be keys the driver takes, with the values it uses when they are left
 	// out.
-	uncommented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = )`).ReplaceAllString(SampleConfig, "$1$2")
-	if uncommented == SampleConfig {
+	uncommented, n := drivertest.SampleDefaults(SampleConfig)
+	if n == 0 {
 		t.Fatal("the sample has no commented-out defaults")
 	}
 	_, withDefaults := sampleDevice(t, uncommented)
@@ -133,6 +122,7 @@ func TestSampleConfig(t *testing.T) {
 	if *withDefaults != *d {
 		t.Errorf("the defaults written in the sample differ from the driver's:\nsample  %+v\ndriver  %+v", *withDefaults, *d)
 	}
+	drivertest.CheckSample(t, SampleConfig)
 }
 
 func FuzzNew(f *testing.F) {

@@ -167,8 +167,11 @@ var agentWrong = []string{
 }
 
 // TestAgentAgrees runs the agent's loader and drivertest on the same
-// documents: drivertest copies the loader's decoding, and this is what
-// keeps the copy true.
+// documents, end to end. Both decode through internal/devconf, but each
+// has its own glue around it (the agent looks drivers up, recovers panics
+// and folds a factory's error into the problems; drivertest builds with
+// the factory the test names and returns them), and this is what keeps
+// the two reporting the same problems.
 func TestAgentAgrees(t *testing.T) {
 	for i, doc := range agentRight {
 		t.Run(fmt.Sprint("right", i), func(t *testing.T) {

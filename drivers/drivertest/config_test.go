@@ -179,16 +179,22 @@ func TestParseConfigRejects(t *testing.T) {
 	}
 }
 
-// TestBuild checks what the agent checks after a factory returns.
-func TestBuild(t *testing.T) {
-	dev := &emptyDevice{}
-	decodes := func(cfg drivers.Config) (drivers.Device, error) {
+// decodesProbe returns a factory that decodes its keys into a probe and
+// returns dev, wrapping Decode's error as a driver does.
+func decodesProbe(dev drivers.Device) drivers.Factory {
+	return func(cfg drivers.Config) (drivers.Device, error) {
 		var p probe
 		if err := cfg.Decode(&p); err != nil {
 			return nil, fmt.Errorf("probe %q: %w", cfg.ID, err)
 		}
 		return dev, nil
 	}
+}
+
+// TestBuild checks what the agent checks after a factory returns.
+func TestBuild(t *testing.T) {
+	dev := &emptyDevice{}
+	decodes := decodesProbe(dev)
 	var late drivers.Config
 	keeps := func(cfg drivers.Config) (drivers.Device, error) { late = cfg; return dev, nil }
 	for _, tc := range []struct {
@@ -218,6 +224,35 @@ func TestBuild(t *testing.T) {
 	}
 	if err := late.Decode(&probe{}); err == nil || !strings.Contains(err.Error(), "after the driver's factory returned") {
 		t.Errorf("Decode after the factory returned: %v, want an error", err)
+	}
+}
+
+func TestDevice(t *testing.T) {
+	dev := &emptyDevice{}
+	decodes := decodesProbe(dev)
+	if got := Device[*emptyDevice](t, decodes, "dev", "channel = 2"); got != dev {
+		t.Errorf("Device = %v, want the factory's device", got)
+	}
+	for _, tc := range []struct {
+		name string
+		run  func(tb *fakeTB)
+		want string
+	}{
+		{"not TOML", func(tb *fakeTB) { Device[*emptyDevice](tb, decodes, "dev", "channel = ") }, `drivertest.Build("dev"): test.toml:1: `},
+		{"refused", func(tb *fakeTB) { Device[*emptyDevice](tb, decodes, "dev", "channel = \"2\"") },
+			`drivertest.Device("dev"): probe "dev": test.toml:1: channel: must be an integer, not a string ("2")`},
+		{"keys it does not take", func(tb *fakeTB) {
+			Device[drivers.Device](tb, func(drivers.Config) (drivers.Device, error) { return dev, nil }, "dev", "pin = \"GPIO4\"")
+		}, `drivertest.Device("dev"): test.toml:1: pin: unknown key`},
+		{"another type", func(tb *fakeTB) { Device[*fake](tb, decodes, "dev", "") },
+			`drivertest.Device("dev"): the factory made a *drivertest.emptyDevice, want *drivertest.fake`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ft := runFake(tc.run)
+			if !ft.fatal || !strings.HasPrefix(ft.reported(), tc.want) {
+				t.Errorf("Device: fatal %t, reported %q; want the test stopped with %q", ft.fatal, ft.reported(), tc.want)
+			}
+		})
 	}
 }
 

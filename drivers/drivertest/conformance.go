@@ -16,6 +16,7 @@ import (
 
 	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/internal/devconf"
 )
 
 // CallTimeout bounds each call Conformance makes into a device. It is
@@ -210,7 +211,7 @@ func (c *checker) static() bool {
 			c.errorf("entity %d (%q): kind %d is not KindSensor, KindBinarySensor or KindSwitch", i, e.ID, int(e.Kind))
 			ok = false
 		}
-		if !validID(e.ID) {
+		if !devconf.ValidID(e.ID) {
 			c.errorf("entity %d: id %q is not made of [a-zA-Z0-9_-]: it is part of MQTT topics and unique ids", i, e.ID)
 			ok = false
 			continue

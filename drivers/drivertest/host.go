@@ -1,11 +1,13 @@
 package drivertest
 
 import (
+	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 
+	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
 )
 
@@ -20,6 +22,20 @@ func Host(t testing.TB) *sim.Host {
 	h := sim.NewHost(Logger(t))
 	t.Cleanup(func() { h.Close() })
 	return h
+}
+
+// Open opens d through h, as the agent does before it reads, watches or
+// commands a device, and closes d when the test ends. The test fails at
+// once if Open fails. Close's error is not checked: a test that cares
+// calls Close itself (a second Close must be harmless). Cleanups run last
+// first, so d closes before a Host made earlier, and after a Watch started
+// later (StartWatch) has stopped.
+func Open(t testing.TB, d drivers.Device, h drivers.Host) {
+	t.Helper()
+	if err := d.Open(context.Background(), h); err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	t.Cleanup(func() { d.Close() })
 }
 
 // Logger returns a logger that writes each record to t.Log, at every

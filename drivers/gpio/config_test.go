@@ -2,7 +2,6 @@ package gpio
 
 import (
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -15,17 +14,7 @@ import (
 )
 
 func TestRegistered(t *testing.T) {
-	f, ok := drivers.Lookup("gpio")
-	if !ok {
-		t.Fatal(`drivers.Lookup("gpio"): not registered`)
-	}
-	d, err := f(drivertest.Config(t, "door", `pin = "GPIO17"`+"\n"+`mode = "output"`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, ok := d.(*Output); !ok {
-		t.Errorf("registered factory made a %T, want *Output", d)
-	}
+	drivertest.Registered[*Output](t, "gpio", SampleConfig, `pin = "GPIO17"`+"\n"+`mode = "output"`)
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -63,19 +52,8 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", []string{`channel: unknown key`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := New(drivertest.Config(t, "door", tc.src))
-			if err == nil {
-				t.Fatalf("New(%q) = %T, want an error", tc.src, d)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, `gpio "door": `) {
-				t.Errorf("error %q does not start with the driver and device", msg)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not say %q", msg, w)
-				}
-			}
+			_, err := New(drivertest.Config(t, "door", tc.src))
+			drivertest.CheckError(t, err, `gpio "door": `, tc.want...)
 		})
 	}
 }
@@ -88,9 +66,8 @@ func TestConfigDecodeErrorNamesLine(t *testing.T) {
 }
 
 func TestNoDecode(t *testing.T) {
-	if _, err := New(drivers.Config{ID: "door"}); err == nil || !strings.HasPrefix(err.Error(), `gpio "door": `) {
-		t.Errorf("New without Decode: error %v, want a prefixed error", err)
-	}
+	_, err := New(drivers.Config{ID: "door"})
+	drivertest.CheckError(t, err, `gpio "door": `)
 }
 
 func TestConfigOutput(t *testing.T) {
@@ -169,29 +146,11 @@ func TestConfigInput(t *testing.T) {
 	}
 }
 
-// sampleDevices builds each [[device]] of a configuration in the agent's
-// layout, as the agent does.
-func sampleDevices(t *testing.T, src string) []drivers.Device {
-	t.Helper()
-	var out []drivers.Device
-	for i, tbl := range drivertest.Tables(t, src) {
-		if tbl.Driver != "gpio" {
-			t.Fatalf("sample device %d: driver = %q, want \"gpio\"", i, tbl.Driver)
-		}
-		d, err := tbl.Build(New)
-		if err != nil {
-			t.Fatalf("sample device %d: %v", i, err)
-		}
-		out = append(out, d)
-	}
-	return out
-}
-
 // TestSampleConfig checks that the sample decodes, and that every
 // commented-out key shows its true default: uncommenting them all must
 // change nothing.
 func TestSampleConfig(t *testing.T) {
-	plain := sampleDevices(t, SampleConfig)
+	plain := drivertest.SampleDevices[drivers.Device](t, SampleConfig, "gpio", New)
 	if len(plain) != 2 {
 		t.Fatalf("sample has %d devices, want an output and an input", len(plain))
 	}
@@ -201,28 +160,15 @@ func TestSampleConfig(t *testing.T) {
 	if _, ok := plain[1].(*Input); !ok {
 		t.Errorf("sample device 2 is a %T, want *Input", plain[1])
 	}
-	commented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = .*)$`)
-	if n := len(commented.FindAllString(SampleConfig, -1)); n != 9 {
+	uncommented, n := drivertest.SampleDefaults(SampleConfig)
+	if n != 9 {
 		t.Errorf("sample has %d commented-out keys, want 9 (4 output, 5 input keys)", n)
 	}
-	uncommented := commented.ReplaceAllString(SampleConfig, "$1$2")
-	all := sampleDevices(t, uncommented)
+	all := drivertest.SampleDevices[drivers.Device](t, uncommented, "gpio", New)
 	if !reflect.DeepEqual(plain, all) {
 		t.Errorf("the commented-out values are not the defaults:\ndefaults:    %+v\nuncommented: %+v", plain, all)
 	}
-	// Telegraf style: each block of ## documentation is full sentences.
-	var last string
-	for i, line := range strings.Split(SampleConfig+"\n", "\n") {
-		s := strings.TrimSpace(line)
-		if strings.HasPrefix(s, "##") {
-			last = s
-			continue
-		}
-		if last != "" && !strings.HasSuffix(last, ".") {
-			t.Errorf("sample line %d: documentation %q does not end a sentence", i, last)
-		}
-		last = ""
-	}
+	drivertest.CheckSample(t, SampleConfig)
 }
 
 // FuzzNew feeds arbitrary driver tables to the factory: it must never
@@ -239,15 +185,8 @@ func FuzzNew(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		cfg, err := drivertest.ParseConfig("fz", src)
-		if err != nil {
-			return // not TOML: the agent rejects it before any driver sees it
-		}
-		d, err := New(cfg)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), `gpio "fz": `) {
-				t.Fatalf("error %q does not start with the driver and device", err)
-			}
+		d := drivertest.FuzzFactory(t, New, "fz", `gpio "fz": `, src)
+		if d == nil {
 			return
 		}
 		var pin string

@@ -184,7 +184,7 @@ func TestGPIOTestOutput(t *testing.T) {
 			// The line starts at the other level, so that Open must set it.
 			pin.setLevel(!tc.open)
 			d := newDevice(t, "door", outputSrc(tc.cfg))
-			open(t, d, newPinHost(pin))
+			drivertest.Open(t, d, newPinHost(pin))
 			if got := pin.level(); got != tc.open {
 				t.Errorf("after Open Pin.L = %v, want %v", got, tc.open)
 			}
@@ -229,13 +229,13 @@ func TestGPIOTestInputEdges(t *testing.T) {
 			t.Parallel() // stopping Watch waits out gpiotest's edge timeout
 			pin := newSpyPin("GPIO27", make(chan gpio.Level))
 			d := newDevice(t, "bell", inputSrc(tc.cfg))
-			open(t, d, newPinHost(pin))
+			drivertest.Open(t, d, newPinHost(pin))
 			_, ins, pulls, _, _ := pin.record()
 			if !slices.Equal(ins, []gpio.Edge{gpio.BothEdges}) || !slices.Equal(pulls, []gpio.Pull{tc.pull}) {
 				t.Fatalf("In called with edges %v, pulls %v; want both edges with %v", ins, pulls, tc.pull)
 			}
-			w := startWatch(t, d)
-			w.waitStates(t, 1)
+			w := drivertest.StartWatch(t, d)
+			waitStates(t, w, 1)
 			// Start from the level that the first edge changes.
 			levels := []gpio.Level{gpio.Low, gpio.High, gpio.Low}
 			if tc.pull == gpio.PullDown {
@@ -243,12 +243,12 @@ func TestGPIOTestInputEdges(t *testing.T) {
 			}
 			for i, l := range levels {
 				pin.edge(t, l)
-				w.waitStates(t, i+2)
+				waitStates(t, w, i+2)
 			}
-			if got := w.states(t); !slices.Equal(got, tc.want) {
+			if got := states(t, w.Readings()); !slices.Equal(got, tc.want) {
 				t.Errorf("states %v, want %v", got, tc.want)
 			}
-			if err := w.stop(t); err != nil {
+			if err := w.Stop(t); err != nil {
 				t.Errorf("Watch: %v", err)
 			}
 			outs, _, _, _, waits := pin.record()
@@ -285,9 +285,9 @@ func TestGPIOTestInputSettles(t *testing.T) {
 			clk := newStepClock()
 			h.clock = clk
 			d := newDevice(t, "bell", inputSrc(""))
-			open(t, d, h)
-			w := startWatch(t, d)
-			w.waitStates(t, 1)
+			drivertest.Open(t, d, h)
+			w := drivertest.StartWatch(t, d)
+			waitStates(t, w, 1)
 
 			pin.edge(t, gpio.Low)
 			clk.asleep(t, DefaultDebounce)
@@ -305,7 +305,7 @@ func TestGPIOTestInputSettles(t *testing.T) {
 			pin.edge(t, next)
 			clk.asleep(t, DefaultDebounce)
 			clk.release(t)
-			if got := w.waitStates(t, len(tc.want)); !slices.Equal(got, tc.want) {
+			if got := waitStates(t, w, len(tc.want)); !slices.Equal(got, tc.want) {
 				t.Errorf("states %v, want %v", got, tc.want)
 			}
 		})
@@ -321,12 +321,12 @@ func TestGPIOTestInputPolls(t *testing.T) {
 	clk := newStepClock()
 	h.clock = clk
 	d := newDevice(t, "bell", inputSrc(""))
-	open(t, d, h)
+	drivertest.Open(t, d, h)
 	if _, ins, _, _, _ := pin.record(); !slices.Equal(ins, []gpio.Edge{gpio.BothEdges, gpio.NoEdge}) {
 		t.Fatalf("In called with edges %v, want both edges, refused, then none", ins)
 	}
-	w := startWatch(t, d)
-	if got := w.waitStates(t, 1); got[0] != true {
+	w := drivertest.StartWatch(t, d)
+	if got := waitStates(t, w, 1); got[0] != true {
 		t.Fatalf("first state %v, want ON: the pull-up holds the line High", got)
 	}
 	clk.asleep(t, DefaultFallbackPoll)
@@ -334,11 +334,11 @@ func TestGPIOTestInputPolls(t *testing.T) {
 	clk.release(t)
 	clk.asleep(t, DefaultDebounce) // the change is confirmed after the delay
 	clk.release(t)
-	if got := w.waitStates(t, 2); !slices.Equal(got, []bool{true, false}) {
+	if got := waitStates(t, w, 2); !slices.Equal(got, []bool{true, false}) {
 		t.Errorf("states %v, want [true false]", got)
 	}
 	clk.asleep(t, DefaultFallbackPoll)
-	if err := w.stop(t); err != nil {
+	if err := w.Stop(t); err != nil {
 		t.Errorf("Watch: %v", err)
 	}
 	if _, _, _, _, waits := pin.record(); len(waits) != 0 {
@@ -358,18 +358,18 @@ func TestGPIOTestInputStops(t *testing.T) {
 			t.Parallel() // stopping Watch waits out gpiotest's edge timeout
 			pin := newSpyPin("GPIO27", make(chan gpio.Level))
 			d := newDevice(t, "bell", inputSrc(""))
-			open(t, d, newPinHost(pin))
-			w := startWatch(t, d)
-			w.waitStates(t, 1)
+			drivertest.Open(t, d, newPinHost(pin))
+			w := drivertest.StartWatch(t, d)
+			waitStates(t, w, 1)
 			waitWaits(t, pin, 1)
 			var err error
 			if how == "cancel" {
-				err = w.stop(t)
+				err = w.Stop(t)
 			} else {
 				if err := d.Close(); err != nil {
 					t.Fatalf("Close: %v", err)
 				}
-				err = w.wait(t)
+				err = w.Wait(t)
 			}
 			if err != nil {
 				t.Errorf("Watch returned %v, want nil", err)

@@ -23,11 +23,7 @@ const deadline = 10 * time.Second
 // test.
 func newDevice(t *testing.T, id, src string) drivers.Device {
 	t.Helper()
-	d, err := drivertest.Build(t, New, id, src)
-	if err != nil {
-		t.Fatalf("New(%q): %v", src, err)
-	}
-	return d
+	return drivertest.Device[drivers.Device](t, New, id, src)
 }
 
 // testHost is the simulated board with the seams a test needs: a clock it
@@ -140,49 +136,12 @@ func (c *stepClock) release(t *testing.T) {
 	}
 }
 
-// watcher runs a device's Watch and records what it emits.
-type watcher struct {
-	cancel context.CancelFunc
-	done   chan error
-
-	mu  sync.Mutex
-	got []drivers.Reading
-}
-
-func startWatch(t *testing.T, d drivers.Device) *watcher {
+// states returns the on/off states in readings, checking that each
+// reading is an on/off of the input entity.
+func states(t *testing.T, rs []drivers.Reading) []bool {
 	t.Helper()
-	wd, ok := d.(drivers.Watcher)
-	if !ok {
-		t.Fatalf("%T does not implement drivers.Watcher", d)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		w.done <- wd.Watch(ctx, func(r drivers.Reading) {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			w.got = append(w.got, r)
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-w.done:
-		case <-time.After(deadline):
-			t.Errorf("Watch did not return after its context was cancelled")
-		}
-	})
-	return w
-}
-
-// states returns the emitted states, checking that each reading is an
-// on/off of the input entity.
-func (w *watcher) states(t *testing.T) []bool {
-	t.Helper()
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	out := make([]bool, len(w.got))
-	for i, r := range w.got {
+	out := make([]bool, len(rs))
+	for i, r := range rs {
 		if r.Entity != EntityInput || r.Value.Kind != drivers.ValueBool {
 			t.Fatalf("emit %d: %q = %v, want an on/off of %q", i, r.Entity, r.Value, EntityInput)
 		}
@@ -191,46 +150,8 @@ func (w *watcher) states(t *testing.T) []bool {
 	return out
 }
 
-// waitStates waits until n states were emitted and returns them all.
-func (w *watcher) waitStates(t *testing.T, n int) []bool {
+// waitStates waits until w emitted n states and returns them all.
+func waitStates(t *testing.T, w *drivertest.Watch, n int) []bool {
 	t.Helper()
-	end := time.Now().Add(deadline)
-	for {
-		s := w.states(t)
-		if len(s) >= n {
-			return s
-		}
-		if time.Now().After(end) {
-			t.Fatalf("got states %v, want at least %d within %v", s, n, deadline)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// stop cancels Watch and returns its result.
-func (w *watcher) stop(t *testing.T) error {
-	t.Helper()
-	w.cancel()
-	return w.wait(t)
-}
-
-// wait waits for Watch to return and returns its result.
-func (w *watcher) wait(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		return err
-	case <-time.After(deadline):
-		t.Fatalf("Watch did not return within %v", deadline)
-		return nil
-	}
-}
-
-func open(t *testing.T, d drivers.Device, h drivers.Host) {
-	t.Helper()
-	if err := d.Open(context.Background(), h); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
+	return states(t, w.WaitFor(t, n))
 }

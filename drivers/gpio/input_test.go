@@ -12,6 +12,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 )
 
 func inputSrc(extra string) string {
@@ -46,12 +47,12 @@ func TestInputInitialState(t *testing.T) {
 				line.Drive(gpio.Low)
 			}
 			d := newDevice(t, "bell", inputSrc(tc.cfg))
-			open(t, d, h)
+			drivertest.Open(t, d, h)
 			if line.IsOutput() || line.Pull() != tc.wantPull {
 				t.Errorf("after Open: output %t, pull %v; want an input with pull %v", line.IsOutput(), line.Pull(), tc.wantPull)
 			}
-			w := startWatch(t, d)
-			if got := w.waitStates(t, 1); got[0] != tc.want {
+			w := drivertest.StartWatch(t, d)
+			if got := waitStates(t, w, 1); got[0] != tc.want {
 				t.Errorf("first state %t, want %t", got[0], tc.want)
 			}
 		})
@@ -73,17 +74,17 @@ func TestInputEdges(t *testing.T) {
 			h := newTestHost(t)
 			line := h.Line("GPIO27")
 			d := newDevice(t, "bell", inputSrc(tc.cfg))
-			open(t, d, h)
-			w := startWatch(t, d)
-			w.waitStates(t, 1)
+			drivertest.Open(t, d, h)
+			w := drivertest.StartWatch(t, d)
+			waitStates(t, w, 1)
 			for i, l := range []gpio.Level{gpio.Low, gpio.High, gpio.Low} {
 				line.Drive(l)
-				w.waitStates(t, i+2)
+				waitStates(t, w, i+2)
 			}
-			if got := w.states(t); !slices.Equal(got, tc.want) {
+			if got := states(t, w.Readings()); !slices.Equal(got, tc.want) {
 				t.Errorf("states %v, want %v", got, tc.want)
 			}
-			if err := w.stop(t); err != nil {
+			if err := w.Stop(t); err != nil {
 				t.Errorf("Watch returned %v after its context was cancelled, want nil", err)
 			}
 			if line.IsOutput() {
@@ -112,9 +113,9 @@ func TestInputDebounce(t *testing.T) {
 			h.clock = clk
 			line := h.Line("GPIO27")
 			d := newDevice(t, "bell", inputSrc(""))
-			open(t, d, h)
-			w := startWatch(t, d)
-			w.waitStates(t, 1)
+			drivertest.Open(t, d, h)
+			w := drivertest.StartWatch(t, d)
+			waitStates(t, w, 1)
 
 			line.Drive(gpio.Low)
 			clk.asleep(t, DefaultDebounce)
@@ -139,7 +140,7 @@ func TestInputDebounce(t *testing.T) {
 			clk.release(t)
 			want := append([]bool{true}, tc.settle...)
 			want = append(want, bool(next))
-			if got := w.waitStates(t, len(want)); !slices.Equal(got, want) {
+			if got := waitStates(t, w, len(want)); !slices.Equal(got, want) {
 				t.Errorf("states %v, want %v", got, want)
 			}
 		})
@@ -173,17 +174,17 @@ func TestInputStop(t *testing.T) {
 			h := newTestHost(t)
 			h.wrap = func(p gpio.PinIO) gpio.PinIO { return haltOnly{p, new(sync.Once), make(chan struct{})} }
 			d := newDevice(t, "bell", inputSrc(""))
-			open(t, d, h)
-			w := startWatch(t, d)
-			w.waitStates(t, 1)
+			drivertest.Open(t, d, h)
+			w := drivertest.StartWatch(t, d)
+			waitStates(t, w, 1)
 			var err error
 			if how == "cancel" {
-				err = w.stop(t)
+				err = w.Stop(t)
 			} else {
 				if err := d.Close(); err != nil {
 					t.Fatalf("Close: %v", err)
 				}
-				err = w.wait(t)
+				err = w.Wait(t)
 			}
 			if err != nil {
 				t.Errorf("Watch returned %v, want nil", err)
@@ -237,10 +238,10 @@ func TestInputPollingFallback(t *testing.T) {
 			h.clock, h.wrap = clk, tc.wrap
 			line := h.Line("GPIO27")
 			d := newDevice(t, "bell", inputSrc("inverted = true"))
-			open(t, d, h)
+			drivertest.Open(t, d, h)
 			for run := range 2 {
-				w := startWatch(t, d)
-				if got := w.waitStates(t, 1); got[0] != bool(line.Level() == gpio.Low) {
+				w := drivertest.StartWatch(t, d)
+				if got := waitStates(t, w, 1); got[0] != bool(line.Level() == gpio.Low) {
 					t.Fatalf("run %d: first state %t with the line %v", run, got[0], line.Level())
 				}
 				clk.asleep(t, DefaultFallbackPoll)
@@ -250,11 +251,11 @@ func TestInputPollingFallback(t *testing.T) {
 				clk.release(t)
 				clk.asleep(t, DefaultDebounce) // the change is confirmed after the debounce delay
 				clk.release(t)
-				got := w.waitStates(t, 2)
+				got := waitStates(t, w, 2)
 				if got[1] != !got[0] {
 					t.Errorf("run %d: states %v, want the change reported", run, got)
 				}
-				if err := w.stop(t); err != nil {
+				if err := w.Stop(t); err != nil {
 					t.Errorf("run %d: Watch: %v", run, err)
 				}
 			}
@@ -275,17 +276,17 @@ func TestInputPoll(t *testing.T) {
 	h.wrap = func(p gpio.PinIO) gpio.PinIO { return edgesRefused{p, &edges} }
 	line := h.Line("GPIO27")
 	d := newDevice(t, "bell", inputSrc("poll = \"250ms\"\ndebounce = \"0s\""))
-	open(t, d, h)
+	drivertest.Open(t, d, h)
 	if !slices.Equal(edges, []gpio.Edge{gpio.NoEdge}) {
 		t.Errorf("In was called with edges %v, want only NoEdge", edges)
 	}
-	w := startWatch(t, d)
-	w.waitStates(t, 1)
+	w := drivertest.StartWatch(t, d)
+	waitStates(t, w, 1)
 	clk.asleep(t, 250*time.Millisecond)
 	line.Drive(gpio.Low)
 	clk.release(t)
 	// debounce = 0: the change is reported without a second sleep.
-	if got := w.waitStates(t, 2); !slices.Equal(got, []bool{true, false}) {
+	if got := waitStates(t, w, 2); !slices.Equal(got, []bool{true, false}) {
 		t.Errorf("states %v, want [true false]", got)
 	}
 	clk.asleep(t, 250*time.Millisecond)
@@ -300,13 +301,13 @@ func TestInputRealPolling(t *testing.T) {
 	h.wrap = func(p gpio.PinIO) gpio.PinIO { return noEdges{p} }
 	line := h.Line("GPIO27")
 	d := newDevice(t, "bell", inputSrc(`debounce = "1ms"`))
-	open(t, d, h)
-	w := startWatch(t, d)
-	w.waitStates(t, 1)
+	drivertest.Open(t, d, h)
+	w := drivertest.StartWatch(t, d)
+	waitStates(t, w, 1)
 	line.Drive(gpio.Low)
-	w.waitStates(t, 2)
+	waitStates(t, w, 2)
 	line.Drive(gpio.High)
-	if got := w.waitStates(t, 3); !slices.Equal(got, []bool{true, false, true}) {
+	if got := waitStates(t, w, 3); !slices.Equal(got, []bool{true, false, true}) {
 		t.Errorf("states %v, want [true false true]", got)
 	}
 }

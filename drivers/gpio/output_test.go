@@ -10,6 +10,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/drivertest"
 )
 
 func outputSrc(extra string) string {
@@ -49,7 +50,7 @@ func TestOutputPowerOnNoGlitch(t *testing.T) {
 					}
 					startHistory := len(line.History())
 					d := newDevice(t, "door", outputSrc(fmt.Sprintf("power_on = %q\ninverted = %t", powerOn, inverted)))
-					open(t, d, h)
+					drivertest.Open(t, d, h)
 
 					on := powerOn == "on"
 					want := wantLevel(on, inverted)
@@ -85,7 +86,7 @@ func TestOutputSet(t *testing.T) {
 			h := newTestHost(t)
 			line := h.Line("GPIO17")
 			d := newDevice(t, "door", outputSrc(fmt.Sprintf("inverted = %t", inverted)))
-			open(t, d, h)
+			drivertest.Open(t, d, h)
 			s := d.(drivers.Setter)
 			for i, on := range []bool{true, true, false, false, true, false} {
 				got, err := s.Set(context.Background(), EntityRelay, drivers.Bool(on))
@@ -118,7 +119,7 @@ func TestOutputSetUnsupported(t *testing.T) {
 	h := newTestHost(t)
 	line := h.Line("GPIO17")
 	d := newDevice(t, "door", outputSrc(`power_on = "on"`))
-	open(t, d, h)
+	drivertest.Open(t, d, h)
 	for _, tc := range []struct {
 		name   string
 		entity string
@@ -181,7 +182,7 @@ func TestOutputOnExit(t *testing.T) {
 			h := newTestHost(t)
 			line := h.Line("GPIO17")
 			d := newDevice(t, "door", outputSrc(fmt.Sprintf("on_exit = %q\ninverted = %t", tc.onExit, tc.inverted)))
-			open(t, d, h)
+			drivertest.Open(t, d, h)
 			if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(tc.state)); err != nil {
 				t.Fatal(err)
 			}
@@ -214,7 +215,7 @@ func TestOutputReopen(t *testing.T) {
 	h := newTestHost(t)
 	line := h.Line("GPIO17")
 	d := newDevice(t, "door", outputSrc(`power_on = "off"`))
-	open(t, d, h)
+	drivertest.Open(t, d, h)
 	if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(true)); err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +262,7 @@ func TestOutputOutFails(t *testing.T) {
 		t.Fatalf("Open: error %v, want the line's error, prefixed", err)
 	}
 	fail = false
-	open(t, d, h)
+	drivertest.Open(t, d, h)
 	fail = true
 	if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(true)); !errors.Is(err, errBusy) {
 		t.Errorf("Set: error %v, want the line's error", err)

@@ -65,18 +65,11 @@ func TestConfigWithoutKeys(t *testing.T) {
 // TestSampleConfig checks that the embedded sample is valid TOML whose
 // device table the driver takes strictly, as a user would copy it.
 func TestSampleConfig(t *testing.T) {
-	tbs := drivertest.Tables(t, SampleConfig)
-	if len(tbs) != 1 {
-		t.Fatalf("sample.toml has %d [[device]] tables, want 1", len(tbs))
+	devs := drivertest.SampleDevices[*Device](t, SampleConfig, "mhz19", New)
+	if len(devs) != 1 {
+		t.Fatalf("sample.toml has %d [[device]] tables, want 1", len(devs))
 	}
-	if tbs[0].Driver != "mhz19" {
-		t.Errorf("sample driver = %q, want mhz19", tbs[0].Driver)
-	}
-	dev, err := tbs[0].Build(New)
-	if err != nil {
-		t.Fatalf("sample.toml: %v", err)
-	}
-	if got := dev.(*Device).Claims(); got[0] != "serial:/dev/serial0" {
+	if got := devs[0].Claims(); got[0] != "serial:/dev/serial0" {
 		t.Errorf("sample claims %q, want serial:/dev/serial0", got)
 	}
 	// Every optional key is in the sample, commented out, so users find it.
@@ -85,17 +78,11 @@ func TestSampleConfig(t *testing.T) {
 			t.Errorf("sample.toml does not document %q", key)
 		}
 	}
+	drivertest.CheckSample(t, SampleConfig)
 }
 
 func TestRegistered(t *testing.T) {
-	f, ok := drivers.Lookup("mhz19")
-	if !ok {
-		t.Fatal(`driver "mhz19" is not registered`)
-	}
-	dev, err := f(drivertest.Config(t, "x", `port = "/dev/serial0"`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	dev := drivertest.Registered[*Device](t, "mhz19", SampleConfig, `port = "/dev/serial0"`)
 	if info := dev.Info(); info.Manufacturer != "Winsen" || info.Model != "MH-Z19" {
 		t.Errorf("Info() = %+v, want Winsen MH-Z19", info)
 	}

@@ -103,13 +103,7 @@ func readingsMap(t *testing.T, rs []drivers.Reading) map[string]drivers.Value {
 }
 
 func TestRegistered(t *testing.T) {
-	f, ok := drivers.Lookup("system")
-	if !ok {
-		t.Fatal(`driver "system" is not registered`)
-	}
-	if _, err := f(drivertest.Config(t, "host", "")); err != nil {
-		t.Fatalf("factory with no keys: %v", err)
-	}
+	drivertest.Registered[*Device](t, "system", SampleConfig, "")
 }
 
 func TestNewConfig(t *testing.T) {
@@ -158,23 +152,20 @@ func TestSampleConfig(t *testing.T) {
 	}
 	// The sample's commented-out keys must be real keys with their
 	// defaults: uncommenting them must keep the config valid.
-	uncommented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = )`).ReplaceAllString(SampleConfig, "$1$2")
-	if uncommented == SampleConfig {
+	uncommented, n := drivertest.SampleDefaults(SampleConfig)
+	if n == 0 {
 		t.Fatal("SampleConfig shows no commented-out defaults")
 	}
 	for _, doc := range []string{SampleConfig, uncommented} {
-		tbs := drivertest.Tables(t, doc)
-		if len(tbs) != 1 {
-			t.Fatalf("sample config has %d [[device]] tables, want 1", len(tbs))
+		devs := drivertest.SampleDevices[*Device](t, doc, "system", New)
+		if len(devs) != 1 {
+			t.Fatalf("sample config has %d [[device]] tables, want 1", len(devs))
 		}
-		dev, err := tbs[0].Build(New)
-		if err != nil {
-			t.Fatalf("sample config rejected: %v\n%s", err, doc)
-		}
-		if d := dev.(*Device); d.conf != (config{DiskPath: "/", Root: "/"}) {
+		if d := devs[0]; d.conf != (config{DiskPath: "/", Root: "/"}) {
 			t.Fatalf("sample config gives %+v, want the defaults", d.conf)
 		}
 	}
+	drivertest.CheckSample(t, SampleConfig)
 }
 
 var idRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)

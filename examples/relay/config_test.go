@@ -3,7 +3,6 @@ package relay_test
 import (
 	"fmt"
 	"reflect"
-	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -14,18 +13,7 @@ import (
 )
 
 func TestRegistered(t *testing.T) {
-	f, ok := drivers.Lookup(relay.DriverName)
-	if !ok {
-		t.Fatalf("drivers.Lookup(%q): not registered", relay.DriverName)
-	}
-	if d, err := f(drivertest.Config(t, "board", `pins = ["GPIO5"]`)); err != nil {
-		t.Fatalf("registered factory: %v", err)
-	} else if _, ok := d.(*relay.Board); !ok {
-		t.Errorf("registered factory made a %T, want *relay.Board", d)
-	}
-	if s, ok := drivers.Sample(relay.DriverName); !ok || s != relay.SampleConfig {
-		t.Errorf("drivers.Sample(%q) = %q, %t; want SampleConfig", relay.DriverName, s, ok)
-	}
+	drivertest.Registered[*relay.Board](t, relay.DriverName, relay.SampleConfig, `pins = ["GPIO5"]`)
 }
 
 // TestConfig checks what a valid configuration makes: one switch per pin,
@@ -98,61 +86,30 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key", "pins = [\"GPIO5\"]\npin = \"GPIO6\"", []string{`test.toml:2: pin: unknown key (did you mean "pins"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := relay.New(drivertest.Config(t, "blinds", tc.src))
-			if err == nil {
-				t.Fatalf("New(%q) = %T, want an error", tc.src, d)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, `example-relay "blinds": `) {
-				t.Errorf("error %q does not start with the driver and device", msg)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not say %q", msg, w)
-				}
-			}
+			_, err := relay.New(drivertest.Config(t, "blinds", tc.src))
+			drivertest.CheckError(t, err, `example-relay "blinds": `, tc.want...)
 		})
 	}
 }
 
 func TestNoDecode(t *testing.T) {
 	_, err := relay.New(drivers.Config{ID: "blinds"})
-	if err == nil || !strings.HasPrefix(err.Error(), `example-relay "blinds": `) {
-		t.Errorf("New without Decode: error %v, want a prefixed error", err)
-	}
-}
-
-// sampleBoards builds each [[device]] of a configuration in the agent's
-// layout, as the agent would.
-func sampleBoards(t *testing.T, doc string) []*relay.Board {
-	t.Helper()
-	var out []*relay.Board
-	for i, tb := range drivertest.Tables(t, doc) {
-		if tb.Driver != relay.DriverName {
-			t.Fatalf("sample device %d: driver = %q, want %q", i, tb.Driver, relay.DriverName)
-		}
-		d, err := tb.Build(relay.New)
-		if err != nil {
-			t.Fatalf("sample device %d: %v", i, err)
-		}
-		out = append(out, d.(*relay.Board))
-	}
-	return out
+	drivertest.CheckError(t, err, `example-relay "blinds": `)
 }
 
 // TestSampleConfig checks that the sample builds, and that every
 // commented-out key shows its true default: uncommenting them all must
 // change nothing a user would see.
 func TestSampleConfig(t *testing.T) {
-	plain := sampleBoards(t, relay.SampleConfig)
+	plain := drivertest.SampleDevices[*relay.Board](t, relay.SampleConfig, relay.DriverName, relay.New)
 	if len(plain) != 2 {
 		t.Fatalf("sample has %d devices, want a plain board and an interlocked one", len(plain))
 	}
-	commented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = .*)$`)
-	if n := len(commented.FindAllString(relay.SampleConfig, -1)); n != 2 {
+	uncommented, n := drivertest.SampleDefaults(relay.SampleConfig)
+	if n != 2 {
 		t.Errorf("sample has %d commented-out keys, want 2 (inverted, interlock)", n)
 	}
-	all := sampleBoards(t, commented.ReplaceAllString(relay.SampleConfig, "$1$2"))
+	all := drivertest.SampleDevices[*relay.Board](t, uncommented, relay.DriverName, relay.New)
 	h := drivertest.Host(t)
 	for i := range plain {
 		if !reflect.DeepEqual(plain[i].Entities(), all[i].Entities()) || !slices.Equal(plain[i].Claims(), all[i].Claims()) {
@@ -160,7 +117,7 @@ func TestSampleConfig(t *testing.T) {
 		}
 		// The same commands must drive the same levels.
 		for _, b := range []*relay.Board{plain[i], all[i]} {
-			open(t, b, h)
+			drivertest.Open(t, b, h)
 			set(t, b, "ch1", true)
 			set(t, b, "ch2", true)
 		}
@@ -168,19 +125,7 @@ func TestSampleConfig(t *testing.T) {
 			t.Errorf("device %d: states %v with the defaults written out, %v without", i+1, got, want)
 		}
 	}
-	// Telegraf style: each block of ## documentation is full sentences.
-	var last string
-	for i, line := range strings.Split(relay.SampleConfig+"\n", "\n") {
-		s := strings.TrimSpace(line)
-		if strings.HasPrefix(s, "##") {
-			last = s
-			continue
-		}
-		if last != "" && !strings.HasSuffix(last, ".") {
-			t.Errorf("sample line %d: documentation %q does not end a sentence", i, last)
-		}
-		last = ""
-	}
+	drivertest.CheckSample(t, relay.SampleConfig)
 }
 
 // FuzzNew feeds arbitrary driver tables to the factory: it must never
@@ -197,15 +142,8 @@ func FuzzNew(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		cfg, err := drivertest.ParseConfig("fz", src)
-		if err != nil {
-			return // not TOML: the agent rejects it before any driver sees it
-		}
-		d, err := relay.New(cfg)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), `example-relay "fz": `) {
-				t.Fatalf("error %q does not start with the driver and device", err)
-			}
+		d := drivertest.FuzzFactory(t, relay.New, "fz", `example-relay "fz": `, src)
+		if d == nil {
 			return
 		}
 		b := d.(*relay.Board)

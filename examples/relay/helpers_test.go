@@ -4,7 +4,6 @@ import (
 	"context"
 	"sync"
 	"testing"
-	"time"
 
 	"periph.io/x/conn/v3/gpio"
 
@@ -14,30 +13,10 @@ import (
 	"github.com/pinion-home/pinion/examples/relay"
 )
 
-// deadline bounds every wait in these tests. It only decides when a test
-// gives up, never what passes.
-const deadline = 10 * time.Second
-
 // newBoard builds a board from src or fails the test.
 func newBoard(t *testing.T, src string) *relay.Board {
 	t.Helper()
-	d, err := relay.New(drivertest.Config(t, "board", src))
-	if err != nil {
-		t.Fatalf("New(%q): %v", src, err)
-	}
-	b, ok := d.(*relay.Board)
-	if !ok {
-		t.Fatalf("New made a %T, want *relay.Board", d)
-	}
-	return b
-}
-
-func open(t *testing.T, b *relay.Board, h drivers.Host) {
-	t.Helper()
-	if err := b.Open(context.Background(), h); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { b.Close() })
+	return drivertest.Device[*relay.Board](t, relay.New, "board", src)
 }
 
 // states reads the board and returns every channel's state in order,
@@ -146,73 +125,6 @@ func (p recordingPin) Out(l gpio.Level) error {
 	}
 	p.h.outs = append(p.h.outs, out{p.Name(), l})
 	return nil
-}
-
-// watcher runs a board's Watch and records what it emits.
-type watcher struct {
-	cancel context.CancelFunc
-	done   chan error
-
-	mu  sync.Mutex
-	got []drivers.Reading
-}
-
-func startWatch(t *testing.T, b *relay.Board) *watcher {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{cancel: cancel, done: make(chan error, 1)}
-	go func() {
-		w.done <- b.Watch(ctx, func(r drivers.Reading) {
-			w.mu.Lock()
-			defer w.mu.Unlock()
-			w.got = append(w.got, r)
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-w.done:
-		case <-time.After(deadline):
-			t.Errorf("Watch did not return after its context was cancelled")
-		}
-	})
-	return w
-}
-
-// readings returns what Watch emitted so far.
-func (w *watcher) readings() []drivers.Reading {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return append([]drivers.Reading(nil), w.got...)
-}
-
-// waitFor waits until Watch emitted at least n readings and returns them.
-func (w *watcher) waitFor(t *testing.T, n int) []drivers.Reading {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for {
-		got := w.readings()
-		if len(got) >= n {
-			return got
-		}
-		if time.Now().After(end) {
-			t.Fatalf("Watch emitted %v, want at least %d readings within %v", got, n, deadline)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// ended waits for Watch to return and returns its error.
-func (w *watcher) ended(t *testing.T) error {
-	t.Helper()
-	select {
-	case err := <-w.done:
-		w.done <- err // for the cleanup
-		return err
-	case <-time.After(deadline):
-		t.Fatalf("Watch did not return within %v", deadline)
-		return nil
-	}
 }
 
 // reading is a short way to write an expected reading.

@@ -42,7 +42,7 @@ func TestOpenNoGlitch(t *testing.T) {
 					start[p] = len(line.History())
 				}
 				b := newBoard(t, boardSrc(inverted, false))
-				open(t, b, h)
+				drivertest.Open(t, b, h)
 				off := wantLevel(false, inverted)
 				for _, p := range fourPins {
 					line := h.Line(p)
@@ -78,7 +78,7 @@ func TestSet(t *testing.T) {
 		t.Run(fmt.Sprintf("inverted=%t", inverted), func(t *testing.T) {
 			h := drivertest.Host(t)
 			b := newBoard(t, boardSrc(inverted, false))
-			open(t, b, h)
+			drivertest.Open(t, b, h)
 			want := []bool{false, false, false, false}
 			for i, c := range []struct {
 				ch int
@@ -117,7 +117,7 @@ func TestInterlock(t *testing.T) {
 		t.Run(fmt.Sprintf("inverted=%t", inverted), func(t *testing.T) {
 			h := newRecordingHost(t)
 			b := newBoard(t, boardSrc(inverted, true))
-			open(t, b, h)
+			drivertest.Open(t, b, h)
 			steps := []struct {
 				ch   int
 				on   bool
@@ -167,7 +167,7 @@ func TestInterlock(t *testing.T) {
 func TestInterlockOffFails(t *testing.T) {
 	h := newRecordingHost(t)
 	b := newBoard(t, boardSrc(false, true))
-	open(t, b, h)
+	drivertest.Open(t, b, h)
 	set(t, b, "ch1", true)
 	errStuck := errors.New("line busy")
 	h.failOut("GPIO5", errStuck)
@@ -197,7 +197,7 @@ func TestInterlockOffFails(t *testing.T) {
 func TestSetFails(t *testing.T) {
 	h := newRecordingHost(t)
 	b := newBoard(t, boardSrc(false, false))
-	open(t, b, h)
+	drivertest.Open(t, b, h)
 	errBusy := errors.New("line busy")
 	h.failOut("GPIO13", errBusy)
 	_, err := b.Set(context.Background(), "ch3", drivers.Bool(true))
@@ -212,7 +212,7 @@ func TestSetFails(t *testing.T) {
 func TestSetUnsupported(t *testing.T) {
 	h := drivertest.Host(t)
 	b := newBoard(t, boardSrc(false, false))
-	open(t, b, h)
+	drivertest.Open(t, b, h)
 	set(t, b, "ch2", true)
 	for _, tc := range []struct {
 		name   string
@@ -267,7 +267,7 @@ func TestClose(t *testing.T) {
 		t.Run(fmt.Sprintf("inverted=%t", inverted), func(t *testing.T) {
 			h := drivertest.Host(t)
 			b := newBoard(t, boardSrc(inverted, false))
-			open(t, b, h)
+			drivertest.Open(t, b, h)
 			set(t, b, "ch1", true)
 			set(t, b, "ch4", true)
 			if err := b.Close(); err != nil {
@@ -297,7 +297,7 @@ func TestClose(t *testing.T) {
 func TestCloseFails(t *testing.T) {
 	h := newRecordingHost(t)
 	b := newBoard(t, boardSrc(false, false))
-	open(t, b, h)
+	drivertest.Open(t, b, h)
 	set(t, b, "ch2", true)
 	set(t, b, "ch3", true)
 	errBusy := errors.New("line busy")
@@ -317,28 +317,28 @@ func TestCloseFails(t *testing.T) {
 func TestWatch(t *testing.T) {
 	h := drivertest.Host(t)
 	b := newBoard(t, boardSrc(false, true))
-	open(t, b, h)
+	drivertest.Open(t, b, h)
 	set(t, b, "ch3", true)
-	w := startWatch(t, b)
+	w := drivertest.StartWatch(t, b)
 	want := []drivers.Reading{reading("ch1", false), reading("ch2", false), reading("ch3", true), reading("ch4", false)}
-	if got := w.waitFor(t, 4); !slices.Equal(got, want) {
+	if got := w.WaitFor(t, 4); !slices.Equal(got, want) {
 		t.Fatalf("Watch first emitted %v, want every channel: %v", got, want)
 	}
 	set(t, b, "ch1", true)
 	want = append(want, reading("ch1", true), reading("ch3", false))
-	got := w.waitFor(t, 6)
+	got := w.WaitFor(t, 6)
 	if !slices.Equal(got[:4], want[:4]) || !sameSet(got[4:], want[4:]) {
 		t.Fatalf("after ch1 ON with interlock, Watch emitted %v, want %v then ch1 ON and ch3 OFF", got, want[:4])
 	}
 	set(t, b, "ch1", false)
-	got = w.waitFor(t, 7)
+	got = w.WaitFor(t, 7)
 	if !slices.Equal(got[6:], []drivers.Reading{reading("ch1", false)}) {
 		t.Fatalf("after ch1 OFF, Watch emitted %v, want ch1 OFF", got[6:])
 	}
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if err := w.ended(t); err != nil {
+	if err := w.Wait(t); err != nil {
 		t.Errorf("Watch returned %v after Close, want nil", err)
 	}
 }
@@ -346,11 +346,10 @@ func TestWatch(t *testing.T) {
 func TestWatchCancel(t *testing.T) {
 	h := drivertest.Host(t)
 	b := newBoard(t, boardSrc(false, false))
-	open(t, b, h)
-	w := startWatch(t, b)
-	w.waitFor(t, 4)
-	w.cancel()
-	if err := w.ended(t); err != nil {
+	drivertest.Open(t, b, h)
+	w := drivertest.StartWatch(t, b)
+	w.WaitFor(t, 4)
+	if err := w.Stop(t); err != nil {
 		t.Errorf("Watch returned %v after its context ended, want nil", err)
 	}
 }
@@ -361,14 +360,14 @@ func TestWatchCancel(t *testing.T) {
 func TestReopen(t *testing.T) {
 	h := drivertest.Host(t)
 	b := newBoard(t, boardSrc(false, false))
-	open(t, b, h)
+	drivertest.Open(t, b, h)
 	set(t, b, "ch2", true)
-	w := startWatch(t, b)
-	w.waitFor(t, 4)
+	w := drivertest.StartWatch(t, b)
+	w.WaitFor(t, 4)
 	if err := b.Open(context.Background(), h); err != nil {
 		t.Fatalf("second Open: %v", err)
 	}
-	if err := w.ended(t); err != nil {
+	if err := w.Wait(t); err != nil {
 		t.Errorf("Watch of the first opening returned %v, want nil", err)
 	}
 	if s := states(t, b); !slices.Equal(s, []bool{false, false, false, false}) || h.Line("GPIO6").Level() != gpio.Low {
@@ -397,7 +396,7 @@ func TestOpenFails(t *testing.T) {
 			t.Fatalf("Open: error %v, want the line's error naming GPIO13", err)
 		}
 		h.failOut("GPIO13", nil)
-		open(t, b, h) // the agent retries Open; it must work now
+		drivertest.Open(t, b, h) // the agent retries Open; it must work now
 		set(t, b, "ch3", true)
 	})
 }

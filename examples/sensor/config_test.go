@@ -3,7 +3,6 @@ package sensor_test
 import (
 	"fmt"
 	"reflect"
-	"regexp"
 	"strings"
 	"testing"
 
@@ -13,18 +12,7 @@ import (
 )
 
 func TestRegistered(t *testing.T) {
-	f, ok := drivers.Lookup(sensor.DriverName)
-	if !ok {
-		t.Fatalf("drivers.Lookup(%q): not registered", sensor.DriverName)
-	}
-	if d, err := f(drivertest.Config(t, "soc", `path = "/sys/class/thermal/thermal_zone0/temp"`)); err != nil {
-		t.Fatalf("registered factory: %v", err)
-	} else if _, ok := d.(*sensor.File); !ok {
-		t.Errorf("registered factory made a %T, want *sensor.File", d)
-	}
-	if s, ok := drivers.Sample(sensor.DriverName); !ok || s != sensor.SampleConfig {
-		t.Errorf("drivers.Sample(%q) = %q, %t; want SampleConfig", sensor.DriverName, s, ok)
-	}
+	drivertest.Registered[*sensor.File](t, sensor.DriverName, sensor.SampleConfig, `path = "/sys/class/thermal/thermal_zone0/temp"`)
 }
 
 // TestConfigEntity checks the entity each configuration describes: it is
@@ -91,46 +79,22 @@ func TestConfigErrors(t *testing.T) {
 		{"unknown key", "path = \"/proc/uptime\"\nfile = \"/proc/uptime\"", []string{`test.toml:2: file: unknown key`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d, err := sensor.New(drivertest.Config(t, "soc", tc.src))
-			if err == nil {
-				t.Fatalf("New(%q) = %T, want an error", tc.src, d)
-			}
-			msg := err.Error()
-			if !strings.HasPrefix(msg, `example-sensor "soc": `) {
-				t.Errorf("error %q does not start with the driver and device", msg)
-			}
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not say %q", msg, w)
-				}
-			}
+			_, err := sensor.New(drivertest.Config(t, "soc", tc.src))
+			drivertest.CheckError(t, err, `example-sensor "soc": `, tc.want...)
 		})
 	}
 }
 
 func TestNoDecode(t *testing.T) {
 	_, err := sensor.New(drivers.Config{ID: "soc"})
-	if err == nil || !strings.HasPrefix(err.Error(), `example-sensor "soc": `) {
-		t.Errorf("New without Decode: error %v, want a prefixed error", err)
-	}
+	drivertest.CheckError(t, err, `example-sensor "soc": `)
 }
 
 // sampleFiles builds each [[device]] of a configuration in the agent's
 // layout, as the agent would.
 func sampleFiles(t *testing.T, doc string) []*sensor.File {
 	t.Helper()
-	var out []*sensor.File
-	for i, tb := range drivertest.Tables(t, doc) {
-		if tb.Driver != sensor.DriverName {
-			t.Fatalf("sample device %d: driver = %q, want %q", i, tb.Driver, sensor.DriverName)
-		}
-		d, err := tb.Build(sensor.New)
-		if err != nil {
-			t.Fatalf("sample device %d: %v", i, err)
-		}
-		out = append(out, d.(*sensor.File))
-	}
-	return out
+	return drivertest.SampleDevices[*sensor.File](t, doc, sensor.DriverName, sensor.New)
 }
 
 // TestSampleConfig checks that the sample builds, that every commented-out
@@ -142,11 +106,11 @@ func TestSampleConfig(t *testing.T) {
 	if len(plain) != 2 {
 		t.Fatalf("sample has %d devices, want the SoC temperature and the load", len(plain))
 	}
-	commented := regexp.MustCompile(`(?m)^(\s*)# (\w+ = .*)$`)
-	if n := len(commented.FindAllString(sensor.SampleConfig, -1)); n != 4 {
+	uncommented, n := drivertest.SampleDefaults(sensor.SampleConfig)
+	if n != 4 {
 		t.Errorf("sample has %d commented-out keys, want 4 (field, offset, state_class, diagnostic)", n)
 	}
-	all := sampleFiles(t, commented.ReplaceAllString(sensor.SampleConfig, "$1$2"))
+	all := sampleFiles(t, uncommented)
 	for i := range plain {
 		if !reflect.DeepEqual(plain[i].Entities(), all[i].Entities()) {
 			t.Errorf("device %d: uncommenting the defaults changed the entity: %+v, was %+v", i+1, all[i].Entities(), plain[i].Entities())
@@ -160,32 +124,20 @@ func TestSampleConfig(t *testing.T) {
 		{"sys/class/thermal/thermal_zone0/temp", drivers.Number(48.312, drivers.Celsius)},
 		{"proc/loadavg", drivers.Number(0.58, "")},
 	} {
-		for _, uncommented := range []bool{false, true} {
+		for _, withDefaults := range []bool{false, true} {
 			src := sensor.SampleConfig
-			if uncommented {
-				src = commented.ReplaceAllString(src, "$1$2")
+			if withDefaults {
+				src = uncommented
 			}
 			src = strings.Replace(src, `path = "/`+tc.file+`"`, fmt.Sprintf("path = %q", testdata(t, tc.file)), 1)
 			f := sampleFiles(t, src)[i]
 			open(t, f)
 			if got := read(t, f); !got.Equal(tc.want) {
-				t.Errorf("sample device %d (uncommented %t) reads %v from a copy of /%s, want %v", i+1, uncommented, got, tc.file, tc.want)
+				t.Errorf("sample device %d (uncommented %t) reads %v from a copy of /%s, want %v", i+1, withDefaults, got, tc.file, tc.want)
 			}
 		}
 	}
-	// Telegraf style: each block of ## documentation is full sentences.
-	var last string
-	for i, line := range strings.Split(sensor.SampleConfig+"\n", "\n") {
-		s := strings.TrimSpace(line)
-		if strings.HasPrefix(s, "##") {
-			last = s
-			continue
-		}
-		if last != "" && !strings.HasSuffix(last, ".") {
-			t.Errorf("sample line %d: documentation %q does not end a sentence", i, last)
-		}
-		last = ""
-	}
+	drivertest.CheckSample(t, sensor.SampleConfig)
 }
 
 // FuzzNew feeds arbitrary driver tables to the factory: it must never
@@ -202,15 +154,8 @@ func FuzzNew(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
-		cfg, err := drivertest.ParseConfig("fz", src)
-		if err != nil {
-			return // not TOML: the agent rejects it before any driver sees it
-		}
-		d, err := sensor.New(cfg)
-		if err != nil {
-			if !strings.HasPrefix(err.Error(), `example-sensor "fz": `) {
-				t.Fatalf("error %q does not start with the driver and device", err)
-			}
+		d := drivertest.FuzzFactory(t, sensor.New, "fz", `example-sensor "fz": `, src)
+		if d == nil {
 			return
 		}
 		es := d.Entities()

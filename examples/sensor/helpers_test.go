@@ -13,24 +13,14 @@ import (
 // newFile builds a file sensor from src or fails the test.
 func newFile(t *testing.T, src string) *sensor.File {
 	t.Helper()
-	d, err := sensor.New(drivertest.Config(t, "soc", src))
-	if err != nil {
-		t.Fatalf("New(%q): %v", src, err)
-	}
-	f, ok := d.(*sensor.File)
-	if !ok {
-		t.Fatalf("New made a %T, want *sensor.File", d)
-	}
-	return f
+	return drivertest.Device[*sensor.File](t, sensor.New, "soc", src)
 }
 
+// open opens f through a board of its own: the file sensor asks the host
+// for nothing but its logger.
 func open(t *testing.T, f *sensor.File) {
 	t.Helper()
-	// The file sensor asks the host for nothing but its logger.
-	if err := f.Open(context.Background(), drivertest.Host(t)); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { f.Close() })
+	drivertest.Open(t, f, drivertest.Host(t))
 }
 
 // read reads the sensor and returns its one value.

@@ -1,6 +1,9 @@
 package mqttbroker
 
 import (
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
 	"net"
 	"strings"
 	"testing"
@@ -14,11 +17,13 @@ func TestStartPicksPortAndReleasesIt(t *testing.T) {
 	if strings.HasSuffix(b.Addr(), ":0") {
 		t.Fatalf("Addr() = %s, want the real port", b.Addr())
 	}
-	c, err := net.Dial("tcp", b.Addr())
-	if err != nil {
-		t.Fatalf("dial broker: %v", err)
+	// A full MQTT session, connected and cleanly disconnected, so Close does
+	// not race the broker still setting up a half-open connection.
+	c := paho.NewClient(paho.NewClientOptions().AddBroker(b.URL()).SetClientID("probe"))
+	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("connect to the broker: %v", tok.Error())
 	}
-	c.Close()
+	c.Disconnect(100)
 	if err := b.Close(); err != nil {
 		t.Fatal(err)
 	}

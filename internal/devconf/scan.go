@@ -1,12 +1,6 @@
-package drivertest
+package devconf
 
-// The line scanner and key paths of the agent's configuration loader
-// (agent/config.go), so that a problem reported here names the same line
-// and key as the agent's. BurntSushi/toml does not expose key positions, so
-// lines come from a small scanner of the already parsed document.
-//
-// This is a copy: the agent's loader is in package agent, which a driver's
-// tests must not import. TestAgentAgrees runs both on the same inputs.
+// Key paths, and the line scanner that finds where each key is written.
 
 import (
 	"bytes"
@@ -26,8 +20,10 @@ func stripBOM(data []byte) []byte {
 	return data
 }
 
-// validID reports whether s is usable in topics and Home Assistant ids.
-func validID(s string) bool {
+// ValidID reports whether s is usable as a node or device id: one or more
+// of [a-zA-Z0-9_-], since ids are MQTT topic levels and parts of Home
+// Assistant's unique ids.
+func ValidID(s string) bool {
 	if s == "" {
 		return false
 	}
@@ -39,25 +35,30 @@ func validID(s string) bool {
 	return true
 }
 
-// keyPath is a key path as written in messages: key segments are quoted
+// Path is a key path as written in messages: key segments are quoted
 // as TOML would need them, array indexes are "[n]" segments. A quoted key
 // starts with '"' and a bare one cannot hold '[', so the two never mix up.
-type keyPath []string
+type Path []string
 
-func (c keyPath) key(k string) keyPath { return append(c[:len(c):len(c)], quoteKey(k)) }
+// Key returns the path of key k inside the table at c. c is never changed,
+// so one path can be the base of many.
+func (c Path) Key(k string) Path { return append(c[:len(c):len(c)], quoteKey(k)) }
 
-func (c keyPath) keys(ks ...string) keyPath {
+// Keys returns the path of the dotted key ks inside the table at c.
+func (c Path) Keys(ks ...string) Path {
 	for _, k := range ks {
-		c = c.key(k)
+		c = c.Key(k)
 	}
 	return c
 }
 
-func (c keyPath) index(i int) keyPath {
+// Index returns the path of element i of the array at c, counted from 0.
+func (c Path) Index(i int) Path {
 	return append(c[:len(c):len(c)], "["+strconv.Itoa(i)+"]")
 }
 
-func (c keyPath) String() string {
+// String writes the path as messages show it: "device[1].sensor.offset".
+func (c Path) String() string {
 	var b strings.Builder
 	for i, s := range c {
 		if i > 0 && !strings.HasPrefix(s, "[") {
@@ -70,7 +71,7 @@ func (c keyPath) String() string {
 
 // quoteKey writes a key as TOML needs it in a dotted key.
 func quoteKey(k string) string {
-	if validID(k) {
+	if ValidID(k) {
 		return k
 	}
 	return strconv.Quote(k)
@@ -88,13 +89,14 @@ func bare(c byte) bool {
 }
 
 // scanLines finds the line of each table header and key in a TOML
-// document that toml has already parsed. It returns a map from paths as
-// keyPath writes them ("mqtt.broker", "device[1]", "device[1].pin") to the
-// line of their first mention. Keys inside inline tables are not mapped;
+// document that toml has already parsed: toml does not expose key
+// positions, so Doc takes lines from here. It returns a map from paths as
+// Path.String writes them ("mqtt.broker", "device[1]", "device[1].pin")
+// to the line of their first mention. Keys inside inline tables are not mapped;
 // their table's line stands for them.
 func scanLines(src string) map[string]int {
 	s := &scanner{src: src, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
-	var table keyPath
+	var table Path
 	for s.i < len(s.src) {
 		switch c := s.src[s.i]; c {
 		case '\n':
@@ -125,7 +127,7 @@ type scanner struct {
 	arrays map[string]int // array-of-tables path → elements so far
 }
 
-func (s *scanner) mark(p keyPath) {
+func (s *scanner) mark(p Path) {
 	k := p.String()
 	if _, ok := s.lines[k]; !ok {
 		s.lines[k] = s.line
@@ -134,25 +136,25 @@ func (s *scanner) mark(p keyPath) {
 
 // header reads "[a.b]" or "[[a.b]]" and returns the table's path, with
 // the element index of every array of tables on it.
-func (s *scanner) header() keyPath {
+func (s *scanner) header() Path {
 	s.i++
 	array := s.i < len(s.src) && s.src[s.i] == '['
 	if array {
 		s.i++
 	}
 	parts := s.keyParts()
-	var path keyPath
+	var path Path
 	for j, k := range parts {
-		path = path.key(k)
+		path = path.Key(k)
 		s.mark(path)
 		last := j == len(parts)-1
 		if n, ok := s.arrays[path.String()]; ok && !(last && array) {
-			path = path.index(n - 1)
+			path = path.Index(n - 1)
 		}
 		if last && array {
 			n := s.arrays[path.String()]
 			s.arrays[path.String()] = n + 1
-			path = path.index(n)
+			path = path.Index(n)
 		}
 	}
 	s.mark(path)
@@ -160,7 +162,7 @@ func (s *scanner) header() keyPath {
 }
 
 // keyValue reads "a.b = value", marking a, a.b under table.
-func (s *scanner) keyValue(table keyPath) {
+func (s *scanner) keyValue(table Path) {
 	parts := s.keyParts()
 	s.skipSpace()
 	if len(parts) == 0 || s.i >= len(s.src) || s.src[s.i] != '=' {
@@ -169,7 +171,7 @@ func (s *scanner) keyValue(table keyPath) {
 	s.i++
 	path := table
 	for _, k := range parts {
-		path = path.key(k)
+		path = path.Key(k)
 		s.mark(path)
 	}
 	s.skipValue()

@@ -1,14 +1,11 @@
-package drivertest
+package devconf
 
-// Strict decoding of a device's own keys, as the agent's loader does it
-// (agent/config.go): the keys are encoded again as a TOML document of their
-// own and decoded into the driver's value with a fresh toml.Decode, so that
-// MetaData.Undecoded lists this device's unknown keys and no other's. Every
-// key of the wrong type is found, not only the first: a key that fails is
-// dropped and the rest decoded again. Messages use the agent's words.
-//
-// Like scan.go, this is a copy of the agent's loader, which a driver's
-// tests must not import; TestAgentAgrees keeps the two in step.
+// Strict decoding of a device's own keys: the keys are encoded again as a
+// TOML document of their own and decoded into the driver's value with a
+// fresh toml.Decode, so that MetaData.Undecoded lists this device's unknown
+// keys and no other's. Every key of the wrong type is found, not only the
+// first: a key that fails is dropped and the rest decoded again. Messages
+// use the words of a configuration file, not of Go types.
 
 import (
 	"bytes"
@@ -19,108 +16,145 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/pinion-home/pinion/drivers"
 )
 
-// commonKeys are the keys of a [[device]] table that the agent keeps for
-// itself; the driver never sees them.
-var commonKeys = []string{"id", "driver", "name", "interval"}
+// MaxDecodeErrors bounds the type errors reported per device: each retry
+// decodes the whole table again, and a table of thousands of bad values
+// must not take seconds.
+const MaxDecodeErrors = 20
 
-// maxDecodeErrors bounds the type errors reported per device, as the
-// agent's loader does.
-const maxDecodeErrors = 20
-
-// decoder is the Decode function handed to one device's factory.
-type decoder struct {
-	p      *parser
-	path   keyPath
-	driver string         // "" when the test did not say (Config)
-	keys   map[string]any // the driver's keys: the table without id, driver, name, interval
+// Decoder is the Decode function handed to one device's factory
+// (drivers.Config.Decode). Decode may be called once, and only until the
+// factory returns. Like the factory, a Decoder runs on one goroutine.
+type Decoder struct {
+	doc    *Doc
+	path   Path
+	driver string         // "" when the table does not name it
+	keys   map[string]any // the driver's keys: the table without the common keys
 	called bool
 	closed bool         // the factory has returned
-	err    *ConfigError // what decode returned, when it failed
+	err    *ConfigError // what Decode returned, when it failed
 }
 
-// decode decodes the driver's keys into v strictly: each key v does not
+// Decoder returns the decoder of the device table m at path for driver
+// (which may be "" when the table does not name one): it decodes the
+// table's keys but the common ones.
+func (d *Doc) Decoder(path Path, driver string, m map[string]any) *Decoder {
+	own := map[string]any{}
+	for k, v := range m {
+		if !slices.Contains(commonKeys, k) {
+			own[k] = v
+		}
+	}
+	return &Decoder{doc: d, path: path, driver: driver, keys: own}
+}
+
+// Decode decodes the driver's keys into v strictly: each key v does not
 // take and each value of the wrong type is a problem naming its key and
 // line. All of them are found, not only the first: a key that fails is
-// dropped and the rest decoded again.
-func (d *decoder) decode(v any) error {
+// dropped and the rest decoded again. The problems are returned as a
+// *ConfigError sorted by line; they are not recorded in the Doc, which is
+// the caller's to do (see Err).
+func (dec *Decoder) Decode(v any) error {
 	switch {
-	case d.closed:
-		return fmt.Errorf("%s: Decode called after the driver's factory returned", d.where())
-	case d.called:
-		return fmt.Errorf("%s: Decode called twice", d.where())
+	case dec.closed:
+		return fmt.Errorf("%s: Decode called after the driver's factory returned", dec.where())
+	case dec.called:
+		return fmt.Errorf("%s: Decode called twice", dec.where())
 	}
-	d.called = true
+	dec.called = true
 	var probs []Problem
-	rest := cloneMap(d.keys)
+	rest := cloneMap(dec.keys)
 	for {
 		// A fresh parse of this device's keys alone gives a MetaData whose
 		// undecoded keys are this device's and no other's.
 		var buf bytes.Buffer
 		if err := toml.NewEncoder(&buf).Encode(rest); err != nil {
-			probs = append(probs, d.p.problem(d.path, err, "cannot pass the table to %s: %v", d.driverName(), err))
+			probs = append(probs, dec.doc.problem(dec.path, err, "cannot pass the table to %s: %v", driverName(dec.driver), err))
 			break
 		}
 		md, err := toml.Decode(buf.String(), v)
 		if err == nil {
-			probs = append(probs, d.unknown(md.Undecoded(), reflect.TypeOf(v))...)
+			probs = append(probs, dec.unknown(md.Undecoded(), reflect.TypeOf(v))...)
 			break
 		}
-		if len(probs) == maxDecodeErrors {
-			// Each retry decodes the whole table again; a table of
-			// thousands of bad values must not take seconds.
-			probs = append(probs, d.p.problem(d.path, nil, "more keys of the wrong type; fix the ones above first"))
+		if len(probs) == MaxDecodeErrors {
+			probs = append(probs, dec.doc.problem(dec.path, nil, "more keys of the wrong type; fix the ones above first"))
 			break
 		}
 		key, msg := splitDecodeError(err)
 		if len(key) == 0 || !deleteKey(rest, key) {
-			probs = append(probs, d.p.problem(d.path, err, "%s cannot decode its keys: %s", d.driverName(), msg))
+			probs = append(probs, dec.doc.problem(dec.path, err, "%s cannot decode its keys: %s", driverName(dec.driver), msg))
 			break
 		}
-		if v, ok := lookup(d.keys, key); ok {
+		if v, ok := lookup(dec.keys, key); ok {
 			// Show the value too when it is a short scalar: "not an
 			// integer (17)".
-			if base, found := strings.CutSuffix(msg, ", not "+typeName(v)); found {
+			if base, found := strings.CutSuffix(msg, ", not "+TypeName(v)); found {
 				msg = base + ", not " + describe(v)
 			}
 		}
-		probs = append(probs, d.p.problem(d.path.keys(key...), err, "%s", msg))
+		probs = append(probs, dec.doc.problem(dec.path.Keys(key...), err, "%s", msg))
 	}
 	if len(probs) == 0 {
 		return nil
 	}
-	// The agent prints a configuration's problems sorted by line.
 	sortByLine(probs)
-	d.err = &ConfigError{Problems: probs}
-	return d.err
+	dec.err = &ConfigError{Problems: probs}
+	return dec.err
 }
 
-// where names the table in messages that have no key: its path in a
-// document, as the agent writes it, or the file for a body.
-func (d *decoder) where() string {
-	if len(d.path) == 0 {
-		return d.p.file
+// Err returns what Decode returned when it failed, or nil: the problems
+// to record once the factory has returned. It is the very error the
+// factory got, so errors.Is finds it in what the factory returns. Its type
+// is *ConfigError so that no nil pointer ends up in a non-nil error.
+func (dec *Decoder) Err() *ConfigError { return dec.err }
+
+// Returned tells the decoder that the factory returned dev and err: Decode
+// fails from now on. It returns the problems with what the factory
+// returned, sorted by line: a factory that returns neither a device nor an
+// error is a bug, and one that never called Decode takes no keys, so every
+// key left in its table is unknown. A factory's error is the caller's to
+// report, with the driver's words.
+func (dec *Decoder) Returned(dev drivers.Device, err error) []Problem {
+	dec.closed = true
+	switch {
+	case err != nil:
+		return nil
+	case dev == nil:
+		return []Problem{dec.doc.problem(dec.path, nil, "%s returned no device and no error (a bug in the driver)", driverName(dec.driver))}
+	case dec.called:
+		return nil
 	}
-	return d.path.String()
+	var probs []Problem
+	for _, k := range sortedKeys(dec.keys) {
+		hint := ""
+		if s := Suggest(k, commonKeys); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		probs = append(probs, dec.doc.problem(dec.path.Key(k), nil, "unknown key%s: %s takes no keys of its own", hint, driverName(dec.driver)))
+	}
+	sortByLine(probs)
+	return probs
 }
 
-// driverName names the driver in messages as the agent does, or as "the
-// driver" when the test gave no name.
-func (d *decoder) driverName() string {
-	if d.driver == "" {
-		return "the driver"
+// where names the table in messages that have no key: its path in the
+// document, or the file for a table that is the whole document.
+func (dec *Decoder) where() string {
+	if len(dec.path) == 0 {
+		return dec.doc.File
 	}
-	return fmt.Sprintf("driver %q", d.driver)
+	return dec.path.String()
 }
 
 // unknown turns the undecoded keys into problems, reporting only the
 // outermost key of an unknown table and leaving alone keys under a value
 // that takes anything (an `any` field or map).
-func (d *decoder) unknown(keys []toml.Key, target reflect.Type) []Problem {
+func (dec *Decoder) unknown(keys []toml.Key, target reflect.Type) []Problem {
 	undecoded := map[string]bool{}
 	for _, k := range keys {
 		undecoded[k.String()] = true
@@ -142,12 +176,12 @@ func (d *decoder) unknown(keys []toml.Key, target reflect.Type) []Problem {
 			known = append(slices.Clone(commonKeys), known...)
 		}
 		msg := "unknown key"
-		if s := suggest(k[len(k)-1], known); s != "" {
+		if s := Suggest(k[len(k)-1], known); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		} else if len(known) > 0 {
-			msg += fmt.Sprintf(" (%s takes: %s)", d.driverName(), strings.Join(known, ", "))
+			msg += fmt.Sprintf(" (%s takes: %s)", driverName(dec.driver), strings.Join(known, ", "))
 		}
-		probs = append(probs, d.p.problem(d.path.keys(k...), nil, "%s", msg))
+		probs = append(probs, dec.doc.problem(dec.path.Keys(k...), nil, "%s", msg))
 	}
 	return probs
 }
@@ -398,128 +432,4 @@ func fields(t reflect.Type) []structField {
 		out = append(out, structField{name: name, typ: f.Type})
 	}
 	return out
-}
-
-// tables returns v as a list of tables: an array of tables ([[x]]) or an
-// inline array of inline tables.
-func tables(v any) ([]map[string]any, bool) {
-	switch v := v.(type) {
-	case []map[string]any:
-		return v, true
-	case []any:
-		out := make([]map[string]any, 0, len(v))
-		for _, e := range v {
-			m, ok := e.(map[string]any)
-			if !ok {
-				return nil, false
-			}
-			out = append(out, m)
-		}
-		return out, true
-	}
-	return nil, false
-}
-
-func sortedKeys(m map[string]any) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	return keys
-}
-
-// typeName names the TOML type of a parsed value.
-func typeName(v any) string {
-	switch v.(type) {
-	case string:
-		return "a string"
-	case int64:
-		return "an integer"
-	case float64:
-		return "a float"
-	case bool:
-		return "a boolean"
-	case time.Time:
-		return "a date-time"
-	case map[string]any:
-		return "a table"
-	case []map[string]any:
-		return "an array of tables"
-	case []any:
-		return "an array"
-	}
-	return fmt.Sprintf("a %T", v)
-}
-
-// describe names a value's type and, for a short scalar, the value.
-func describe(v any) string {
-	switch x := v.(type) {
-	case string:
-		if len(x) <= 40 {
-			return fmt.Sprintf("%s (%q)", typeName(v), x)
-		}
-	case int64, bool:
-		return fmt.Sprintf("%s (%v)", typeName(v), x)
-	case float64:
-		return fmt.Sprintf("%s (%s)", typeName(v), strconv.FormatFloat(x, 'g', -1, 64))
-	}
-	return typeName(v)
-}
-
-// suggest returns the known key closest to key, within an edit
-// distance of 2 (ignoring case), or else the known key that key starts with
-// or that starts with key ("warning" for "warn"), or "".
-func suggest(key string, known []string) string {
-	best, bestD := "", 3
-	lk := strings.ToLower(key)
-	for _, k := range known {
-		if d := distance(lk, strings.ToLower(k)); d < bestD {
-			best, bestD = k, d
-		}
-	}
-	if best != "" {
-		return best
-	}
-	for _, k := range known {
-		lower := strings.ToLower(k)
-		short, long := lower, lk
-		if len(short) > len(long) {
-			short, long = long, short
-		}
-		if len(short) >= 4 && strings.HasPrefix(long, short) {
-			return k
-		}
-	}
-	return ""
-}
-
-// distance is the optimal string alignment distance between a and b
-// (Levenshtein plus adjacent transpositions), or 3 if it is more than 2.
-func distance(a, b string) int {
-	ra, rb := []rune(a), []rune(b)
-	if d := len(ra) - len(rb); d > 2 || d < -2 {
-		return 3
-	}
-	prev2 := make([]int, len(rb)+1)
-	prev := make([]int, len(rb)+1)
-	cur := make([]int, len(rb)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(ra); i++ {
-		cur[0] = i
-		for j := 1; j <= len(rb); j++ {
-			cost := 1
-			if ra[i-1] == rb[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
-				cur[j] = min(cur[j], prev2[j-2]+1)
-			}
-		}
-		prev2, prev, cur = prev, cur, prev2
-	}
-	return min(prev[len(rb)], 3)
 }

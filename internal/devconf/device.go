@@ -1,0 +1,131 @@
+package devconf
+
+// The [[device]] tables: the common keys the agent keeps for itself, and
+// the rest, which goes to the driver through a Decoder.
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/pinion-home/pinion/drivers"
+)
+
+// ReservedID is the id of the agent's own Home Assistant device, which no
+// configured device may take.
+const ReservedID = "agent"
+
+// commonKeys are the keys of a [[device]] table that the agent keeps for
+// itself; the driver never sees them.
+var commonKeys = []string{"id", "driver", "name", "interval"}
+
+// CommonKeys returns the keys of a [[device]] table that the agent keeps
+// for itself (id, driver, name, interval), in the order the documentation
+// lists them. The driver never sees them.
+func CommonKeys() []string { return slices.Clone(commonKeys) }
+
+// Device is what a [[device]] table's common keys say.
+type Device struct {
+	// ID is the id key; "" when it is missing or wrong.
+	ID string
+	// Name is the name key; it defaults to ID.
+	Name string
+	// Driver is the driver key; "" when it is missing or wrong.
+	Driver string
+	// Interval is the interval key, 0 when it is left out.
+	Interval time.Duration
+	// Line is the line of the table's [[device]] header.
+	Line int
+}
+
+// DeviceTables returns the [[device]] tables of a document, recording a
+// problem when "device" is something else. It returns nil when there are
+// none.
+func (d *Doc) DeviceTables(root map[string]any) []map[string]any {
+	v, ok := root["device"]
+	if !ok {
+		return nil
+	}
+	list, ok := Tables(v)
+	if !ok {
+		hint := ""
+		if _, isTable := v.(map[string]any); isTable {
+			hint = ": write [[device]], not [device]"
+		}
+		d.Add(Path{"device"}, nil, "must be an array of tables ([[device]] sections), not %s%s", TypeName(v), hint)
+		return nil
+	}
+	return list
+}
+
+// Device checks the common keys of the device table m at path, recording
+// every problem with them. ids maps the ids of the tables checked so far
+// to their index in the document; index is this table's. withDriver says
+// whether the table must name its driver, as each table of a document
+// does. ok is false when the driver is needed and missing or not a string.
+func (d *Doc) Device(path Path, m map[string]any, ids map[string]int, index int, withDriver bool) (dev Device, ok bool) {
+	t := Table{Doc: d, Path: path, M: m}
+	dev.Line = d.Line(path)
+	if id, ok := t.Str("id"); ok {
+		switch {
+		case !ValidID(id):
+			d.Add(path.Key("id"), nil, "%q is not a valid id: use only letters, digits, '_' and '-' (it is part of MQTT topics)", id)
+		case id == ReservedID:
+			d.Add(path.Key("id"), nil, "%q is reserved for the agent's own device: choose another id", id)
+		default:
+			if first, dup := ids[id]; dup {
+				fp := Path{"device"}.Index(first)
+				d.Add(path.Key("id"), nil, "duplicate id %q: %s (line %d) already uses it", id, fp, d.Line(fp))
+			} else {
+				ids[id] = index
+			}
+		}
+		dev.ID = id
+	} else if !t.Has("id") {
+		d.Add(path.Key("id"), nil, `is required: give each device a unique id, such as "porch_light"`)
+	}
+	dev.Name = dev.ID
+	if name, ok := t.Str("name"); ok {
+		if strings.TrimSpace(name) == "" {
+			d.Add(path.Key("name"), nil, "must not be empty (leave it out to use the id)")
+		}
+		dev.Name = name
+	}
+	if iv, ok := t.Duration("interval"); ok {
+		if iv <= 0 {
+			d.Add(path.Key("interval"), nil, "%v must be positive (leave it out for the driver's default)", iv)
+		}
+		dev.Interval = iv
+	}
+	if !withDriver {
+		return dev, true
+	}
+	driver, ok := t.Str("driver")
+	if !ok {
+		if !t.Has("driver") {
+			d.Add(path.Key("driver"), nil, "is required: %s", KnownDrivers())
+		}
+		return dev, false
+	}
+	dev.Driver = driver
+	return dev, true
+}
+
+// KnownDrivers lists the registered drivers for messages.
+func KnownDrivers() string {
+	names := drivers.Names()
+	if len(names) == 0 {
+		return "no drivers are compiled in (import them in main.go, or load a plugin)"
+	}
+	return "known drivers: " + strings.Join(names, ", ")
+}
+
+// driverName names a driver in messages: `driver "gpio"`, or "the driver"
+// when the name is not known (a table given without its driver key).
+func driverName(driver string) string {
+	if driver == "" {
+		return "the driver"
+	}
+	return fmt.Sprintf("driver %q", driver)
+}
