@@ -290,7 +290,7 @@ func TestGPIOTwiceSharesTheLine(t *testing.T) {
 	if err := first.Out(gpio.High); err != nil {
 		t.Fatal(err)
 	}
-	again := b.h.WithLogger(discard()).(*Host)
+	again := b.h
 	second, err := again.GPIO("GPIO17")
 	if err != nil {
 		t.Fatal(err)
@@ -510,7 +510,7 @@ func TestCPUPinUsesTheLinePeriphMapsItTo(t *testing.T) {
 
 func TestResolveLine(t *testing.T) {
 	b := newBoard()
-	reg := b.h.s.reg.(fakeRegistry)
+	reg := b.h.reg.(fakeRegistry)
 	other := newFakePeriphLine(b.k, chip0, 5, "GPIO5") // same name and number, but not one of periph's lines
 	type uncomparable struct {
 		*fakePeriphLine

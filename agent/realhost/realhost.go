@@ -60,12 +60,7 @@ func (periphRegistry) buses() []*i2creg.Ref       { return i2creg.All() }
 // Host is the real hardware host. It implements drivers.Host and is safe for
 // concurrent use by the devices' goroutines.
 type Host struct {
-	s   *shared
-	log *slog.Logger
-}
-
-// shared is the state behind a Host and every view WithLogger makes of it.
-type shared struct {
+	log    *slog.Logger
 	reg    registry
 	kernel gpioKernel
 
@@ -110,14 +105,12 @@ func logState(log *slog.Logger, state *driverreg.State) {
 
 func newHost(log *slog.Logger, reg registry, kernel gpioKernel) *Host {
 	return &Host{
-		s: &shared{
-			reg:    reg,
-			kernel: kernel,
-			buses:  map[int]*bus{},
-			ports:  map[*port]struct{}{},
-			lines:  map[lineKey]*lineState{},
-		},
-		log: log,
+		log:    log,
+		reg:    reg,
+		kernel: kernel,
+		buses:  map[int]*bus{},
+		ports:  map[*port]struct{}{},
+		lines:  map[lineKey]*lineState{},
 	}
 }
 
@@ -146,7 +139,7 @@ func newHost(log *slog.Logger, reg registry, kernel gpioKernel) *Host {
 // device serves (a CPU driver's register-mapped pin) is returned as periph
 // has it.
 func (h *Host) GPIO(name string) (gpio.PinIO, error) {
-	if err := h.s.checkOpen(); err != nil {
+	if err := h.checkOpen(); err != nil {
 		return nil, fmt.Errorf("gpio %q: %w", name, err)
 	}
 	if name == "" {
@@ -155,26 +148,26 @@ func (h *Host) GPIO(name string) (gpio.PinIO, error) {
 	if isDigits(name) {
 		return nil, fmt.Errorf("gpio %q: a bare number is ambiguous (chip numbering differs between boards); write the line's name, \"GPIO%s\"", name, name)
 	}
-	p := h.s.reg.pin(name)
+	p := h.reg.pin(name)
 	if p == nil {
-		return nil, unknownPin(name, h.s.reg.pins())
+		return nil, unknownPin(name, h.reg.pins())
 	}
-	cl, ok := h.s.reg.chipLine(p)
+	cl, ok := h.reg.chipLine(p)
 	if !ok {
 		return p, nil
 	}
-	return &chardevPin{name: p.Name(), p: p, st: h.s.line(cl)}, nil
+	return &chardevPin{name: p.Name(), p: p, st: h.line(cl)}, nil
 }
 
 // line returns the state of a character device line, made on first use.
-func (s *shared) line(cl chipLine) *lineState {
+func (h *Host) line(cl chipLine) *lineState {
 	key := lineKey{chip: cl.chip, offset: cl.offset}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	st, ok := s.lines[key]
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	st, ok := h.lines[key]
 	if !ok {
-		st = &lineState{key: key, periph: cl.periph, kernel: s.kernel}
-		s.lines[key] = st
+		st = &lineState{key: key, periph: cl.periph, kernel: h.kernel}
+		h.lines[key] = st
 	}
 	return st
 }
@@ -212,16 +205,15 @@ func (h *Host) I2C(name string) (i2c.Bus, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := h.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
 		return nil, fmt.Errorf("i2c %q: %w", name, ErrClosed)
 	}
-	if b, ok := s.buses[n]; ok {
+	if b, ok := h.buses[n]; ok {
 		return b, nil
 	}
-	refs := s.reg.buses()
+	refs := h.reg.buses()
 	i := slices.IndexFunc(refs, func(r *i2creg.Ref) bool { return r.Number == n })
 	if i < 0 {
 		return nil, unknownBus(name, n, refs)
@@ -231,7 +223,7 @@ func (h *Host) I2C(name string) (i2c.Bus, error) {
 		return nil, fmt.Errorf("i2c %q: open %s: %w (the user running pinion needs to be in the i2c group)", name, refs[i].Name, err)
 	}
 	b := &bus{name: fmt.Sprintf("I2C%d", n), bc: bc}
-	s.buses[n] = b
+	h.buses[n] = b
 	return b, nil
 }
 
@@ -270,22 +262,21 @@ func (h *Host) Serial(path string, mode drivers.SerialMode) (drivers.Port, error
 	if path == "" {
 		return nil, errors.New(`serial: no path; write the port's path such as "/dev/serial0" or "/dev/ttyUSB0"`)
 	}
-	if err := h.s.checkOpen(); err != nil {
+	if err := h.checkOpen(); err != nil {
 		return nil, fmt.Errorf("serial %s: %w", path, err)
 	}
 	sp, err := serialport.Open(path, mode)
 	if err != nil {
 		return nil, err // serialport's error names the path and the fix.
 	}
-	p := &port{Port: sp, s: h.s, path: path}
-	s := h.s
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+	p := &port{Port: sp, s: h, path: path}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
 		_ = sp.Close()
 		return nil, fmt.Errorf("serial %s: %w", path, ErrClosed)
 	}
-	s.ports[p] = struct{}{}
+	h.ports[p] = struct{}{}
 	return p, nil
 }
 
@@ -295,17 +286,8 @@ func (h *Host) Clock() drivers.Clock { return drivers.SystemClock{} }
 // Logger implements drivers.Host.
 func (h *Host) Logger() *slog.Logger { return h.log }
 
-// WithLogger returns a view of the same host whose Logger is l, so that each
-// device logs with its own attributes. Views share buses, ports and Close.
-func (h *Host) WithLogger(l *slog.Logger) drivers.Host {
-	if l == nil {
-		l = h.log
-	}
-	return &Host{s: h.s, log: l}
-}
-
 // Close closes every I2C bus and every serial port still open, after which
-// the host, its views and the buses and ports they handed out return
+// the host and the buses and ports they handed out return
 // ErrClosed. Closing twice is harmless.
 //
 // GPIO lines are left exactly as they are: not halted, not reconfigured and
@@ -315,17 +297,16 @@ func (h *Host) WithLogger(l *slog.Logger) drivers.Host {
 // process exits, the moment the device's own Close has already put them in
 // the state the configuration asks for.
 func (h *Host) Close() error {
-	s := h.s
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
 		return nil
 	}
-	s.closed = true
-	buses := s.buses
-	ports := s.ports
-	s.buses, s.ports = nil, nil
-	s.mu.Unlock()
+	h.closed = true
+	buses := h.buses
+	ports := h.ports
+	h.buses, h.ports = nil, nil
+	h.mu.Unlock()
 
 	var errs []error
 	for _, b := range buses {
@@ -344,10 +325,10 @@ func (h *Host) Close() error {
 	return nil
 }
 
-func (s *shared) checkOpen() error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
+func (h *Host) checkOpen() error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
 		return ErrClosed
 	}
 	return nil
@@ -418,7 +399,7 @@ func (b *bus) release() error {
 // reused) file descriptor.
 type port struct {
 	*serialport.Port
-	s    *shared
+	s    *Host
 	path string
 
 	mu     sync.RWMutex

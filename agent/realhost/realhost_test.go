@@ -173,14 +173,13 @@ func TestI2CSharedBusIsSerialised(t *testing.T) {
 	h := newHost(discard(), fakeRegistry{refs: busRefs(&opens, map[int]*fakeBus{1: b1, 3: b3})}, nil)
 	defer h.Close()
 
-	// Devices name the bus in every accepted way, through their own views.
+	// Devices name the bus in every accepted way.
 	names := []string{"1", "I2C1", "/dev/i2c-1", "i2c1", "1", "I2C1"}
 	const txs = 100
 	var wg sync.WaitGroup
 	errs := make(chan error, len(names)+1)
-	for i, name := range names {
-		view := h.WithLogger(discard().With("device", i))
-		bus, err := view.I2C(name)
+	for _, name := range names {
+		bus, err := h.I2C(name)
 		if err != nil {
 			t.Fatalf("I2C(%q): %v", name, err)
 		}
@@ -445,16 +444,6 @@ func TestNewOnThisMachine(t *testing.T) {
 	if _, ok := h.Clock().(drivers.SystemClock); !ok {
 		t.Errorf("Clock() = %T, want drivers.SystemClock", h.Clock())
 	}
-	other := slog.New(slog.DiscardHandler)
-	if got := h.WithLogger(other).Logger(); got != other {
-		t.Error("WithLogger view does not log with the given logger")
-	}
-	if got := h.WithLogger(nil).Logger(); got != log {
-		t.Error("WithLogger(nil) lost the host's logger")
-	}
-	if h.Logger() != log {
-		t.Error("WithLogger changed the original host's logger")
-	}
 }
 
 func TestSerialOverPTY(t *testing.T) {
@@ -465,7 +454,7 @@ func TestSerialOverPTY(t *testing.T) {
 	defer peer.Close()
 
 	h := newHost(discard(), fakeRegistry{}, nil)
-	p, err := h.WithLogger(discard()).Serial(path, drivers.SerialMode{BaudRate: 9600})
+	p, err := h.Serial(path, drivers.SerialMode{BaudRate: 9600})
 	if err != nil {
 		t.Fatalf("Serial(%s): %v", path, err)
 	}
@@ -529,9 +518,9 @@ func TestSerialReleasedByDriver(t *testing.T) {
 			t.Fatalf("second Close: %v", err)
 		}
 	}
-	h.s.mu.Lock()
-	n := len(h.s.ports)
-	h.s.mu.Unlock()
+	h.mu.Lock()
+	n := len(h.ports)
+	h.mu.Unlock()
 	if n != 0 {
 		t.Fatalf("host tracks %d ports after the driver closed them all", n)
 	}
