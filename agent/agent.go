@@ -6,7 +6,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -72,7 +71,7 @@ func Serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 	}
 
 	broker := cfg.MQTT.Broker
-	if broker == "embedded" {
+	if cfg.MQTT.Embedded() {
 		// The broker's own info logs (hooks, listeners, every client's
 		// disconnect) drown the agent's; keep its warnings and errors.
 		blog := slog.New(minLevel{Handler: log.Handler(), min: slog.LevelWarn}).With("component", "broker")
@@ -119,23 +118,22 @@ func Serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 	return nil
 }
 
+// openHost opens the hardware the config selects; the config loader has
+// already checked that it is "real" or "sim".
 func openHost(cfg *Config, log *slog.Logger) (hostCloser, error) {
-	switch cfg.Agent.Hardware {
-	case "sim":
+	if cfg.Agent.Simulated() {
 		h := sim.NewHost(log.With("component", "sim"))
 		if err := PopulateSim(h, cfg); err != nil {
 			h.Close()
 			return nil, err
 		}
 		return h, nil
-	case "real", "":
-		h, err := realhost.New(log.With("component", "host"))
-		if err != nil {
-			return nil, fmt.Errorf("hardware: %w", err)
-		}
-		return h, nil
 	}
-	return nil, errors.New("hardware: want \"real\" or \"sim\"")
+	h, err := realhost.New(log.With("component", "host"))
+	if err != nil {
+		return nil, fmt.Errorf("hardware: %w", err)
+	}
+	return h, nil
 }
 
 // minLevel is a handler that drops records below min.

@@ -125,12 +125,14 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 
 	if *logLevel != "" {
-		lvl, err := parseLevel(*logLevel)
-		if err != nil {
-			fmt.Fprintf(stderr, "pinion: -log-level: %v\n", err)
+		// The same values as [agent] log_level, which the config checks.
+		switch *logLevel {
+		case "debug", "info", "warn", "error":
+			cfg.Agent.LogLevel = *logLevel
+		default:
+			fmt.Fprintf(stderr, "pinion: -log-level: log level %q: want debug, info, warn or error\n", *logLevel)
 			return 2
 		}
-		cfg.Agent.LogLevel = strings.ToLower(lvl.String())
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Agent.Level()}))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -140,20 +142,6 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
-}
-
-func parseLevel(s string) (slog.Level, error) {
-	switch strings.ToLower(s) {
-	case "", "info":
-		return slog.LevelInfo, nil
-	case "debug":
-		return slog.LevelDebug, nil
-	case "warn", "warning":
-		return slog.LevelWarn, nil
-	case "error":
-		return slog.LevelError, nil
-	}
-	return 0, fmt.Errorf("log level %q: want debug, info, warn or error", s)
 }
 
 // discoveryProblems formats what Home Assistant would reject, one line per
