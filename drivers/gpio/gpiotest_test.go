@@ -362,16 +362,7 @@ func TestGPIOTestInputStops(t *testing.T) {
 			w := drivertest.StartWatch(t, d)
 			waitStates(t, w, 1)
 			waitWaits(t, pin, 1)
-			var err error
-			if how == "cancel" {
-				err = w.Stop(t)
-			} else {
-				if err := d.Close(); err != nil {
-					t.Fatalf("Close: %v", err)
-				}
-				err = w.Wait(t)
-			}
-			if err != nil {
+			if err := stopBy(t, how, d, w); err != nil {
 				t.Errorf("Watch returned %v, want nil", err)
 			}
 		})

@@ -155,3 +155,16 @@ func waitStates(t *testing.T, w *drivertest.Watch, n int) []bool {
 	t.Helper()
 	return states(t, w.WaitFor(t, n))
 }
+
+// stopBy ends a running Watch the way how says — "cancel" its context or
+// "close" the device — and returns what Watch returned.
+func stopBy(t *testing.T, how string, d drivers.Device, w *drivertest.Watch) error {
+	t.Helper()
+	if how == "cancel" {
+		return w.Stop(t)
+	}
+	if err := d.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	return w.Wait(t)
+}
