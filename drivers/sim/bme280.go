@@ -383,6 +383,12 @@ type bmeCalibration struct {
 	h6                             int8
 }
 
+// The simulated chip has its own copy of the datasheet's calibration
+// parsing and compensation, on purpose: it inverts them to produce raw
+// values, and if it used drivers/bme280's code, a bug there would cancel
+// out and the driver's tests would pass against it. Both copies are pinned
+// to the datasheet's and a real chip's vectors by their own tests.
+
 // bmeParseCalibration decodes the calibration registers: tp from 0x88,
 // h from 0xE1. Words are little-endian; dig_H4 and dig_H5 are 12-bit
 // signed values sharing the nibbles of 0xE5 (datasheet 4.2.2).
