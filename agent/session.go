@@ -165,7 +165,9 @@ const sweepWindow = 5 * time.Second
 
 // sweep clears the retained states and statuses that devices removed from
 // the config left behind, so the broker holds no stale values for them.
-// Their discovery configs are removed by cleanGhost.
+// Their discovery configs are removed by cleanGhost, on the subscription
+// made before discovery is published, so Home Assistant drops an entity
+// before its state topic is emptied (an empty state would be logged there).
 func (s *session) sweep(c mqtt.Client) {
 	filter := s.node.StateTopic("+", "+")
 	prefix := strings.TrimSuffix(filter, "+/+")
