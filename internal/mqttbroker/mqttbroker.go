@@ -4,8 +4,11 @@
 package mqttbroker
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/hooks/auth"
@@ -25,7 +28,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: log})
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(listenerLog{log.Handler()})})
 	if err := srv.AddHook(new(auth.AllowHook), nil); err != nil {
 		return nil, fmt.Errorf("embedded broker: %w", err)
 	}
@@ -49,3 +52,35 @@ func (b *Broker) URL() string { return "tcp://" + b.Addr() }
 // Close disconnects every client and stops listening. Clients see their
 // connection drop, so the broker sends their wills.
 func (b *Broker) Close() error { return b.srv.Close() }
+
+// listenerLog tidies what mochi's listener logs when a connection ends with
+// an error: a warning with an empty message. Connections the broker closed
+// itself (at Close, or when a client id is taken over) end in net.ErrClosed
+// and are dropped, so a clean shutdown prints no warning; the rest get a
+// message that says what happened.
+type listenerLog struct{ slog.Handler }
+
+func (h listenerLog) Handle(ctx context.Context, r slog.Record) error {
+	closed := false
+	r.Attrs(func(a slog.Attr) bool {
+		if err, ok := a.Value.Any().(error); ok && errors.Is(err, net.ErrClosed) {
+			closed = true
+		}
+		return !closed
+	})
+	if closed {
+		return nil
+	}
+	if r.Message == "" {
+		r.Message = "client connection ended with an error"
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h listenerLog) WithAttrs(as []slog.Attr) slog.Handler {
+	return listenerLog{h.Handler.WithAttrs(as)}
+}
+
+func (h listenerLog) WithGroup(name string) slog.Handler {
+	return listenerLog{h.Handler.WithGroup(name)}
+}
