@@ -1,6 +1,10 @@
 package discovery
 
-import "github.com/pinion-home/pinion/drivers"
+import (
+	"time"
+
+	"github.com/pinion-home/pinion/drivers"
+)
 
 // AgentDeviceID is the device id of the agent's own Home Assistant device.
 // A configured device cannot use it.
@@ -48,6 +52,29 @@ func AgentEntities() []drivers.Entity {
 			Icon:       "mdi:tag-outline",
 		},
 	}
+}
+
+// AgentStates returns the state messages of the agent's own entities, to
+// publish retained alongside its discovery: the version and the start time
+// (RFC 3339, UTC). AgentConnectivity has none: it reads the node status.
+func AgentStates(n Node, version string, started time.Time) ([]Message, error) {
+	values := map[string]drivers.Value{
+		AgentVersion: drivers.Text(version),
+		AgentStarted: drivers.Text(started.UTC().Format(time.RFC3339)),
+	}
+	var msgs []Message
+	for _, e := range AgentEntities() {
+		v, ok := values[e.ID]
+		if !ok {
+			continue
+		}
+		p, err := StatePayload(e, v)
+		if err != nil {
+			return nil, err
+		}
+		msgs = append(msgs, Message{Topic: n.StateTopic(AgentDeviceID, e.ID), Payload: p})
+	}
+	return msgs, nil
 }
 
 // agentDevice is the agent's own device as Messages publishes it.

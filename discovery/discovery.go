@@ -103,33 +103,6 @@ func Messages(n Node, devs []Device) ([]Message, error) {
 	return msgs, nil
 }
 
-// Removals returns the messages that remove from Home Assistant the
-// entities whose configs were seen retained on the broker (topics received
-// on ConfigFilter) but are no longer among current: an empty retained
-// payload on each such topic, sorted by topic. Topics of other nodes or
-// prefixes are left alone, so two agents sharing a broker never remove each
-// other's entities.
-func Removals(n Node, current []Message, retained []string) []Message {
-	keep := make(map[string]bool, len(current))
-	for _, m := range current {
-		keep[m.Topic] = true
-	}
-	var out []Message
-	seen := map[string]bool{}
-	for _, t := range retained {
-		if keep[t] || seen[t] {
-			continue
-		}
-		if _, _, ok := n.ParseConfigTopic(t); !ok {
-			continue
-		}
-		seen[t] = true
-		out = append(out, Message{Topic: t, Payload: []byte{}})
-	}
-	slices.SortFunc(out, func(a, b Message) int { return cmp.Compare(a.Topic, b.Topic) })
-	return out
-}
-
 // plan validates n and devs and returns every device to publish, the
 // agent's own first. All problems are collected, not just the first.
 func plan(n Node, devs []Device) ([]Device, error) {

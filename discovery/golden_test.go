@@ -17,7 +17,10 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // garage is the node of the golden files.
 var garage = Node{ID: "garage", Name: "Garage Pi", Version: "1.2.3"}
 
-// Devices as the built-in drivers describe them.
+// Devices shaped like the ones drivers describe, chosen to cover every kind
+// of payload discovery emits (a class on a switch, a text sensor, a data
+// size unit, a device with and without manufacturer). The built-in drivers'
+// own payloads are pinned by agent/testdata/cli/demo-discovery.golden.
 var (
 	relayDevice = Device{
 		ID:   "heater",

@@ -123,7 +123,8 @@ func (n Node) ConfigTopic(component, device, entity string) string {
 // ConfigFilter is the subscription filter that matches every discovery
 // config topic of this node, of any component. The agent subscribes to it
 // at start to find the retained configs of entities that are gone from the
-// configuration, and removes them (see Removals).
+// configuration, and removes them; ParseConfigTopic keeps it to this node's
+// own topics.
 func (n Node) ConfigFilter() string {
 	return n.discoveryPrefix() + "/+/" + n.ID + "/+/config"
 }

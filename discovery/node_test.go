@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"slices"
 	"strings"
 	"testing"
 )
@@ -147,37 +146,6 @@ func TestParseCommandTopic(t *testing.T) {
 		if d != tt.device || e != tt.entity || ok != tt.ok {
 			t.Errorf("ParseCommandTopic(%q) = %q, %q, %v; want %q, %q, %v", tt.topic, d, e, ok, tt.device, tt.entity, tt.ok)
 		}
-	}
-}
-
-func TestRemovals(t *testing.T) {
-	n := Node{ID: "garage"}
-	current := []Message{
-		{Topic: n.ConfigTopic("switch", "door", "relay"), Payload: []byte("{}")},
-		{Topic: n.ConfigTopic("sensor", "attic", "temperature"), Payload: []byte("{}")},
-	}
-	retained := []string{
-		n.ConfigTopic("sensor", "attic", "temperature"), // still configured
-		n.ConfigTopic("sensor", "old", "humidity"),      // gone: remove
-		n.ConfigTopic("switch", "door", "relay"),        // still configured
-		"homeassistant/switch/shed/door_relay/config",   // another agent's: keep
-		n.ConfigTopic("binary_sensor", "door", "relay"), // same ids, other component: remove
-		n.ConfigTopic("sensor", "old", "humidity"),      // seen twice: one removal
-	}
-	got := Removals(n, current, retained)
-	var topics []string
-	for _, m := range got {
-		if len(m.Payload) != 0 {
-			t.Errorf("%s: removal payload %q, want empty", m.Topic, m.Payload)
-		}
-		topics = append(topics, m.Topic)
-	}
-	want := []string{
-		"homeassistant/binary_sensor/garage/door_relay/config",
-		"homeassistant/sensor/garage/old_humidity/config",
-	}
-	if !slices.Equal(topics, want) {
-		t.Errorf("Removals = %q, want %q", topics, want)
 	}
 }
 

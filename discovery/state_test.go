@@ -1,10 +1,12 @@
 package discovery
 
 import (
+	"maps"
 	"math"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 	"unicode/utf8"
 
 	"github.com/pinion-home/pinion/drivers"
@@ -126,32 +128,30 @@ func FuzzStatePayload(f *testing.F) {
 	})
 }
 
-// The agent publishes its own entities' states through StatePayload too.
-func TestAgentEntityStates(t *testing.T) {
-	byID := map[string]drivers.Entity{}
-	for _, e := range AgentEntities() {
-		byID[e.ID] = e
+// The agent's own entities get their states from AgentStates: text the
+// discovery config announces, on topics that can be typed by hand, and none
+// for connectivity, which reads the node status instead.
+func TestAgentStates(t *testing.T) {
+	n := Node{ID: "garage"}
+	started := time.Date(2024, 5, 1, 9, 30, 0, 0, time.FixedZone("CEST", 2*3600))
+	msgs, err := AgentStates(n, "1.2.3", started)
+	if err != nil {
+		t.Fatal(err)
 	}
-	tests := []struct {
-		id   string
-		v    drivers.Value
-		want string
-	}{
-		{AgentStarted, drivers.Text("2024-05-01T07:30:00Z"), "2024-05-01T07:30:00Z"},
-		{AgentVersion, drivers.Text("1.2.3"), "1.2.3"},
-		{AgentConnectivity, drivers.Bool(true), "ON"},
+	got := map[string]string{}
+	for _, m := range msgs {
+		got[m.Topic] = string(m.Payload)
 	}
-	for _, tt := range tests {
-		e, ok := byID[tt.id]
-		if !ok {
-			t.Fatalf("AgentEntities has no %q", tt.id)
-		}
-		got, err := StatePayload(e, tt.v)
-		if err != nil || string(got) != tt.want {
-			t.Errorf("StatePayload(%s, %v) = %q, %v; want %q", tt.id, tt.v, got, err, tt.want)
-		}
+	want := map[string]string{
+		"pinion/garage/agent/started": "2024-05-01T07:30:00Z",
+		"pinion/garage/agent/version": "1.2.3",
 	}
-	if len(byID) != 3 {
-		t.Errorf("AgentEntities has %d entities, want connectivity, started and version", len(byID))
+	if !maps.Equal(got, want) {
+		t.Errorf("AgentStates = %q, want %q", got, want)
+	}
+
+	// A version Home Assistant cannot take as a state is refused, not sent.
+	if _, err := AgentStates(n, strings.Repeat("v", 300), started); err == nil {
+		t.Error("AgentStates accepted a 300-character version; Home Assistant caps states at 255")
 	}
 }
