@@ -88,13 +88,16 @@ func Serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 	for _, dc := range cfg.Devices {
 		devs = append(devs, newDevice(dc, host, log))
 	}
-	s := newSession(log, sessionConfig{
+	s, err := newSession(log, sessionConfig{
 		Broker:    broker,
 		ClientID:  cfg.MQTT.ClientID,
 		Username:  cfg.MQTT.Username,
 		Password:  cfg.MQTT.Password,
 		Keepalive: cfg.MQTT.Keepalive,
 	}, node, msgs, devs, Version)
+	if err != nil {
+		return err
+	}
 
 	log.Info("pinion starting", "version", Version, "node", node.ID, "broker", broker, "hardware", cfg.Agent.Hardware, "devices", len(devs))
 	s.connect()

@@ -11,8 +11,10 @@ import (
 
 // Command is a parsed command payload: a value to set, or a toggle.
 type Command struct {
+	// Toggle asks for the opposite of the entity's current state.
 	Toggle bool
-	Value  drivers.Value
+	// Value is the state to set when Toggle is false.
+	Value drivers.Value
 }
 
 // maxCommandLen bounds what is parsed; real commands are a few bytes.
@@ -61,6 +63,7 @@ func ParseCommand(payload []byte) (Command, error) {
 	return Command{}, fmt.Errorf("command %q not understood: want ON, OFF, TOGGLE, 1, 0, true, false or {\"state\":\"ON\"}", truncate(s))
 }
 
+// truncate shortens s, on a rune boundary, for errors and logs.
 func truncate(s string) string {
 	const max = 64
 	if len(s) <= max {

@@ -53,6 +53,9 @@ type device struct {
 	order    []string
 	queue    chan command
 
+	// mu guards the fields below and is held while they are published, so
+	// a republish from the session never overtakes, with an older value, a
+	// change the worker is publishing.
 	mu     sync.Mutex
 	states map[string]drivers.Value
 	online bool
@@ -100,16 +103,23 @@ func (d *device) enqueue(c command) bool {
 	}
 }
 
-// snapshot returns the current states and availability, for republishing;
-// known is false until the device has been opened or has failed.
-func (d *device) snapshot() (states map[string]drivers.Value, online, known bool) {
+// publishAll sends the device's availability, once known, and every state
+// it has, in the order the driver declared its entities.
+func (d *device) publishAll(out sink) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	m := make(map[string]drivers.Value, len(d.states))
-	for k, v := range d.states {
-		m[k] = v
+	if d.known {
+		out.DeviceStatus(d.id, d.online)
 	}
-	return m, d.online, d.known
+	d.publishStatesLocked(out)
+}
+
+func (d *device) publishStatesLocked(out sink) {
+	for _, id := range d.order {
+		if v, ok := d.states[id]; ok {
+			out.State(d.id, d.entities[id], v)
+		}
+	}
 }
 
 // protect runs f and turns a driver panic into an error, so one broken
@@ -132,28 +142,33 @@ func (d *device) protect(what string, f func() error) (err error) {
 // an earlier run does not outlive a device that now fails.
 func (d *device) setOnline(out sink, online bool) {
 	d.mu.Lock()
+	defer d.mu.Unlock()
 	changed := d.online != online || !d.known
 	d.online, d.known = online, true
-	d.mu.Unlock()
 	if changed {
 		out.DeviceStatus(d.id, online)
 	}
 }
 
-// record stores a reading and publishes it when it changed or when force
-// is set (the periodic republish).
-func (d *device) record(out sink, r drivers.Reading, force bool) {
-	e, ok := d.entities[r.Entity]
-	if !ok {
-		d.log.Warn("driver reported an entity it did not declare; ignored", "entity", r.Entity)
-		return
-	}
+// record stores readings and publishes those that changed, or, with all
+// set (the periodic republish), every state the device has.
+func (d *device) record(out sink, rs []drivers.Reading, all bool) {
 	d.mu.Lock()
-	old, had := d.states[r.Entity]
-	d.states[r.Entity] = r.Value
-	d.mu.Unlock()
-	if force || !had || !old.Equal(r.Value) {
-		out.State(d.id, e, r.Value)
+	defer d.mu.Unlock()
+	for _, r := range rs {
+		e, ok := d.entities[r.Entity]
+		if !ok {
+			d.log.Warn("driver reported an entity it did not declare; ignored", "entity", r.Entity)
+			continue
+		}
+		old, had := d.states[r.Entity]
+		d.states[r.Entity] = r.Value
+		if !all && (!had || !old.Equal(r.Value)) {
+			out.State(d.id, e, r.Value)
+		}
+	}
+	if all {
+		d.publishStatesLocked(out)
 	}
 }
 
@@ -210,8 +225,13 @@ func (d *device) run(ctx context.Context, out sink) {
 		}
 	}()
 
-	poll := func() {
+	// poll reads the device and publishes what changed, or, with all set,
+	// every state: a reading at each interval is also its republish.
+	poll := func(all bool) {
 		if reader == nil {
+			if all {
+				d.record(out, nil, true)
+			}
 			return
 		}
 		var rs []drivers.Reading
@@ -233,11 +253,9 @@ func (d *device) run(ctx context.Context, out sink) {
 			d.log.Warn("read partly failed", "err", err, "readings", len(rs))
 		}
 		d.setOnline(out, true)
-		for _, r := range rs {
-			d.record(out, r, false)
-		}
+		d.record(out, rs, all)
 	}
-	poll()
+	poll(false)
 
 	ticker := time.NewTicker(d.interval)
 	defer ticker.Stop()
@@ -250,7 +268,7 @@ func (d *device) run(ctx context.Context, out sink) {
 			d.command(ctx, out, setter, c)
 		case r := <-events:
 			d.setOnline(out, true)
-			d.record(out, r, false)
+			d.record(out, []drivers.Reading{r}, false)
 		case err := <-watchErr:
 			watching = false
 			if ctx.Err() != nil {
@@ -266,19 +284,9 @@ func (d *device) run(ctx context.Context, out sink) {
 			rewatch = nil
 			startWatch()
 		case <-ticker.C:
-			poll()
-			d.republish(out)
-		}
-	}
-}
-
-// republish sends every known state again, so a consumer that missed one
-// (or a broker that lost retained messages) catches up within an interval.
-func (d *device) republish(out sink) {
-	states, _, _ := d.snapshot()
-	for _, id := range d.order {
-		if v, ok := states[id]; ok {
-			out.State(d.id, d.entities[id], v)
+			// Every state again, so a consumer that missed one (or a broker
+			// that lost retained messages) catches up within an interval.
+			poll(true)
 		}
 	}
 }
@@ -319,6 +327,12 @@ func (d *device) open(ctx context.Context, out sink) bool {
 }
 
 func (d *device) command(ctx context.Context, out sink, setter drivers.Setter, c command) {
+	if ctx.Err() != nil {
+		// The worker's select picks at random between a queued command and
+		// the end: a command that arrives while the agent stops is not run.
+		d.log.Info("shutting down; command not run", "entity", c.entity, "topic", c.source)
+		return
+	}
 	e, ok := d.entities[c.entity]
 	if !ok || e.Kind != drivers.KindSwitch || setter == nil {
 		d.log.Warn("command for an entity that takes none; ignored", "entity", c.entity, "topic", c.source)
@@ -349,14 +363,18 @@ func (d *device) command(ctx context.Context, out sink, setter drivers.Setter, c
 		return
 	}
 	d.log.Info("command", "entity", c.entity, "value", got, "topic", c.source)
-	d.record(out, drivers.Reading{Entity: c.entity, Value: got}, true)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.states[c.entity] = got
+	// Published even when unchanged: Home Assistant shows what it asked
+	// for until a state arrives, and must see the real one.
+	out.State(d.id, e, got)
 }
 
 func (d *device) republishEntity(out sink, id string) {
 	d.mu.Lock()
-	v, ok := d.states[id]
-	d.mu.Unlock()
-	if ok {
+	defer d.mu.Unlock()
+	if v, ok := d.states[id]; ok {
 		out.State(d.id, d.entities[id], v)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/agent"
+	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/internal/brokertest"
 	"github.com/pinion-home/pinion/internal/hatest"
@@ -92,6 +93,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	cfg    *agent.Config
+	logs   *lockedBuffer // what the agent logged
 }
 
 // start runs the agent with config text (a format string taking the broker
@@ -111,11 +113,29 @@ func start(t testing.TB, config, brokerURL string) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{host: h, cancel: cancel, done: make(chan error, 1), cfg: cfg}
-	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r := &running{host: h, cancel: cancel, done: make(chan error, 1), cfg: cfg, logs: &lockedBuffer{}}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, r.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() { r.done <- agent.Serve(ctx, cfg, h, log) }()
 	t.Cleanup(func() { r.stop(t); h.Close() })
 	return r
+}
+
+// waitLog waits until the agent has logged a line containing every one of
+// parts.
+func (r *running) waitLog(t testing.TB, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for {
+		for _, line := range strings.Split(r.logs.String(), "\n") {
+			if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+				return
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the agent did not log a line with %q", parts)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
 
 // stop shuts the agent down cleanly and waits for it.
@@ -161,13 +181,28 @@ func suite(t *testing.T, url string) {
 	r := start(t, garageConfig, proxy.URL())
 	ha := hatest.New(t, url)
 
-	// agent: connectivity, started, version; pump, light, door; 3 bme280;
-	// co2 (+ temperature); system sensors.
-	if err := ha.WaitEntities(12, wait); err != nil {
+	// Home Assistant sees exactly the entities the config describes.
+	msgs, err := discovery.Messages(r.cfg.Node(), r.cfg.DiscoveryDevices())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.WaitEntities(len(msgs), wait); err != nil {
 		t.Fatal(err)
 	}
 	if p := ha.Problems(); len(p) > 0 {
 		t.Fatalf("Home Assistant would reject discovery:\n%s", strings.Join(p, "\n"))
+	}
+	var want, got []string
+	for _, m := range msgs {
+		want = append(want, m.Topic)
+	}
+	for _, e := range ha.Entities() {
+		got = append(got, e.Topic)
+	}
+	slices.Sort(want)
+	slices.Sort(got)
+	if !slices.Equal(got, want) {
+		t.Fatalf("Home Assistant discovered %q,\nwant %q", got, want)
 	}
 
 	t.Run("relay follows commands", func(t *testing.T) {
@@ -207,6 +242,46 @@ func suite(t *testing.T, url string) {
 		}
 		if n := pump.Reads(); n != 0 {
 			t.Fatalf("the relay line was read back %d times; periph turns a read output into an input", n)
+		}
+	})
+
+	t.Run("commands are applied in the order sent", func(t *testing.T) {
+		// Sent back to back, without waiting for states: with handlers on
+		// goroutines of their own, ON, OFF could reach the relay as OFF, ON.
+		pump := r.host.Line("GPIO17")
+		if err := ha.Command(uid("pump", "relay"), "OFF"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitState(uid("pump", "relay"), "OFF", wait); err != nil {
+			t.Fatal(err)
+		}
+		for burst := 0; burst < 10; burst++ {
+			before := len(pump.History())
+			var want []gpio.Level
+			for i := 0; i < 6; i++ {
+				p, l := "ON", gpio.High
+				if i%2 == 1 {
+					p, l = "OFF", gpio.Low
+				}
+				want = append(want, l)
+				if err := ha.Command(uid("pump", "relay"), p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			deadline := time.Now().Add(wait)
+			for len(pump.History())-before < len(want) && time.Now().Before(deadline) {
+				time.Sleep(5 * time.Millisecond)
+			}
+			var levels []gpio.Level
+			for _, c := range pump.History()[before:] {
+				levels = append(levels, c.Level)
+			}
+			if !slices.Equal(levels, want) {
+				t.Fatalf("burst %d: ON, OFF ×3 drove GPIO17 through %v, want %v", burst, levels, want)
+			}
+		}
+		if err := ha.WaitState(uid("pump", "relay"), "OFF", wait); err != nil {
+			t.Fatal(err)
 		}
 	})
 
@@ -297,16 +372,57 @@ func suite(t *testing.T, url string) {
 		}
 	})
 
-	t.Run("birth message republishes discovery", func(t *testing.T) {
-		topic := mustEntity(t, ha, uid("pump", "relay")).Topic
-		before := ha.ConfigCount(topic)
+	t.Run("birth message republishes discovery and states", func(t *testing.T) {
+		// The light's state changes only on command and is republished
+		// every 30 s: a new message within the wait is the birth's doing.
+		topic := mustEntity(t, ha, uid("light", "relay")).Topic
+		configs, states := ha.ConfigCount(topic), ha.StateCount(uid("light", "relay"))
 		ha.SendBirth()
 		deadline := time.Now().Add(wait)
-		for ha.ConfigCount(topic) <= before {
+		for ha.ConfigCount(topic) <= configs || ha.StateCount(uid("light", "relay")) <= states {
 			if time.Now().After(deadline) {
-				t.Fatalf("no discovery republished on %s after the birth message", topic)
+				t.Fatalf("after the birth message: %d new configs on %s, %d new states; want both", ha.ConfigCount(topic)-configs, topic, ha.StateCount(uid("light", "relay"))-states)
 			}
 			time.Sleep(20 * time.Millisecond)
+		}
+	})
+
+	t.Run("a retained command is not obeyed again at reconnect", func(t *testing.T) {
+		// Someone publishes ON retained (mosquitto_pub -r, or a switch
+		// configured with retain: true): it arrives live, and is obeyed.
+		pump := r.host.Line("GPIO17")
+		setTopic := mustEntity(t, ha, uid("pump", "relay")).CommandTopic
+		if err := ha.Publish(setTopic, "ON", true); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = ha.Publish(setTopic, "", true) })
+		if err := ha.WaitState(uid("pump", "relay"), "ON", wait); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.Command(uid("pump", "relay"), "OFF"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitState(uid("pump", "relay"), "OFF", wait); err != nil {
+			t.Fatal(err)
+		}
+		before := len(pump.History())
+		// The broker replays the retained ON when the agent subscribes
+		// again; the agent says it ignored it.
+		proxy.Cut()
+		r.waitLog(t, "retained command ignored", "topic="+setTopic)
+		if h := pump.History()[before:]; len(h) != 0 {
+			t.Fatalf("the replayed retained ON moved GPIO17: %+v", h)
+		}
+		// Commands sent live still work, and are the only thing that
+		// moved the relay.
+		if err := ha.Command(uid("pump", "relay"), "TOGGLE"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitState(uid("pump", "relay"), "ON", wait); err != nil {
+			t.Fatal(err)
+		}
+		if h := pump.History()[before:]; len(h) != 1 || h[0].Level != gpio.High {
+			t.Fatalf("after the reconnect GPIO17 went through %+v, want only the TOGGLE's change to High", h)
 		}
 	})
 
@@ -344,32 +460,49 @@ func suite(t *testing.T, url string) {
 		}
 	})
 
-	t.Run("removed devices leave no ghosts", func(t *testing.T) {
-		// The same node with only the pump: every other entity it had
-		// published must get an empty retained config.
+	t.Run("removed devices and entities leave no ghosts", func(t *testing.T) {
+		// The same node with only the pump, and the light turned from a
+		// relay into an input: every other entity it had published must
+		// get an empty retained config, and its retained state go.
 		only := strings.SplitN(garageConfig, "[[device]]", 3)
-		small := only[0] + "[[device]]" + only[1]
+		small := only[0] + "[[device]]" + only[1] + `
+[[device]]
+id = "light"
+driver = "gpio"
+name = "Light"
+pin = "GPIO27"
+mode = "input"
+`
 		doorTopic := mustEntity(t, ha, uid("door", "input")).Topic
+		lightTopic := mustEntity(t, ha, uid("light", "relay")).Topic
 		pumpTopic := mustEntity(t, ha, uid("pump", "relay")).Topic
 		r2 := start(t, small, url)
 		defer r2.stop(t)
-		deadline := time.Now().Add(wait)
-		for !slices.Contains(ha.Removed(), doorTopic) {
-			if time.Now().After(deadline) {
-				t.Fatalf("the door's config %s was not removed; removed: %v", doorTopic, ha.Removed())
+		for _, topic := range []string{doorTopic, lightTopic} {
+			deadline := time.Now().Add(wait)
+			for !slices.Contains(ha.Removed(), topic) {
+				if time.Now().After(deadline) {
+					t.Fatalf("the config %s was not removed; removed: %v", topic, ha.Removed())
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		if slices.Contains(ha.Removed(), pumpTopic) {
 			t.Fatal("the pump, still configured, was removed")
 		}
-		// The door's retained state and status are cleared too; the pump's
-		// stay.
+		if err := ha.WaitState(uid("light", "input"), "ON", wait); err != nil {
+			t.Fatalf("the light as an input: %v", err)
+		}
+		// The retained states and statuses of what is gone are cleared;
+		// those of what is configured stay.
 		for topic, want := range map[string]bool{
-			"pinion/garage/door/input":  false,
-			"pinion/garage/door/status": false,
-			"pinion/garage/pump/relay":  true,
-			"pinion/garage/pump/status": true,
+			"pinion/garage/door/input":   false,
+			"pinion/garage/door/status":  false,
+			"pinion/garage/light/relay":  false,
+			"pinion/garage/light/input":  true,
+			"pinion/garage/light/status": true,
+			"pinion/garage/pump/relay":   true,
+			"pinion/garage/pump/status":  true,
 		} {
 			deadline := time.Now().Add(wait)
 			for retained(t, url, topic) != want {

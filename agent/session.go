@@ -1,10 +1,12 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -29,16 +31,22 @@ const (
 // block, and subscriptions, availability and discovery redone in OnConnect.
 type session struct {
 	log       *slog.Logger
+	broker    string // for logs, without a password
 	node      discovery.Node
 	client    mqtt.Client
 	discovery []discovery.Message
-	known     map[string]bool // our discovery topics, for ghost cleanup
+	agent     []discovery.Message // the agent's own states
+	known     map[string]bool     // our discovery topics, for ghost cleanup
+	states    map[string]bool     // our state and status topics, for the sweep
 	devices   map[string]*device
-	started   time.Time
-	version   string
 
 	birthMu    sync.Mutex
 	birthTimer *time.Timer
+
+	connMu  sync.Mutex
+	connEnd context.CancelFunc // ends the goroutines of the current connection
+
+	foreign sync.Map // discovery topics another agent was seen publishing under our node id
 
 	attempt atomic.Int64 // connection attempts since the last success
 }
@@ -51,22 +59,39 @@ type sessionConfig struct {
 	Keepalive time.Duration
 }
 
-func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs []discovery.Message, devs []*device, version string) *session {
+func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs []discovery.Message, devs []*device, version string) (*session, error) {
+	agentStates, err := discovery.AgentStates(node, version, time.Now())
+	if err != nil {
+		return nil, fmt.Errorf("agent states: %w", err)
+	}
 	s := &session{
 		log:       log.With("component", "mqtt"),
+		broker:    redact(cfg.Broker),
 		node:      node,
 		discovery: msgs,
+		agent:     agentStates,
 		known:     map[string]bool{},
+		states:    map[string]bool{},
 		devices:   map[string]*device{},
-		started:   time.Now(),
-		version:   version,
 	}
 	for _, m := range msgs {
 		s.known[m.Topic] = true
 	}
+	for _, m := range agentStates {
+		s.states[m.Topic] = true
+	}
 	for _, d := range devs {
 		s.devices[d.id] = d
+		s.states[node.DeviceStatusTopic(d.id)] = true
+		for id := range d.entities {
+			s.states[node.StateTopic(d.id, id)] = true
+		}
 	}
+	// Commands must reach a device in the order they were sent: with
+	// SetOrderMatters(false) paho runs each message's handler on its own
+	// goroutine, and ON, OFF sent quickly could leave a relay ON. Handlers
+	// stay non-blocking (they only queue, or hand publishing to a
+	// goroutine), which is what ordered delivery asks of them.
 	opts := mqtt.NewClientOptions().
 		AddBroker(cfg.Broker).
 		SetClientID(cfg.ClientID).
@@ -74,7 +99,8 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetPassword(cfg.Password).
 		SetKeepAlive(cfg.Keepalive).
 		SetCleanSession(true).
-		SetOrderMatters(false).
+		SetProtocolVersion(4).
+		SetOrderMatters(true).
 		SetAutoReconnect(true).
 		SetConnectRetry(true).
 		SetConnectRetryInterval(2*time.Second).
@@ -84,14 +110,24 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetWill(node.StatusTopic(), "offline", 1, true).
 		SetOnConnectHandler(s.onConnect).
 		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.log.Warn("connection lost; reconnecting", "broker", cfg.Broker, "err", err)
+			s.endConnection()
+			s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
 		}).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
-			s.log.Debug("reconnecting", "broker", cfg.Broker)
+			s.log.Debug("reconnecting", "broker", s.broker)
 		}).
 		SetConnectionNotificationHandler(s.notify)
 	s.client = mqtt.NewClient(opts)
-	return s
+	return s, nil
+}
+
+// redact hides the password of a broker URL, for logs.
+func redact(broker string) string {
+	u, err := url.Parse(broker)
+	if err != nil {
+		return broker
+	}
+	return u.Redacted()
 }
 
 // notify logs failed connection attempts, so someone watching the log of
@@ -103,13 +139,12 @@ func (s *session) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 		s.attempt.Add(1)
 	case mqtt.ConnectionNotificationConnected:
 		s.attempt.Store(0)
-	case mqtt.ConnectionNotificationBrokerFailed:
+	case mqtt.ConnectionNotificationFailed:
+		// Sent for every failed attempt, whether the broker could not be
+		// reached or refused the login (paho's BrokerFailed covers only
+		// the former).
 		if a := s.attempt.Load(); a <= 1 || a%30 == 0 {
-			broker := ""
-			if n.Broker != nil {
-				broker = n.Broker.Redacted()
-			}
-			s.log.Warn("cannot connect to the broker; retrying", "broker", broker, "attempt", a, "err", n.Reason, "hint", connectHint(n.Reason))
+			s.log.Warn("cannot connect to the broker; retrying", "broker", s.broker, "attempt", a, "err", n.Reason, "hint", connectHint(n.Reason))
 		}
 	}
 }
@@ -140,22 +175,57 @@ func (s *session) connect() {
 	s.client.Connect()
 }
 
+// subscribeRetryMax bounds the wait between attempts to subscribe.
+const subscribeRetryMax = 30 * time.Second
+
+// onConnect runs on its own goroutine for every (re)connection. Until the
+// subscriptions are granted nothing is published: an entity announced
+// online whose commands nobody receives would mislead Home Assistant.
 func (s *session) onConnect(c mqtt.Client) {
+	ctx := s.newConnection()
 	s.log.Info("connected", "status_topic", s.node.StatusTopic())
 	subs := map[string]byte{
 		s.node.CommandFilter(): 1,
 		s.node.BirthTopic():    1,
 		s.node.ConfigFilter():  1,
 	}
-	if err := s.subscribe(c, subs, s.route); err != nil {
-		// Without subscriptions commands are lost; drop the connection so
-		// the reconnect logic tries again from scratch.
-		s.log.Error("subscribing failed; reconnecting", "err", err)
-		go c.Disconnect(100)
-		return
+	for delay := time.Second; ; delay = min(2*delay, subscribeRetryMax) {
+		err := s.subscribe(c, subs, s.route)
+		if err == nil {
+			break
+		}
+		s.log.Error("subscribing failed; commands are not received until it works", "err", err, "retry_in", delay)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
 	}
 	s.publishAll()
-	s.sweep(c)
+	s.sweep(ctx, c)
+}
+
+// newConnection ends the goroutines of the previous connection and returns
+// the context of the new one.
+func (s *session) newConnection() context.Context {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.connEnd != nil {
+		s.connEnd()
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.connEnd = cancel
+	return ctx
+}
+
+// endConnection ends the goroutines of the current connection.
+func (s *session) endConnection() {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	if s.connEnd != nil {
+		s.connEnd()
+		s.connEnd = nil
+	}
 }
 
 // sweepWindow is how long after connecting retained states and statuses of
@@ -163,34 +233,32 @@ func (s *session) onConnect(c mqtt.Client) {
 // messages right after the subscription.
 const sweepWindow = 5 * time.Second
 
-// sweep clears the retained states and statuses that devices removed from
-// the config left behind, so the broker holds no stale values for them.
-// Their discovery configs are removed by cleanGhost, on the subscription
-// made before discovery is published, so Home Assistant drops an entity
-// before its state topic is emptied (an empty state would be logged there).
-func (s *session) sweep(c mqtt.Client) {
+// sweep clears the retained states and statuses that devices and entities
+// removed from the config left behind, so the broker holds no stale values
+// for them. Their discovery configs are removed by cleanGhost, on the
+// subscription made before discovery is published, so Home Assistant drops
+// an entity before its state topic is emptied (an empty state would be
+// logged there).
+func (s *session) sweep(ctx context.Context, c mqtt.Client) {
 	filter := s.node.StateTopic("+", "+")
-	prefix := strings.TrimSuffix(filter, "+/+")
 	err := s.subscribe(c, map[string]byte{filter: 1}, func(_ mqtt.Client, m mqtt.Message) {
-		if !m.Retained() || len(m.Payload()) == 0 {
+		if !m.Retained() || len(m.Payload()) == 0 || s.states[m.Topic()] {
 			return
 		}
-		dev, _, ok := strings.Cut(strings.TrimPrefix(m.Topic(), prefix), "/")
-		if !ok || dev == discovery.AgentDeviceID || s.devices[dev] != nil {
-			return
-		}
-		s.log.Info("clearing a retained message of a device no longer in the config", "topic", m.Topic())
-		s.publish(m.Topic(), nil, true)
+		s.log.Info("clearing a retained state no longer in the config", "topic", m.Topic())
+		go s.publish(m.Topic(), nil, true)
 	})
 	if err != nil {
 		s.log.Warn("cannot look for stale retained states", "err", err)
 		return
 	}
-	time.AfterFunc(sweepWindow, func() {
-		if c.IsConnectionOpen() {
+	go func() {
+		select {
+		case <-ctx.Done():
+		case <-time.After(sweepWindow):
 			s.wait(c.Unsubscribe(filter), "unsubscribe "+filter)
 		}
-	})
+	}()
 }
 
 // subscribe subscribes to filters and checks what the broker granted: a
@@ -226,21 +294,17 @@ func (s *session) publishAll() {
 	for _, m := range s.discovery {
 		s.publish(m.Topic, m.Payload, true)
 	}
-	s.publish(s.node.StateTopic(discovery.AgentDeviceID, "version"), []byte(s.version), true)
-	s.publish(s.node.StateTopic(discovery.AgentDeviceID, "started"), []byte(s.started.UTC().Format(time.RFC3339)), true)
+	for _, m := range s.agent {
+		s.publish(m.Topic, m.Payload, true)
+	}
 	for _, d := range s.devices {
-		states, online, known := d.snapshot()
-		if known {
-			s.DeviceStatus(d.id, online)
-		}
-		for id, v := range states {
-			s.State(d.id, d.entities[id], v)
-		}
+		d.publishAll(s)
 	}
 }
 
-// route dispatches every incoming message. It runs on paho's goroutines
-// and never blocks: commands go to the device's bounded queue.
+// route dispatches every incoming message. It runs on paho's router
+// goroutine, in the order messages arrived, and never blocks: commands go
+// to the device's bounded queue, publishes to goroutines of their own.
 func (s *session) route(_ mqtt.Client, m mqtt.Message) {
 	topic := m.Topic()
 	switch {
@@ -249,9 +313,26 @@ func (s *session) route(_ mqtt.Client, m mqtt.Message) {
 			s.scheduleBirth()
 		}
 	case strings.HasSuffix(topic, "/config"):
-		s.cleanGhost(topic, m.Payload())
+		if m.Retained() {
+			s.cleanGhost(topic, m.Payload())
+		} else {
+			s.checkForeign(topic, m.Payload())
+		}
 	case strings.HasSuffix(topic, "/set"):
-		s.command(topic, m.Payload())
+		switch {
+		case len(m.Payload()) == 0:
+			// What a subscriber sees when a retained command is cleared.
+			s.log.Debug("empty command ignored", "topic", topic)
+		case m.Retained():
+			// The broker replays a retained command at every (re)connect:
+			// obeying it would switch the device without anyone asking.
+			// Live commands arrive with the retain flag cleared, even when
+			// they were published retained.
+			s.log.Warn("retained command ignored: a command kept on the broker would switch the device at every restart; clear it with mosquitto_pub -r -n -t "+topic,
+				"topic", topic, "payload", truncate(string(m.Payload())))
+		default:
+			s.command(topic, m.Payload())
+		}
 	}
 }
 
@@ -276,7 +357,8 @@ func (s *session) scheduleBirth() {
 
 // cleanGhost removes, with an empty retained config, an entity this node
 // published before that is no longer configured, so it does not linger in
-// Home Assistant.
+// Home Assistant. Only retained configs count: they are what Home
+// Assistant reads when it starts.
 func (s *session) cleanGhost(topic string, payload []byte) {
 	if len(payload) == 0 || s.known[topic] {
 		return
@@ -285,7 +367,24 @@ func (s *session) cleanGhost(topic string, payload []byte) {
 		return
 	}
 	s.log.Info("removing entity no longer in the config", "topic", topic)
-	s.publish(topic, nil, true)
+	go s.publish(topic, nil, true)
+}
+
+// checkForeign warns, once per topic, when a discovery config this agent
+// does not publish arrives live under its node id: another agent uses the
+// same id (two Pis both called raspberrypi), and the two would remove each
+// other's entities whenever one of them restarts.
+func (s *session) checkForeign(topic string, payload []byte) {
+	if len(payload) == 0 || s.known[topic] {
+		return
+	}
+	if _, _, ok := s.node.ParseConfigTopic(topic); !ok {
+		return
+	}
+	if _, seen := s.foreign.LoadOrStore(topic, true); seen {
+		return
+	}
+	s.log.Warn("another agent publishes discovery under this node id; give each agent its own [agent] id", "node", s.node.ID, "topic", topic)
 }
 
 func (s *session) command(topic string, payload []byte) {
@@ -368,10 +467,11 @@ func (s *session) close() {
 		s.birthTimer.Stop()
 	}
 	s.birthMu.Unlock()
+	s.endConnection()
 	if s.client.IsConnectionOpen() {
 		t := s.client.Publish(s.node.StatusTopic(), 1, true, "offline")
-		if !t.WaitTimeout(offlineWait) {
-			s.log.Warn("could not publish offline before exit; the broker will not send the will after a clean disconnect", "topic", s.node.StatusTopic())
+		if !t.WaitTimeout(offlineWait) || t.Error() != nil {
+			s.log.Warn("could not publish offline before exit; the broker will not send the will after a clean disconnect", "topic", s.node.StatusTopic(), "err", t.Error())
 		}
 	}
 	s.client.Disconnect(250)

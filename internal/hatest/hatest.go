@@ -110,6 +110,7 @@ type entity struct {
 type topicState struct {
 	last string
 	seen bool
+	n    int // messages received
 	// seqOf is the sequence number of the last arrival of each distinct
 	// payload, which is enough to evaluate availability in every mode.
 	seqOf map[string]uint64
@@ -367,6 +368,7 @@ func (h *HA) topicHandler(filter string) mqtt.MessageHandler {
 		ts := h.topics[filter]
 		h.seq++
 		ts.last, ts.seen = payload, true
+		ts.n++
 		ts.seqOf[payload] = h.seq
 		h.notifyLocked()
 		for _, e := range h.entities {
@@ -515,6 +517,30 @@ func (h *HA) ConfigCount(topic string) int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return h.counts[topic]
+}
+
+// StateCount returns how many messages arrived on the state topic of the
+// entity with uniqueID, retained or not; 0 for an unknown entity.
+func (h *HA) StateCount(uniqueID string) int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	e := h.findLocked(uniqueID)
+	if e == nil {
+		return 0
+	}
+	if ts := h.topics[e.stateTopic]; ts != nil {
+		return ts.n
+	}
+	return 0
+}
+
+// Publish publishes payload to topic at QoS 1, as someone at a shell does
+// with mosquitto_pub (-r for retain).
+func (h *HA) Publish(topic, payload string, retain bool) error {
+	if err := h.publish(topic, payload, 1, retain); err != nil {
+		return fmt.Errorf("hatest: publish %q to %s: %w", payload, topic, err)
+	}
+	return nil
 }
 
 // SendBirth publishes Home Assistant's birth message, "online" on the
