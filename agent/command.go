@@ -39,12 +39,19 @@ func ParseCommand(payload []byte) (Command, error) {
 		if !ok {
 			return Command{}, fmt.Errorf("command %q: JSON without a \"state\" key: want {\"state\":\"ON\"}", truncate(s))
 		}
-		var b bool
-		if err := json.Unmarshal(raw, &b); err == nil {
-			return Command{Value: drivers.Bool(b)}, nil
+		// Decoded as any: a JSON null would decode into a bool as false,
+		// and switch a relay off that nobody asked to switch.
+		var state any
+		if err := json.Unmarshal(raw, &state); err != nil {
+			return Command{}, fmt.Errorf("command %q: invalid JSON: %w", truncate(s), err)
 		}
 		var str string
-		if err := json.Unmarshal(raw, &str); err != nil {
+		switch v := state.(type) {
+		case bool:
+			return Command{Value: drivers.Bool(v)}, nil
+		case string:
+			str = v
+		default:
 			return Command{}, fmt.Errorf("command %q: \"state\" must be a string or a boolean", truncate(s))
 		}
 		if strings.HasPrefix(strings.TrimSpace(str), "{") {

@@ -1,9 +1,12 @@
 package agent
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"unicode/utf8"
+
+	"github.com/pinion-home/pinion/drivers"
 )
 
 func TestParseCommand(t *testing.T) {
@@ -33,6 +36,8 @@ func TestParseCommand(t *testing.T) {
 		{in: "2", err: "not understood"},
 		{in: "yes", err: "not understood"},
 		{in: `{"state":1}`, err: "string or a boolean"},
+		{in: `{"state":null}`, err: "string or a boolean"},
+		{in: `{"state":"ON","state":null}`, err: "string or a boolean"},
 		{in: `{"power":"ON"}`, err: `without a "state" key`},
 		{in: `{"state":`, err: "invalid JSON"},
 		{in: `{"state":"{\"state\":\"ON\"}"}`, err: "nested JSON"},
@@ -57,7 +62,7 @@ func TestParseCommand(t *testing.T) {
 }
 
 func FuzzParseCommand(f *testing.F) {
-	for _, s := range []string{"ON", "off", "TOGGLE", "1", `{"state":"ON"}`, `{"state":true}`, "{", "\x00"} {
+	for _, s := range []string{"ON", "off", "TOGGLE", "1", `{"state":"ON"}`, `{"state":true}`, `{"state":null}`, `{"state":" on "}`, "{", "\x00"} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, b []byte) {
@@ -68,8 +73,48 @@ func FuzzParseCommand(f *testing.F) {
 			}
 			return
 		}
-		if !c.Toggle && c.Value.Kind == 0 {
-			t.Fatalf("ParseCommand(%q) succeeded without a value", b)
+		// Whatever is accepted is one of the documented forms, and means
+		// what that form says.
+		want, ok := documentedCommand(b)
+		if !ok {
+			t.Fatalf("ParseCommand(%q) = %+v; not one of the documented forms", b, c)
+		}
+		if c.Toggle != want.Toggle || (!c.Toggle && !c.Value.Equal(want.Value)) {
+			t.Fatalf("ParseCommand(%q) = %+v, want %+v", b, c, want)
 		}
 	})
+}
+
+// documentedCommand is the README's list of commands, written out plainly:
+// ON/OFF, TOGGLE, 1/0, true/false in any case with white space around, or
+// a JSON object whose "state" is a boolean or one of those words.
+func documentedCommand(b []byte) (Command, bool) {
+	if len(b) > maxCommandLen {
+		return Command{}, false
+	}
+	word := func(s string) (Command, bool) {
+		switch strings.ToUpper(strings.TrimSpace(s)) {
+		case "ON", "1", "TRUE":
+			return Command{Value: drivers.Bool(true)}, true
+		case "OFF", "0", "FALSE":
+			return Command{Value: drivers.Bool(false)}, true
+		case "TOGGLE":
+			return Command{Toggle: true}, true
+		}
+		return Command{}, false
+	}
+	if c, ok := word(string(b)); ok {
+		return c, true
+	}
+	var obj map[string]any
+	if json.Unmarshal(b, &obj) != nil {
+		return Command{}, false
+	}
+	switch v := obj["state"].(type) {
+	case bool:
+		return Command{Value: drivers.Bool(v)}, true
+	case string:
+		return word(v)
+	}
+	return Command{}, false
 }
