@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 
 	"github.com/pinion-home/pinion/agent/realhost"
@@ -19,8 +20,32 @@ import (
 )
 
 // Version is pinion's version, set at build time with
-// -ldflags "-X github.com/pinion-home/pinion/agent.Version=v1.2.3".
+// -ldflags "-X github.com/pinion-home/pinion/agent.Version=v1.2.3". Left
+// unset, it is the version of pinion's module that the go command recorded
+// (go install github.com/pinion-home/pinion/cmd/agent@v1.2.3, or a custom
+// agent that requires pinion v1.2.3), or dev for a build from a checkout.
 var Version = "dev"
+
+func init() {
+	if Version == "dev" {
+		Version = moduleVersion(debug.ReadBuildInfo())
+	}
+}
+
+// moduleVersion finds pinion's module version in a binary's build info.
+func moduleVersion(bi *debug.BuildInfo, ok bool) string {
+	const path = "github.com/pinion-home/pinion"
+	if !ok {
+		return "dev"
+	}
+	mods := append([]*debug.Module{&bi.Main}, bi.Deps...)
+	for _, m := range mods {
+		if m.Path == path && m.Version != "" && m.Version != "(devel)" {
+			return m.Version
+		}
+	}
+	return "dev"
+}
 
 // Node returns the discovery node the config describes.
 func (c *Config) Node() discovery.Node {

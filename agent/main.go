@@ -23,6 +23,7 @@ const DefaultConfigPath = "/etc/pinion/pinion.toml"
 // Main is the pinion command line. A custom agent is a copy of cmd/agent
 // with more driver packages imported; it calls Main.
 func Main() {
+	routePahoLogs()
 	os.Exit(RunCLI(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
@@ -61,7 +62,12 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	if *listDrv {
-		fmt.Fprintln(stdout, strings.Join(drivers.Names(), "\n"))
+		names := drivers.Names()
+		if len(names) == 0 {
+			fmt.Fprintln(stderr, "pinion: no drivers are built into this agent (built with -tags custom and no drivers.<name> tags?)")
+			return 1
+		}
+		fmt.Fprintln(stdout, strings.Join(names, "\n"))
 		return 0
 	}
 
@@ -135,6 +141,7 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Agent.Level()}))
+	pahoLog.Store(log.With("component", "paho"))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := Run(ctx, cfg, log); err != nil {

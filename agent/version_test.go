@@ -1,0 +1,30 @@
+package agent
+
+import (
+	"runtime/debug"
+	"testing"
+)
+
+func TestModuleVersion(t *testing.T) {
+	main := func(path, version string) *debug.BuildInfo {
+		return &debug.BuildInfo{Main: debug.Module{Path: path, Version: version}}
+	}
+	custom := main("example.com/myagent", "(devel)")
+	custom.Deps = []*debug.Module{{Path: "github.com/eclipse/paho.mqtt.golang", Version: "v1.5.1"}, {Path: "github.com/pinion-home/pinion", Version: "v1.4.0"}}
+	tests := []struct {
+		name string
+		bi   *debug.BuildInfo
+		ok   bool
+		want string
+	}{
+		{"go install @version", main("github.com/pinion-home/pinion", "v1.2.3"), true, "v1.2.3"},
+		{"checkout build", main("github.com/pinion-home/pinion", "(devel)"), true, "dev"},
+		{"custom agent requiring pinion", custom, true, "v1.4.0"},
+		{"no build info", nil, false, "dev"},
+	}
+	for _, tt := range tests {
+		if got := moduleVersion(tt.bi, tt.ok); got != tt.want {
+			t.Errorf("%s: moduleVersion = %q, want %q", tt.name, got, tt.want)
+		}
+	}
+}
