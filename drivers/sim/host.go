@@ -214,14 +214,14 @@ func (h *Host) Toggle(pin string, every time.Duration) error {
 		defer h.wg.Done()
 		t := time.NewTicker(every)
 		defer t.Stop()
-		level := gpio.High
 		for {
 			select {
 			case <-h.ctx.Done():
 				return
 			case <-t.C:
-				l.Drive(level)
-				level = !level
+				// From the level the line has, so the first tick already
+				// changes it (a pulled-up door reads High to begin with).
+				l.Drive(!l.Level())
 			}
 		}
 	}()
