@@ -84,7 +84,7 @@ const goodBinarySensor = `{
 	"unique_id": "pinion_garage_door_contact",
 	"device_class": "door",
 	"state_topic": "pinion/garage/door/contact",
-	"device": {"identifiers": ["pinion_garage_door"], "name": "Garage door"}
+	"device": {"identifiers": ["pinion_garage_door"], "name": "Garage door", "model": 4, "hw_version": 1.2}
 }`
 
 func TestGoodConfigs(t *testing.T) {
@@ -179,6 +179,12 @@ func TestBadConfigs(t *testing.T) {
 		{"unknown device key", "homeassistant/sensor/n/devkey/config",
 			`{"unique_id": "devkey", "state_topic": "s/devkey", "device": {"identifiers": ["x"], "name": "X", "ip": "10.0.0.2"}}`,
 			`extra keys not allowed @ data['device']["ip"]`, false},
+		{"device name a list", "homeassistant/sensor/n/devlist/config",
+			`{"unique_id": "devlist", "state_topic": "s/devlist", "device": {"identifiers": ["x"], "name": ["X"]}}`,
+			"device name must be a string", false},
+		{"device identifier an object", "homeassistant/sensor/n/devid/config",
+			`{"unique_id": "devid", "state_topic": "s/devid", "device": {"identifiers": [{"id": "x"}], "name": "X"}}`,
+			"device identifiers must be strings", false},
 		{"device without identifiers", "homeassistant/sensor/n/noids/config",
 			`{"unique_id": "noids", "state_topic": "s/noids", "device": {"name": "X"}}`, "at least one identifying value", false},
 		{"device without name", "homeassistant/sensor/n/noname/config",
@@ -199,6 +205,9 @@ func TestBadConfigs(t *testing.T) {
 		{"unit not valid for class", "homeassistant/sensor/n/unit/config",
 			`{"unique_id": "unit", "state_topic": "s/unit", "device_class": "temperature", "unit_of_measurement": "C", ` + dev + `}`,
 			"the unit of measurement \"C\" is not valid together with device class temperature", false},
+		{"unit on a class that takes none", "homeassistant/sensor/n/aqi/config",
+			`{"unique_id": "aqi", "state_topic": "s/aqi", "device_class": "aqi", "unit_of_measurement": "AQI", ` + dev + `}`,
+			`device class aqi, which takes no unit`, false},
 		{"entity_category config on a sensor", "homeassistant/sensor/n/cat/config",
 			`{"unique_id": "cat", "state_topic": "s/cat", "entity_category": "config", ` + dev + `}`, "entity_category config is not allowed on a sensor", false},
 		{"sensor without state topic", "homeassistant/sensor/n/nostate/config",

@@ -490,7 +490,7 @@ func checkDevice(p *parsed, cfg map[string]any) {
 				p.reject("device configuration_url %v is not an http, https or homeassistant URL", v)
 			}
 		default:
-			if _, ok := v.(string); !ok {
+			if !cvString(v) {
 				p.reject("device %s must be a string", k)
 			}
 		}
@@ -502,11 +502,11 @@ func checkDevice(p *parsed, cfg map[string]any) {
 		identifying = ids != ""
 	case []any:
 		for _, id := range ids {
-			s, ok := id.(string)
-			if !ok {
+			if !cvString(id) {
 				p.reject("device identifiers must be strings")
+				continue
 			}
-			identifying = identifying || s != ""
+			identifying = identifying || fmt.Sprint(id) != ""
 		}
 	default:
 		p.reject("device identifiers must be a string or a list of strings")
@@ -583,6 +583,8 @@ func checkSensor(p *parsed, cfg map[string]any) {
 		names, noUnit := unitNames(allowed)
 		normalized := strings.ReplaceAll(unit, "\u00b5", "\u03bc")
 		switch {
+		case hasUnit && len(names) == 0:
+			p.reject("the unit of measurement %q is not valid together with device class %s, which takes no unit", unit, class)
 		case hasUnit && !slices.Contains(names, normalized):
 			p.reject("the unit of measurement %q is not valid together with device class %s (valid: %s)", unit, class, strings.Join(names, ", "))
 		case !hasUnit && !noUnit:
@@ -712,4 +714,14 @@ func sensorStateFindings(cfg map[string]any, payload string) []string {
 		}
 	}
 	return out
+}
+
+// cvString reports whether Home Assistant's cv.string accepts v: anything
+// but null, a list or an object; numbers and booleans become strings.
+func cvString(v any) bool {
+	switch v.(type) {
+	case nil, []any, map[string]any:
+		return false
+	}
+	return true
 }
