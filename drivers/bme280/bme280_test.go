@@ -326,6 +326,61 @@ func TestOpenOtherAddress(t *testing.T) {
 	}
 }
 
+// TestOpenResetsWhatAnotherProgramLeft checks that Open's soft reset
+// clears the settings another program may have left in the chip: an IIR
+// filter would smooth and delay every reading, and a chip left in normal
+// mode keeps measuring on its own.
+func TestOpenResetsWhatAnotherProgramLeft(t *testing.T) {
+	const regConfig = 0xF5 // t_sb[7:5], filter[4:2]; the driver never writes it
+	tests := []struct {
+		name string
+		left []byte // register, value pairs written before Open
+	}{
+		// t_sb 1 s, IIR filter 16; humidity ×16.
+		{"filter and standby in sleep mode", []byte{regConfig, 0xB0, regCtrlHum, 0x05}},
+		// config first, as the chip ignores it in normal mode; then
+		// temperature and pressure ×16 in normal mode.
+		{"measuring in normal mode", []byte{regConfig, 0xA0, regCtrlHum, 0x05, regCtrlMeas, 0xB7}},
+	}
+	// ctrl returns ctrl_hum, ctrl_meas and config.
+	ctrl := func(t *testing.T, c sim.Chip) []byte {
+		t.Helper()
+		b := make([]byte, 4) // 0xF2-0xF5, status at 0xF3 in between
+		if err := c.Tx([]byte{regCtrlHum}, b); err != nil {
+			t.Fatal(err)
+		}
+		return []byte{b[0], b[2], b[3]}
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, "", nil)
+			if err := r.chip.Tx(tt.left, nil); err != nil {
+				t.Fatal(err)
+			}
+			want := map[byte]byte{regCtrlMeas: 0}
+			for i := 0; i < len(tt.left); i += 2 {
+				want[tt.left[i]] = tt.left[i+1]
+			}
+			if got := ctrl(t, r.chip); !bytes.Equal(got, []byte{want[regCtrlHum], want[regCtrlMeas], want[regConfig]}) {
+				t.Fatalf("before Open: ctrl_hum, ctrl_meas, config = % x, want what was written (% x); the test cannot tell whether Open clears them", got, tt.left)
+			}
+			r.open(t)
+			// The datasheet's reset values (5.4.2-5.4.6): all zero, sleep mode.
+			if got := ctrl(t, r.chip); !bytes.Equal(got, []byte{0, 0, 0}) {
+				t.Errorf("after Open: ctrl_hum, ctrl_meas, config = % x, want 00 00 00: the soft reset did not clear what was left", got)
+			}
+			if _, err := r.dev.Read(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			// A read sets its oversampling and the chip goes back to sleep;
+			// neither the filter nor normal mode comes back.
+			if got := ctrl(t, r.chip); got[0] != 0x01 || got[1]&0x03 != 0 || got[2] != 0 {
+				t.Errorf("after a read: ctrl_hum, ctrl_meas, config = % x, want 01, sleep mode and 00", got)
+			}
+		})
+	}
+}
+
 // isSetup reports whether writes begin like the driver's setup: chip id,
 // reset, then both calibration blocks.
 func isSetup(writes [][]byte) bool {

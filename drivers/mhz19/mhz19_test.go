@@ -1,6 +1,7 @@
 package mhz19
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -278,6 +279,170 @@ func TestSetupCommandsReachSensor(t *testing.T) {
 			}
 			if wantPPM := float64(min(3000, tt.wantRange)); ppm != wantPPM {
 				t.Errorf("read %v ppm, want %v within the range", ppm, wantPPM)
+			}
+		})
+	}
+}
+
+// slowLineHost is the simulated board, but the serial port it hands out
+// is a slowLinePort.
+type slowLineHost struct {
+	*sim.Host
+
+	mu   sync.Mutex
+	port *slowLinePort
+}
+
+// Serial implements drivers.Host.
+func (h *slowLineHost) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
+	p, err := h.Host.Serial(path, mode)
+	if err != nil {
+		return nil, err
+	}
+	sp := &slowLinePort{Port: p, holding: true}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.port = sp
+	return sp, nil
+}
+
+// seen returns the bytes the driver has read from the port.
+func (h *slowLineHost) seen() []byte {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.port == nil {
+		return nil
+	}
+	return h.port.seenBytes()
+}
+
+// slowLinePort gives a pty a real line's timing. At 9600 baud the setup
+// commands that Open writes are still leaving the UART when Read empties
+// the input buffer, so on real hardware their acknowledgements arrive after
+// that, in the middle of the read; a pty delivers the commands at once, and
+// the sensor's acknowledgements would usually be emptied away instead. So
+// the port holds back what the driver writes until it first empties its
+// input buffer or reads, and records every byte the driver reads.
+type slowLinePort struct {
+	drivers.Port
+
+	mu      sync.Mutex
+	holding bool
+	held    []byte
+	seen    []byte
+}
+
+func (p *slowLinePort) Write(b []byte) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.holding {
+		p.held = append(p.held, b...)
+		return len(b), nil
+	}
+	return p.Port.Write(b)
+}
+
+// release sends what was held back, once.
+func (p *slowLinePort) release() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !p.holding {
+		return nil
+	}
+	p.holding = false
+	_, err := p.Port.Write(p.held)
+	p.held = nil
+	return err
+}
+
+func (p *slowLinePort) ResetInputBuffer() error {
+	if err := p.Port.ResetInputBuffer(); err != nil {
+		return err
+	}
+	return p.release()
+}
+
+func (p *slowLinePort) Read(b []byte) (int, error) {
+	if err := p.release(); err != nil {
+		return 0, err
+	}
+	n, err := p.Port.Read(b)
+	p.mu.Lock()
+	p.seen = append(p.seen, b[:n]...)
+	p.mu.Unlock()
+	return n, err
+}
+
+func (p *slowLinePort) seenBytes() []byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return bytes.Clone(p.seen)
+}
+
+// TestSetupAcknowledgementsAreNotReadings checks that the sensor's replies
+// to the setup commands, which real units send although the datasheet says
+// they do not, never pass for a reading: taken as one, the range's
+// acknowledgement (ff 99 01 00 …) would read 256 ppm at -40 °C.
+func TestSetupAcknowledgementsAreNotReadings(t *testing.T) {
+	const snippet = "port = \"/dev/serial0\"\nabc = false\nrange = 2000"
+	acks := []string{"ff 79 01 00 00 00 00 00 86", "ff 99 01 00 00 00 00 00 66"}
+	tests := []struct {
+		name string
+		// slow holds the setup commands back until the read empties its
+		// input buffer, so that their acknowledgements arrive during it.
+		slow bool
+	}{
+		{"acknowledged before the read", false},
+		{"acknowledged during the read", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := &slowLineHost{Host: drivertest.Host(t)}
+			peer := sim.NewMHZ19(sim.StaticCO2(3000))
+			if _, err := h.AddSerialPeer("/dev/serial0", peer); err != nil {
+				t.Fatal(err)
+			}
+			dev, err := New(drivertest.Config(t, "test", snippet))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := dev.(*Device)
+			var host drivers.Host = h
+			if !tt.slow {
+				host = h.Host
+			}
+			if err := d.Open(context.Background(), host); err != nil {
+				t.Fatalf("Open: %v", err)
+			}
+			t.Cleanup(func() { d.Close() })
+			if !tt.slow {
+				// Both acknowledgements are on the line before the read.
+				for end := time.Now().Add(waitLimit); peer.Answered() < len(acks); time.Sleep(time.Millisecond) {
+					if time.Now().After(end) {
+						t.Fatalf("the sensor acknowledged %d setup commands, want %d", peer.Answered(), len(acks))
+					}
+				}
+			}
+
+			for i := range 2 {
+				ppm, temp := mustRead(t, d)
+				if ppm != 2000 || temp != 24 {
+					t.Fatalf("read %d: %v ppm at %v °C, want 2000 ppm (3000 saturated at the range) at 24 °C", i+1, ppm, temp)
+				}
+			}
+			if tt.slow {
+				// The driver did see the acknowledgements, and skipped them.
+				want := strings.Join(acks, " ") + " ff 86 07 d0 40"
+				if got := fmt.Sprintf("% x", h.seen()); !strings.HasPrefix(got, want) {
+					t.Errorf("the driver read %s; want it to start with both acknowledgements, then the reading: %s", got, want)
+				}
+			}
+			var got []byte
+			for _, c := range peer.Commands() {
+				got = append(got, c.Code)
+			}
+			if want := []byte{0x79, 0x99, 0x86, 0x86}; !bytes.Equal(got, want) {
+				t.Errorf("the sensor saw commands % x, want % x", got, want)
 			}
 		})
 	}

@@ -22,8 +22,16 @@ const (
 
 	mhzCmdRead  = 0x86 // read CO₂ concentration (and temperature)
 	mhzCmdZero  = 0x87 // zero-point calibration at 400 ppm
+	mhzCmdSpan  = 0x88 // span-point calibration, the span in bytes 3-4 big-endian
 	mhzCmdABC   = 0x79 // automatic baseline correction on (byte 3 0xA0) or off (0x00)
 	mhzCmdRange = 0x99 // detection range, bytes 4-7 big-endian
+
+	// mhzAckOK is byte 2 of the sensor's acknowledgement of a setting
+	// command: FF <cmd> 01 00 00 00 00 00 <checksum>.
+	mhzAckOK = 0x01
+	// mhzZeroPPM is the concentration zero calibration declares, and the
+	// point span calibration scales from.
+	mhzZeroPPM = 400
 
 	// mhzWarmUpPPM is what MH-Z19B units answer while the lamp and the
 	// detector settle after power-on, whatever the air holds.
@@ -103,7 +111,7 @@ func (d driftingCO2) occupancy(slot int64) float64 {
 // checksum was right).
 type MHZ19Command struct {
 	// Code is the command byte: 0x86 read, 0x79 ABC, 0x87 zero
-	// calibration, 0x99 detection range.
+	// calibration, 0x88 span calibration, 0x99 detection range.
 	Code byte
 	// Frame is the whole request as received.
 	Frame [9]byte
@@ -116,9 +124,19 @@ type MHZ19Command struct {
 // Like the sensor it answers 0x86 with the CO₂ level (saturating at the
 // detection range) and the temperature plus 40; it answers a fixed 500 ppm
 // during warm-up; it ignores requests whose checksum is wrong and hunts for
-// the next 0xFF start byte after garbage; it takes 0x79 (ABC), 0x87 (zero
-// calibration) and 0x99 (detection range) without replying, as the
-// datasheet says.
+// the next 0xFF start byte after garbage. Commands it does not simulate get
+// no answer: right for unused codes such as 0x00-0x30, though real units
+// answer some undocumented ones (0x84, 0x9B, …).
+//
+// It acknowledges the setting commands 0x79 (ABC), 0x87 (zero
+// calibration), 0x88 (span calibration) and 0x99 (detection range) with
+// FF <cmd> 01 00 00 00 00 00 <checksum>. The datasheet says they get no
+// reply, but real units send one: ESPEasy logged "ff 79 1 0 0 0 0 0 86"
+// after ABC off (letscontrolit/ESPEasy#2394, fixed by #2395: "According to
+// the datasheet, the sensor should not give a response to some commands,
+// but it does"), and the WifWaf MH-Z19 library reads a reply carrying the
+// command byte after each of them. A driver must therefore skip these
+// frames rather than take the next 9 bytes as its reading.
 type MHZ19 struct {
 	// WarmUp is how long after power-on (the start of Serve) the sensor
 	// answers 500 ppm whatever the air holds; real units take about three
@@ -137,6 +155,7 @@ type MHZ19 struct {
 	abc        bool
 	rangePPM   int
 	zeroOffset float64
+	spanGain   float64
 	commands   []MHZ19Command
 	ignored    int
 	answered   int
@@ -145,7 +164,7 @@ type MHZ19 struct {
 // NewMHZ19 returns a simulated MH-Z19B measuring co2, as shipped: ABC on,
 // a 5000 ppm detection range, 24 °C inside, no warm-up.
 func NewMHZ19(co2 CO2Source) *MHZ19 {
-	return &MHZ19{co2: co2, delay: mhzDefaultDelay, tempC: 24, abc: true, rangePPM: mhzDefaultRange}
+	return &MHZ19{co2: co2, delay: mhzDefaultDelay, tempC: 24, abc: true, rangePPM: mhzDefaultRange, spanGain: 1}
 }
 
 // Silence makes the sensor stop answering (true), as if it were unplugged
@@ -180,7 +199,8 @@ func (m *MHZ19) SetTemperature(c float64) {
 	m.tempC = c
 }
 
-// SetResponseDelay sets how long the sensor takes to answer a read.
+// SetResponseDelay sets how long the sensor takes to answer a request: a
+// read or the acknowledgement of a setting.
 func (m *MHZ19) SetResponseDelay(d time.Duration) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -303,26 +323,41 @@ func (m *MHZ19) handle(ctx context.Context, w io.Writer, f []byte) error {
 	copy(c.Frame[:], f)
 	m.commands = append(m.commands, c)
 	now := time.Now()
+	var reply []byte
 	switch c.Code {
+	case mhzCmdRead:
+		reply = m.readReply(now)
 	case mhzCmdABC:
 		m.abc = f[3] == 0xA0
+		reply = m.ackReply(c.Code)
 	case mhzCmdRange:
 		// The sensor takes the range from bytes 4-7 (datasheet v1.2; the
 		// older sheet's bytes 3-4 are a known error) and ignores a zero.
 		if r := int(f[4])<<24 | int(f[5])<<16 | int(f[6])<<8 | int(f[7]); r > 0 {
 			m.rangePPM = r
 		}
+		reply = m.ackReply(c.Code)
 	case mhzCmdZero:
 		// Zero calibration declares the air right now to be 400 ppm.
-		m.zeroOffset = 400 - m.co2.PPM(now)
+		m.zeroOffset = mhzZeroPPM - m.co2.PPM(now)
+		reply = m.ackReply(c.Code)
+	case mhzCmdSpan:
+		// Span calibration declares the air right now to be the span
+		// (bytes 3-4): readings scale about the 400 ppm zero point, which
+		// is why the datasheet asks for zero calibration first and a span
+		// of 1000 ppm or more. A span at or below the zero point, or air
+		// that reads at or below it, gives no scale and changes nothing.
+		span := float64(int(f[3])<<8 | int(f[4]))
+		if d := m.co2.PPM(now) + m.zeroOffset - mhzZeroPPM; span > mhzZeroPPM && d > 0 {
+			m.spanGain = (span - mhzZeroPPM) / d
+		}
+		reply = m.ackReply(c.Code)
 	}
-	if c.Code != mhzCmdRead {
-		m.mu.Unlock()
-		return nil
-	}
-	reply := m.readReply(now)
 	delay := m.delay
 	m.mu.Unlock()
+	if reply == nil {
+		return nil // a command the simulation does not model gets no answer
+	}
 
 	if !mhzSleep(ctx, delay) {
 		return nil
@@ -345,10 +380,26 @@ func (m *MHZ19) readReply(now time.Time) []byte {
 	ppm := float64(mhzWarmUpPPM)
 	if now.Sub(m.powerOn) >= m.WarmUp {
 		ppm = m.co2.PPM(now) + m.zeroOffset
+		if m.spanGain != 1 {
+			ppm = mhzZeroPPM + (ppm-mhzZeroPPM)*m.spanGain
+		}
 	}
 	ppm = math.Round(min(max(ppm, 0), float64(m.rangePPM), 0xFFFF))
 	temp := math.Round(min(max(m.tempC+40, 0), 0xFF))
-	f := []byte{mhzStart, mhzCmdRead, byte(int(ppm) >> 8), byte(int(ppm)), byte(temp), 0, 0, 0, 0}
+	return m.send([]byte{mhzStart, mhzCmdRead, byte(int(ppm) >> 8), byte(int(ppm)), byte(temp), 0, 0, 0, 0})
+}
+
+// ackReply builds the acknowledgement of setting command cmd,
+// FF <cmd> 01 00 00 00 00 00 CS, preceded by any pending noise. m.mu must
+// be held.
+func (m *MHZ19) ackReply(cmd byte) []byte {
+	return m.send([]byte{mhzStart, cmd, mhzAckOK, 0, 0, 0, 0, 0, 0})
+}
+
+// send completes reply frame f with its checksum and returns the bytes to
+// put on the line: the pending noise, then f, damaged if the line is
+// corrupt. m.mu must be held.
+func (m *MHZ19) send(f []byte) []byte {
 	f[8] = mhzChecksum(f)
 	if m.corrupt {
 		f[3] ^= 0x04 // one bit flipped in transit

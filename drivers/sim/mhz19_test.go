@@ -6,6 +6,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -201,6 +203,78 @@ func TestMHZ19Resyncs(t *testing.T) {
 	mhzNothingMore(t, p)
 }
 
+// mhzHex parses a frame written as the logs and datasheets print it.
+func mhzHex(t *testing.T, s string) []byte {
+	t.Helper()
+	var out []byte
+	for _, f := range strings.Fields(s) {
+		b, err := strconv.ParseUint(f, 16, 8)
+		if err != nil {
+			t.Fatalf("bad hex byte %q in %q", f, s)
+		}
+		out = append(out, byte(b))
+	}
+	return out
+}
+
+// TestMHZ19AcknowledgesSettings checks the reply real units send to each
+// setting command, which the datasheet says they do not send.
+func TestMHZ19AcknowledgesSettings(t *testing.T) {
+	peer := sim.NewMHZ19(sim.StaticCO2(1000))
+	p := mhzAttach(t, peer)
+	tests := []struct {
+		name string
+		req  []byte
+		want string
+	}{
+		// The frame ESPEasy logged after ABC off (letscontrolit/ESPEasy#2394).
+		{"ABC off", mhzRequest(0x79, 0x00), "ff 79 01 00 00 00 00 00 86"},
+		{"ABC on", mhzRequest(0x79, 0xA0), "ff 79 01 00 00 00 00 00 86"},
+		{"range 2000", mhzRequest(0x99, 0x00, 0x00, 0x00, 0x07, 0xD0), "ff 99 01 00 00 00 00 00 66"},
+		{"zero calibration", mhzRequest(0x87), "ff 87 01 00 00 00 00 00 78"},
+		{"span calibration 2000", mhzRequest(0x88, 0x07, 0xD0), "ff 88 01 00 00 00 00 00 77"},
+	}
+	for i, tt := range tests {
+		mhzSend(t, p, tt.req)
+		got := mhzReply(t, p)
+		if want := mhzHex(t, tt.want); !bytes.Equal(got, want) {
+			t.Errorf("%s: reply % x, want % x", tt.name, got, want)
+		}
+		if mhzSum(got) != got[8] {
+			t.Errorf("%s: reply % x has a bad checksum", tt.name, got)
+		}
+		mhzAnswered(t, peer, i+1)
+	}
+	// An unused command code (revspace.nl/MHZ19 saw no reply to
+	// 0x00-0x30) is taken but not answered.
+	mhzSend(t, p, mhzRequest(0x10))
+	mhzNothingMore(t, p)
+	mhzAnswered(t, peer, len(tests))
+	if got := len(peer.Commands()); got != len(tests)+1 {
+		t.Errorf("sensor recorded %d commands, want %d", got, len(tests)+1)
+	}
+}
+
+// mhzAck sends a setting command and checks that the sensor acknowledges
+// it, so that the next bytes on the line answer the next request.
+func mhzAck(t *testing.T, p drivers.Port, req []byte) {
+	t.Helper()
+	mhzSend(t, p, req)
+	if got := mhzReply(t, p); got[0] != 0xFF || got[1] != req[2] || got[2] != 0x01 || mhzSum(got) != got[8] {
+		t.Fatalf("reply to command %#x: % x, want its acknowledgement", req[2], got)
+	}
+}
+
+// mhzPPM reads the CO₂ level.
+func mhzPPM(t *testing.T, p drivers.Port) int {
+	t.Helper()
+	got := mhzAsk(t, p)
+	if got[1] != 0x86 {
+		t.Fatalf("reply to a read: % x, want a 0x86 frame", got)
+	}
+	return int(got[2])<<8 | int(got[3])
+}
+
 func TestMHZ19SettingCommands(t *testing.T) {
 	k := &mhzKnob{}
 	k.Set(3000)
@@ -210,32 +284,29 @@ func TestMHZ19SettingCommands(t *testing.T) {
 		t.Fatalf("new sensor: ABC %v range %d, want true 5000 as shipped", peer.ABC(), peer.Range())
 	}
 
-	// Setting commands get no reply: the first bytes back answer the read.
-	mhzSend(t, p, mhzRequest(0x79, 0x00))
-	mhzSend(t, p, mhzRequest(0x99, 0x00, 0x00, 0x00, 0x07, 0xD0)) // 2000 ppm in bytes 4-7
-	got := mhzAsk(t, p)
-	if got[1] != 0x86 || int(got[2])<<8|int(got[3]) != 2000 {
-		t.Fatalf("read after range 2000: % x, want 2000 ppm (3000 saturated)", got)
+	mhzAck(t, p, mhzRequest(0x79, 0x00))
+	mhzAck(t, p, mhzRequest(0x99, 0x00, 0x00, 0x00, 0x07, 0xD0)) // 2000 ppm in bytes 4-7
+	if ppm := mhzPPM(t, p); ppm != 2000 {
+		t.Fatalf("read after range 2000: %d ppm, want 2000 (3000 saturated)", ppm)
 	}
 	if peer.ABC() || peer.Range() != 2000 {
 		t.Fatalf("after ABC off and range 2000: ABC %v range %d", peer.ABC(), peer.Range())
 	}
-	mhzSend(t, p, mhzRequest(0x79, 0xA0))
-	mhzSend(t, p, mhzRequest(0x99, 0x00, 0x00, 0x00, 0x27, 0x10)) // 10000
-	mhzAsk(t, p)
+	mhzAck(t, p, mhzRequest(0x79, 0xA0))
+	mhzAck(t, p, mhzRequest(0x99, 0x00, 0x00, 0x00, 0x27, 0x10)) // 10000
+	mhzAck(t, p, mhzRequest(0x99))                               // a zero range is ignored
+	mhzPPM(t, p)
 	if !peer.ABC() || peer.Range() != 10000 {
-		t.Fatalf("after ABC on and range 10000: ABC %v range %d", peer.ABC(), peer.Range())
+		t.Fatalf("after ABC on, range 10000 and range 0: ABC %v range %d", peer.ABC(), peer.Range())
 	}
 
 	// Zero calibration: the air now is declared 400 ppm.
-	mhzSend(t, p, mhzRequest(0x87))
-	got = mhzAsk(t, p)
-	if ppm := int(got[2])<<8 | int(got[3]); ppm != 400 {
+	mhzAck(t, p, mhzRequest(0x87))
+	if ppm := mhzPPM(t, p); ppm != 400 {
 		t.Fatalf("read after zero calibration in 3000 ppm air: %d, want 400", ppm)
 	}
 	k.Set(3500)
-	got = mhzAsk(t, p)
-	if ppm := int(got[2])<<8 | int(got[3]); ppm != 900 {
+	if ppm := mhzPPM(t, p); ppm != 900 {
 		t.Fatalf("500 ppm more after zero calibration: %d, want 900", ppm)
 	}
 
@@ -244,11 +315,40 @@ func TestMHZ19SettingCommands(t *testing.T) {
 	for _, c := range peer.Commands() {
 		codes = append(codes, c.Code)
 	}
-	if want := []byte{0x79, 0x99, 0x86, 0x79, 0x99, 0x86, 0x87, 0x86, 0x86}; !bytes.Equal(codes, want) {
+	if want := []byte{0x79, 0x99, 0x86, 0x79, 0x99, 0x99, 0x86, 0x87, 0x86, 0x86}; !bytes.Equal(codes, want) {
 		t.Fatalf("commands % x, want % x", codes, want)
 	}
-	mhzAnswered(t, peer, 4) // only the reads
+	mhzAnswered(t, peer, len(codes)) // every command here gets a reply
+}
 
+func TestMHZ19SpanCalibration(t *testing.T) {
+	k := &mhzKnob{}
+	k.Set(450)
+	peer := sim.NewMHZ19(k)
+	p := mhzAttach(t, peer)
+
+	mhzAck(t, p, mhzRequest(0x87)) // 450 ppm air declared 400
+	k.Set(1450)                    // reads 1400
+	// A span at the zero point, or below it, gives no scale.
+	mhzAck(t, p, mhzRequest(0x88, 0x01, 0x90)) // 400
+	if ppm := mhzPPM(t, p); ppm != 1400 {
+		t.Fatalf("after a span of 400 ppm: %d ppm, want 1400 unchanged", ppm)
+	}
+	// The air now is declared 2000 ppm (bytes 3-4): 1000 ppm above zero
+	// read as 1600 from now on.
+	mhzAck(t, p, mhzRequest(0x88, 0x07, 0xD0))
+	tests := []struct{ air, want float64 }{
+		{1450, 2000},
+		{450, 400},  // the zero point stays
+		{950, 1200}, // halfway
+		{2450, 3600},
+	}
+	for _, tt := range tests {
+		k.Set(tt.air)
+		if ppm := mhzPPM(t, p); float64(ppm) != tt.want {
+			t.Errorf("air %v ppm after span calibration: read %d, want %v", tt.air, ppm, tt.want)
+		}
+	}
 }
 
 func TestMHZ19WarmUp(t *testing.T) {
@@ -274,6 +374,10 @@ func TestMHZ19Faults(t *testing.T) {
 	got := mhzAsk(t, p)
 	if got[0] != 0xFF || got[1] != 0x86 || mhzSum(got) == got[8] {
 		t.Fatalf("corrupted reply % x: want a frame whose checksum does not match", got)
+	}
+	mhzSend(t, p, mhzRequest(0x79, 0xA0))
+	if got := mhzReply(t, p); got[0] != 0xFF || got[1] != 0x79 || mhzSum(got) == got[8] {
+		t.Fatalf("corrupted acknowledgement % x: want a frame whose checksum does not match", got)
 	}
 	peer.Corrupt(false)
 
