@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/internal/devconf"
 )
 
@@ -146,11 +147,21 @@ type ConfigError = devconf.ConfigError
 
 // LoadConfig reads the configuration file at path and parses it with
 // ParseConfig. Relative paths inside it (password_file) are relative to the
-// file's directory.
+// file's directory. A file larger than 1 MiB is refused unread, so that a
+// mistaken -config /dev/zero ends at once instead of filling memory.
 func LoadConfig(path string) (*Config, error) {
-	data, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("read config: %w", err)
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, cfgMaxFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("read config: %w", err)
+	}
+	if len(data) > cfgMaxFile {
+		return nil, &ConfigError{Problems: []Problem{{File: path,
+			Msg: "config file is larger than 1 MiB: is -config pointing at the configuration?"}}}
 	}
 	return ParseConfig(path, data)
 }
@@ -189,7 +200,8 @@ const (
 	cfgMinKeepalive     = 5 * time.Second
 	cfgMaxKeepalive     = 65535 * time.Second // the MQTT field is 16 bits of seconds
 	cfgMinToggle        = 100 * time.Millisecond
-	cfgMaxPasswordFile  = 65535 // the longest password MQTT can carry
+	cfgMaxPasswordFile  = 65535   // the longest password MQTT can carry
+	cfgMaxFile          = 1 << 20 // a configuration is a few kB; 1 MiB is plenty
 )
 
 // cfgHostname is the hostname source; tests replace it.
@@ -224,6 +236,7 @@ func (p *cfgParser) parse(root map[string]any) *Config {
 	cfg.MQTT = p.parseMQTT(p.Table(devconf.Path{"mqtt"}, root, "[mqtt]"), cfg.Agent)
 	cfg.Sim = p.parseSim(p.Table(devconf.Path{"sim"}, root, "[sim]"), cfg.Agent)
 	cfg.Devices = p.parseDevices(root)
+	p.checkToggles(cfg)
 	return cfg
 }
 
@@ -377,6 +390,7 @@ func (p *cfgParser) parseSim(t devconf.Table, agent AgentConfig) SimConfig {
 		return s
 	}
 	seen := map[string]int{}
+	lines := cfgSimLines()
 	for i, m := range tables {
 		tt := devconf.Table{Doc: p.Doc, Path: path.Index(i), M: m}
 		tt.Unknown(cfgToggleKeys, "[[sim.toggle]]")
@@ -384,6 +398,12 @@ func (p *cfgParser) parseSim(t devconf.Table, agent AgentConfig) SimConfig {
 		if pin, ok := tt.Str("pin"); ok {
 			if err := cfgCheckName(pin); err != nil {
 				p.Add(tt.Path.Key("pin"), nil, "%v", err)
+			} else if !slices.Contains(lines, pin) {
+				hint := ""
+				if j := slices.IndexFunc(lines, func(l string) bool { return strings.EqualFold(l, pin) }); j >= 0 {
+					hint = fmt.Sprintf(" (did you mean %q?)", lines[j])
+				}
+				p.Add(tt.Path.Key("pin"), nil, "%q is not a line of the simulated board%s: it has %s to %s", pin, hint, lines[0], lines[len(lines)-1])
 			} else if first, dup := seen[pin]; dup {
 				p.Add(tt.Path.Key("pin"), nil, "%q is already toggled by %s (line %d)", pin, path.Index(first), p.Line(path.Index(first)))
 			} else {
@@ -406,6 +426,67 @@ func (p *cfgParser) parseSim(t devconf.Table, agent AgentConfig) SimConfig {
 	return s
 }
 
+// cfgSimLines names the simulated board's GPIO lines, from the board
+// itself so that the two never disagree.
+func cfgSimLines() []string {
+	h := sim.NewHost(nil)
+	defer h.Close()
+	return h.Lines()
+}
+
+// checkToggles rejects a [[sim.toggle]] on a line that a device drives: the
+// simulation flips an input as a button would, and an output's level is
+// its driver's, so toggling it would do nothing. A device whose entities
+// are all switches drives every line it claims (a gpio output, a relay
+// board); a device that reads anything may use its lines as inputs.
+func (p *cfgParser) checkToggles(cfg *Config) {
+	if len(cfg.Sim.Toggle) == 0 {
+		return
+	}
+	outputs := map[string]DeviceConfig{}
+	for _, dc := range cfg.Devices {
+		c, ok := dc.Device.(drivers.Claimer)
+		if !ok || !cfgDrivesLines(dc.Device) {
+			continue
+		}
+		list, err := cfgClaims(c)
+		if err != nil {
+			continue // reported by checkClaims
+		}
+		for _, r := range list {
+			if pin, ok := strings.CutPrefix(r, "gpio:"); ok {
+				if _, dup := outputs[pin]; !dup {
+					outputs[pin] = dc
+				}
+			}
+		}
+	}
+	for i, tg := range cfg.Sim.Toggle {
+		if dc, ok := outputs[tg.Pin]; ok {
+			p.Add(devconf.Path{"sim", "toggle"}.Index(i).Key("pin"), nil,
+				"%q is an output of device %q (line %d): the simulation flips inputs, as a button would; toggle an input's line, or remove this [[sim.toggle]]",
+				tg.Pin, dc.ID, dc.Line)
+		}
+	}
+}
+
+// cfgDrivesLines reports whether a device only drives its hardware: it
+// has entities, and they are all switches.
+func cfgDrivesLines(d drivers.Device) (drives bool) {
+	defer func() {
+		if recover() != nil {
+			drives = false // a driver's panic is reported where it matters
+		}
+	}()
+	es := d.Entities()
+	for _, e := range es {
+		if e.Kind != drivers.KindSwitch {
+			return false
+		}
+	}
+	return len(es) > 0
+}
+
 // cfgClaim is who claimed a resource first.
 type cfgClaim struct {
 	id   string
@@ -414,7 +495,7 @@ type cfgClaim struct {
 
 func (p *cfgParser) parseDevices(root map[string]any) []DeviceConfig {
 	var devs []DeviceConfig
-	ids := map[string]int{}
+	ids := devconf.IDs{}
 	claims := map[string]cfgClaim{}
 	for i, m := range p.DeviceTables(root) {
 		path := devconf.Path{"device"}.Index(i)
@@ -428,9 +509,9 @@ func (p *cfgParser) parseDevices(root map[string]any) []DeviceConfig {
 	return devs
 }
 
-// parseDevice checks one [[device]] table and builds its device. ids maps
-// the ids seen so far to their device index.
-func (p *cfgParser) parseDevice(path devconf.Path, m map[string]any, ids map[string]int, index int) (DeviceConfig, bool) {
+// parseDevice checks one [[device]] table and builds its device. ids are
+// the ids seen so far.
+func (p *cfgParser) parseDevice(path devconf.Path, m map[string]any, ids devconf.IDs, index int) (DeviceConfig, bool) {
 	common, ok := p.Device(path, m, ids, index, true)
 	dc := DeviceConfig{ID: common.ID, Driver: common.Driver, Name: common.Name, Interval: common.Interval, Line: common.Line}
 	if !ok {
@@ -446,34 +527,18 @@ func (p *cfgParser) parseDevice(path devconf.Path, m map[string]any, ids map[str
 		return dc, false
 	}
 
+	// The decoder reports Decode's problems and the factory's: each
+	// drivers.KeyError at its own key and line, anything else at the
+	// [[device]] line. Keys left when the factory never called Decode are
+	// typos, but the device is built, so its claims are checked too.
 	dec := p.Decoder(path, dc.Driver, m)
 	dev, err := cfgBuild(factory, drivers.Config{ID: dc.ID, Name: dc.Name, Interval: dc.Interval, Decode: dec.Decode})
-	probs := dec.Returned(dev, err)
-	decErr := dec.Err()
-	if decErr != nil {
-		p.AddProblems(decErr.Problems...)
-	}
-	if err != nil {
-		// A factory that failed on Decode's problems returns them again;
-		// they are already reported, key by key.
-		if decErr == nil || !(errors.Is(err, decErr) || strings.Contains(err.Error(), decErr.Error())) {
-			msg := err.Error()
-			if dc.ID != "" && !strings.Contains(msg, strconv.Quote(dc.ID)) {
-				msg = fmt.Sprintf("device %q: %s", dc.ID, msg)
-			}
-			p.Add(path, err, "%s", msg)
-		}
-		return dc, false
-	}
-	// No device is a bug in the driver; keys left when it never called
-	// Decode are typos, but the device is built, so its claims are
-	// checked too.
-	p.AddProblems(probs...)
-	if dev == nil {
+	p.AddProblems(dec.Returned(dev, err)...)
+	if err != nil || dev == nil {
 		return dc, false
 	}
 	dc.Device = dev
-	return dc, decErr == nil
+	return dc, dec.Err() == nil
 }
 
 // checkClaims rejects a resource that an earlier device already claimed.
@@ -560,6 +625,14 @@ func cfgCheckBroker(s string) error {
 		return fmt.Errorf("must not be empty: use %s", forms)
 	}
 	if !strings.Contains(s, "://") {
+		// A word near "embedded" is a typo of it; a host name has a dot
+		// or a port.
+		if word := strings.TrimSpace(s); !strings.ContainsAny(word, ".:/") && devconf.Suggest(word, []string{"embedded"}) != "" {
+			return fmt.Errorf(`%q is not a broker: did you mean "embedded" (the agent's own broker)? Otherwise use %s`, s, forms)
+		}
+		if fix := cfgFixScheme(s); fix != "" {
+			return fmt.Errorf(`%q is missing part of "://": did you mean %s?`, s, fix)
+		}
 		return fmt.Errorf("%q has no scheme: write tcp://%s, or use %s", s, s, forms)
 	}
 	u, err := url.Parse(s)
@@ -590,6 +663,25 @@ func cfgCheckBroker(s string) error {
 		return fmt.Errorf("%q has a path or query, which MQTT brokers do not take: use %s", s, forms)
 	}
 	return nil
+}
+
+// cfgFixScheme returns s with the "://" after its tcp or ssl scheme
+// mended ("tcp//h:1883", "tcp:/h:1883", "tcp:h:1883"), or "" when s does
+// not start with a scheme so written. "tcp:1883" is left alone: it reads
+// as a host named tcp.
+func cfgFixScheme(s string) string {
+	for _, scheme := range []string{"tcp", "ssl"} {
+		after, ok := strings.CutPrefix(s, scheme)
+		if !ok {
+			continue
+		}
+		rest := strings.TrimLeft(after, ":/")
+		sep := after[:len(after)-len(rest)]
+		if rest != "" && (strings.Contains(sep, "/") || sep == ":" && strings.Contains(rest, ":")) {
+			return scheme + "://" + rest
+		}
+	}
+	return ""
 }
 
 // cfgCheckListen checks the embedded broker's listen address.

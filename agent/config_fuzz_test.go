@@ -6,16 +6,28 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/devconf"
+
+	// The built-in drivers, so that the samples and configs/ seed real
+	// driver tables and the fuzzer reaches their factories.
+	_ "github.com/pinion-home/pinion/drivers/bme280"
+	_ "github.com/pinion-home/pinion/drivers/gpio"
+	_ "github.com/pinion-home/pinion/drivers/mhz19"
+	_ "github.com/pinion-home/pinion/drivers/system"
 )
 
 // FuzzParseConfig checks that any input gives either a configuration that
 // keeps the loader's promises or a *ConfigError whose problems point into
 // the input, and never a panic or a hang.
 func FuzzParseConfig(f *testing.F) {
-	paths, err := filepath.Glob(filepath.Join("testdata", "config", "*.toml"))
-	if err != nil {
-		f.Fatal(err)
+	var paths []string
+	for _, pattern := range []string{filepath.Join("testdata", "config", "*.toml"), filepath.Join("..", "configs", "*.toml")} {
+		ps, err := filepath.Glob(pattern)
+		if err != nil || len(ps) == 0 {
+			f.Fatalf("no seeds in %s: %v", pattern, err)
+		}
+		paths = append(paths, ps...)
 	}
 	for _, p := range paths {
 		data, err := os.ReadFile(p)
@@ -26,6 +38,14 @@ func FuzzParseConfig(f *testing.F) {
 	}
 	for _, tc := range cfgProblemCases {
 		f.Add([]byte(tc.toml))
+	}
+	// Every registered driver's sample, alone and after an [agent] table
+	// on simulated hardware.
+	for _, name := range drivers.Names() {
+		if s, ok := drivers.Sample(name); ok {
+			f.Add([]byte(s))
+			f.Add([]byte("[agent]\nid = \"fz\"\nhardware = \"sim\"\n\n" + s))
+		}
 	}
 	f.Add([]byte("[[device]]\nid = \"a\"\ndriver = \"cfgtest_any\"\nx = [[{a = 1}], 2]\n[device.\"q\\u0041\"]\nk = 1979-05-27\n"))
 	f.Add([]byte("a = \"\"\"x\\\n\"\"\"\"\"\n[[device]]\n'id' = 'b'\n"))

@@ -15,6 +15,13 @@ import (
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/devconf"
+
+	// The built-in drivers, whose value errors the loader must place at
+	// their keys' lines.
+	_ "github.com/pinion-home/pinion/drivers/bme280"
+	_ "github.com/pinion-home/pinion/drivers/gpio"
+	_ "github.com/pinion-home/pinion/drivers/mhz19"
+	_ "github.com/pinion-home/pinion/drivers/system"
 )
 
 // A flag of its own rather than -update, which other tests of this package
@@ -27,6 +34,7 @@ func init() {
 	drivers.Register("cfgtest_relay", cfgTestRelay)
 	drivers.Register("cfgtest_sensor", cfgTestSensor)
 	drivers.Register("cfgtest_any", cfgTestAny)
+	drivers.Register("cfgtest_keys", cfgTestKeys)
 	drivers.Register("cfgtest_bare", func(c drivers.Config) (drivers.Device, error) {
 		return &cfgTestDevice{driver: "cfgtest_bare"}, nil
 	})
@@ -129,6 +137,54 @@ func cfgTestAny(c drivers.Config) (drivers.Device, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// cfgTestKeysConfig is the cfgtest_keys driver's keys.
+type cfgTestKeysConfig struct {
+	Need  *string `toml:"need"`
+	Level string  `toml:"level"`
+	Count int     `toml:"count"`
+	Opts  struct {
+		Mode string `toml:"mode"`
+	} `toml:"opts"`
+	Pins []string `toml:"pins"`
+	Fail string   `toml:"fail"`
+}
+
+// cfgTestKeys checks its values as a real driver does, returning a
+// drivers.KeyError for each bad one, all joined; fail makes an error that
+// is no KeyError. It goes on after Decode fails and returns Decode's error
+// joined with the rest, which the loader must not report twice.
+func cfgTestKeys(c drivers.Config) (drivers.Device, error) {
+	var k cfgTestKeysConfig
+	var errs []error
+	if err := c.Decode(&k); err != nil {
+		errs = append(errs, err)
+	}
+	if k.Need == nil {
+		errs = append(errs, drivers.BadKey("need", "is required"))
+	}
+	if k.Level != "" && k.Level != "low" && k.Level != "high" {
+		errs = append(errs, drivers.BadKey("level", `%q is not a level: use "low" or "high"`, k.Level))
+	}
+	if k.Count < 0 {
+		errs = append(errs, drivers.BadKey("count", "%d is negative", k.Count))
+	}
+	if k.Opts.Mode == "bad" {
+		errs = append(errs, drivers.BadKey("opts.mode", "bad is bad"))
+	}
+	for i, p := range k.Pins {
+		if p == "" {
+			errs = append(errs, drivers.BadKey(fmt.Sprintf("pins[%d]", i), "is empty"))
+		}
+	}
+	if k.Fail != "" {
+		errs = append(errs, errors.New(k.Fail))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("cfgtest_keys %q: %w", c.ID, errors.Join(errs...))
+	}
+	return &cfgTestDevice{driver: "cfgtest_keys", cfg: c}, nil
 }
 
 // cfgWant is one expected problem: its line, its key, and a part of its
@@ -338,6 +394,198 @@ pin = "GPIO17"
   { id = "a", driver = "cfgtest_bare" },
 ]
 `, []cfgWant{{1, "device[1].id", `duplicate id "a"`}}},
+	{"driver value errors at their own lines, all at once", `[[device]]
+id = "k"
+driver = "cfgtest_keys"
+level = "medium"
+count = -1
+[device.opts]
+mode = "bad"
+`, []cfgWant{
+		{1, "device[0].need", "is required"},
+		{4, "device[0].level", `"medium" is not a level: use "low" or "high"`},
+		{5, "device[0].count", "-1 is negative"},
+		{7, "device[0].opts.mode", "bad is bad"},
+	}},
+	{"driver value errors in an array, and an error of no key", `[[device]]
+id = "k"
+driver = "cfgtest_keys"
+need = "x"
+pins = ["GPIO1", "",
+  ""]
+fail = "the bus is busy"
+`, []cfgWant{
+		{1, "device[0]", `cfgtest_keys "k": the bus is busy`},
+		{5, "device[0].pins[1]", "is empty"},
+		{5, "device[0].pins[2]", "is empty"},
+	}},
+	{"Decode's problems joined with value errors are reported once", `[[device]]
+id = "k"
+driver = "cfgtest_keys"
+need = "x"
+count = "many"
+level = "medium"
+`, []cfgWant{
+		{5, "device[0].count", `must be an integer, not a string ("many")`},
+		{6, "device[0].level", `"medium" is not a level`},
+	}},
+	{"driver keys match exactly", `[[device]]
+id = "r"
+driver = "cfgtest_relay"
+pin = "GPIO4"
+PIN = "GPIO5"
+Invert = true
+[[device]]
+id = "s"
+driver = "cfgtest_sensor"
+address = 0x76
+[device.options]
+Filter = "iir"
+`, []cfgWant{
+		{5, "device[0].PIN", `unknown key (did you mean "pin"? keys are case-sensitive)`},
+		{6, "device[0].Invert", `unknown key (did you mean "invert"? keys are case-sensitive)`},
+		{12, "device[1].options.Filter", `unknown key (did you mean "filter"? keys are case-sensitive)`},
+	}},
+	{"ids that differ only in case", `[[device]]
+id = "pump"
+driver = "cfgtest_bare"
+[[device]]
+id = "Pump"
+driver = "cfgtest_bare"
+[[device]]
+id = "Agent"
+driver = "cfgtest_bare"
+`, []cfgWant{
+		{5, "device[1].id", `"Pump" differs only in case from "pump" of device[0] (line 1): Home Assistant lowercases entity ids`},
+		{8, "device[2].id", `"Agent" is reserved for the agent's own device`},
+	}},
+	{"sim toggles on lines the board lacks or a device drives", `[agent]
+hardware = "sim"
+[[sim.toggle]]
+pin = "GPIO99"
+every = "1s"
+[[sim.toggle]]
+pin = "gpio5"
+every = "1s"
+[[sim.toggle]]
+pin = "GPIO17"
+every = "1s"
+[[sim.toggle]]
+pin = "GPIO22"
+every = "1s"
+[[device]]
+id = "pump"
+driver = "gpio"
+pin = "GPIO17"
+mode = "output"
+[[device]]
+id = "door"
+driver = "gpio"
+pin = "GPIO22"
+mode = "input"
+`, []cfgWant{
+		{4, "sim.toggle[0].pin", `"GPIO99" is not a line of the simulated board: it has GPIO0 to GPIO27`},
+		{7, "sim.toggle[1].pin", `"gpio5" is not a line of the simulated board (did you mean "GPIO5"?)`},
+		{10, "sim.toggle[2].pin", `"GPIO17" is an output of device "pump" (line 15)`},
+	}},
+	{"broker typos", "[mqtt]\nbroker = \"embeded\"\n",
+		[]cfgWant{{2, "mqtt.broker", `"embeded" is not a broker: did you mean "embedded"`}}},
+	{"gpio: every bad value at its own line", `[[device]]
+id = "r2"
+driver = "gpio"
+pin = "GPIO5"
+mode = "output"
+power_on = "maybe"
+on_exit = "sometimes"
+class = "lamp"
+`, []cfgWant{
+		{6, "device[0].power_on", `"maybe" is not a start state: use "off" (the default) or "on"`},
+		{7, "device[0].on_exit", `"sometimes" is not an exit state: use "keep"`},
+		{8, "device[0].class", `"lamp" is not a switch class: use "switch" (the default) or "outlet"`},
+	}},
+	{"gpio: keys of the other mode, and a missing pin", `[[device]]
+id = "bell"
+driver = "gpio"
+mode = "input"
+on_exit = "off"
+pull = "sideways"
+`, []cfgWant{
+		{1, "device[0].pin", "is required"},
+		{5, "device[0].on_exit", `is only for mode = "output"`},
+		{6, "device[0].pull", `"sideways" is not a pull`},
+	}},
+	{"gpio: keys in the wrong case", `[[device]]
+id = "r"
+driver = "gpio"
+PIN = "GPIO5"
+Mode = "output"
+`, []cfgWant{
+		{1, "device[0].pin", "is required"},
+		{1, "device[0].mode", "is required"},
+		{4, "device[0].PIN", `unknown key (did you mean "pin"?`},
+		{5, "device[0].Mode", `unknown key (did you mean "mode"?`},
+	}},
+	{"bme280: every bad value at its own line", `[[device]]
+id = "attic"
+driver = "bme280"
+bus = "spi0"
+address = 0x48
+temperature_offset = 99.0
+oversampling = 3
+`, []cfgWant{
+		{4, "device[0].bus", `"spi0" is not a bus`},
+		{5, "device[0].address", "0x48 is not a BME280 address"},
+		{6, "device[0].temperature_offset", "99 °C is not a plausible correction"},
+		{7, "device[0].oversampling", "3 is not an oversampling rate: use 1, 2, 4, 8 or 16"},
+	}},
+	{"mhz19: every bad value at its own line", `[[device]]
+id = "air"
+driver = "mhz19"
+port = "ttyUSB0"
+range = 3000
+`, []cfgWant{
+		{4, "device[0].port", `"ttyUSB0" is not a device path`},
+		{5, "device[0].range", "3000 is not a range of the sensor: use 2000, 5000 or 10000"},
+	}},
+	{"mhz19: two spellings of one port are one port", `[[device]]
+id = "air"
+driver = "mhz19"
+port = "/dev/serial0"
+[[device]]
+id = "air2"
+driver = "mhz19"
+port = "/dev/./serial0/"
+`, []cfgWant{
+		{5, "device[1]", `device "air2" uses serial:/dev/serial0, which device "air" (line 1) already uses`},
+	}},
+	{"gpio: a value of the wrong type and bad values, all at once", `[[device]]
+id = "r"
+driver = "gpio"
+pin = 17
+mode = "output"
+inverted = "yes"
+power_on = "maybe"
+`, []cfgWant{
+		// pin = 17 leaves pin unset, which is not reported again as
+		// missing.
+		{4, "device[0].pin", `pin = 17 is a number`},
+		{6, "device[0].inverted", "must be a boolean"},
+		{7, "device[0].power_on", `"maybe" is not a start state`},
+	}},
+	{"system: every bad value at its own line", `[[device]]
+id = "host"
+driver = "system"
+disk_path = "data"
+root = "host"
+[[device]]
+id = "host2"
+driver = "system"
+cpu_temperature = "yes"
+`, []cfgWant{
+		{4, "device[0].disk_path", `"data" is not an absolute path`},
+		{5, "device[0].root", `"host" is not an absolute path`},
+		{9, "device[1].cpu_temperature", `"yes" is not a setting: use true`},
+	}},
 	{"problems from every table at once", `[agent]
 hardware = "sim"
 log_level = "loud"
@@ -644,6 +892,34 @@ func TestLoadConfigMissingFile(t *testing.T) {
 	}
 }
 
+// TestLoadConfigTooLarge checks that a file over 1 MiB is refused unread,
+// so that -config /dev/zero ends at once instead of filling memory.
+func TestLoadConfigTooLarge(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	write := func(name string, size int) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte("#"+strings.Repeat("x", size-2)+"\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	if _, err := LoadConfig(write("max.toml", 1<<20)); err != nil {
+		t.Errorf("a file of exactly 1 MiB: %v", err)
+	}
+	paths := []string{write("big.toml", 1<<20+1)}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		paths = append(paths, "/dev/zero")
+	}
+	for _, path := range paths {
+		_, err := LoadConfig(path)
+		probs := cfgMustProblems(t, err)
+		if len(probs) != 1 || probs[0].File != path || !strings.Contains(probs[0].Msg, "config file is larger than 1 MiB") {
+			t.Errorf("%s: got %v, want one problem naming the file and its size", path, err)
+		}
+	}
+}
+
 func TestConfigErrorWrapsCauses(t *testing.T) {
 	t.Parallel()
 	_, err := ParseConfig("x.toml", []byte("[[device]]\nid = \"s\"\ndriver = \"cfgtest_sensor\"\naddress = 0x99\n"))
@@ -691,6 +967,16 @@ func TestCheckBroker(t *testing.T) {
 		{"tcp://h:1883/x", "path or query"},
 		{"tcp://h:1883?x=1", "path or query"},
 		{"tcp://h:port", "not a URL"},
+		{"embeded", `did you mean "embedded"`},
+		{"Embedded", `did you mean "embedded"`},
+		{"embed", `did you mean "embedded"`},
+		{" embedded", `did you mean "embedded"`},
+		{"embedded.local:1883", "has no scheme: write tcp://embedded.local:1883"},
+		{"tcp//h:1883", `missing part of "://": did you mean tcp://h:1883?`},
+		{"tcp:/h:1883", "did you mean tcp://h:1883?"},
+		{"tcp:h:1883", "did you mean tcp://h:1883?"},
+		{"ssl//h:8883", "did you mean ssl://h:8883?"},
+		{"tcp:1883", "has no scheme: write tcp://tcp:1883"},
 	} {
 		err := cfgCheckBroker(tc.in)
 		if tc.problem == "" {

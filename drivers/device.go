@@ -16,9 +16,14 @@ type Config struct {
 	// Zero means the agent's default, 30 seconds.
 	Interval time.Duration
 	// Decode decodes the driver's own keys of the device's table into v,
-	// strictly: a key that v does not take is an error naming the file and
-	// line. The common keys (id, driver, name, interval) are not passed on.
-	// Decode may be called once.
+	// strictly: a key that v does not take (keys match v's toml names
+	// exactly, case included) or a value of the wrong type is an error
+	// naming the file, the line and the key, every one of them at once.
+	// When it fails, v still holds the keys that decoded (every other one,
+	// unless the table has dozens of mistakes), so that the factory can
+	// check those values too and return Decode's error joined with its own
+	// KeyErrors; the agent leaves out a KeyError on a key Decode reported. The common keys (id, driver, name, interval)
+	// are not passed on. Decode may be called once.
 	Decode func(v any) error
 }
 

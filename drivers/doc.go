@@ -10,6 +10,9 @@
 // configuration. The factory only decodes and validates: it must not touch
 // hardware, so that `agent -check` and `agent -print-discovery` work on any
 // machine. Hardware is claimed later, in Device.Open, through the Host.
+// A factory checks every key, not only the first that is wrong, and returns
+// one KeyError per bad value (BadKey), joined with errors.Join: the agent
+// reports each at its own key and line, so a user fixes them all in one go.
 //
 // A Device describes its entities and implements the capabilities it has,
 // discovered by type assertion:

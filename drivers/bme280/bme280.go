@@ -116,33 +116,39 @@ type Device struct {
 }
 
 // New builds a BME280 device from its configuration without touching the
-// hardware. The "bme280" factory in the registry calls it.
+// hardware. The "bme280" factory in the registry calls it. Every bad value
+// is a drivers.KeyError, and all of them are returned at once, with
+// Decode's problems if it found any.
 func New(cfg drivers.Config) (*Device, error) {
 	d := &Device{id: cfg.ID}
 	c := config{Bus: defaultBus, Address: defaultAddress, Oversampling: 1}
+	var errs []error
 	if cfg.Decode != nil {
 		if err := cfg.Decode(&c); err != nil {
-			return nil, d.errorf("config: %w", err)
+			errs = append(errs, err) // the other keys are decoded: check them too
 		}
 	}
 	bus, err := busNumber(c.Bus)
 	if err != nil {
-		return nil, d.errorf("config: %w", err)
+		errs = append(errs, &drivers.KeyError{Key: "bus", Err: err})
 	}
 	d.bus = bus
 	if c.Address != defaultAddress && c.Address != altAddress {
-		return nil, d.errorf("config: address %#x is not a BME280 address: use 0x76 (SDO to GND, most boards) or 0x77 (SDO to VDDIO)", c.Address)
+		errs = append(errs, drivers.BadKey("address", "%#x is not a BME280 address: use 0x76 (SDO to GND, most boards) or 0x77 (SDO to VDDIO)", c.Address))
 	}
 	d.addr = uint16(c.Address)
 	if math.IsNaN(c.TemperatureOffset) || math.IsInf(c.TemperatureOffset, 0) || math.Abs(c.TemperatureOffset) > 50 {
-		return nil, d.errorf("config: temperature_offset %v °C is not a plausible correction: give a number of degrees between -50 and 50", c.TemperatureOffset)
+		errs = append(errs, drivers.BadKey("temperature_offset", "%v °C is not a plausible correction: give a number of degrees between -50 and 50", c.TemperatureOffset))
 	}
 	d.offset = c.TemperatureOffset
 	switch c.Oversampling {
 	case 1, 2, 4, 8, 16:
 		d.osrs = byte(1 + math.Log2(float64(c.Oversampling)))
 	default:
-		return nil, d.errorf("config: oversampling %d: want 1, 2, 4, 8 or 16", c.Oversampling)
+		errs = append(errs, drivers.BadKey("oversampling", "%d is not an oversampling rate: use 1, 2, 4, 8 or 16", c.Oversampling))
+	}
+	if len(errs) > 0 {
+		return nil, d.errorf("config: %w", errors.Join(errs...))
 	}
 	return d, nil
 }
@@ -150,6 +156,7 @@ func New(cfg drivers.Config) (*Device, error) {
 // busNumber normalises an I2C bus given as 1, "1", "I2C1" or "/dev/i2c-1"
 // to its number, so that two spellings of one bus claim the same resource.
 func busNumber(v any) (string, error) {
+	const want = `want a bus number such as 1, or a name such as "I2C1" or "/dev/i2c-1"`
 	var s string
 	switch b := v.(type) {
 	case string:
@@ -159,11 +166,11 @@ func busNumber(v any) (string, error) {
 	case int:
 		s = strconv.Itoa(b)
 	default:
-		return "", fmt.Errorf("bus %v: want a bus number such as 1, or a name such as \"I2C1\" or \"/dev/i2c-1\"", v)
+		return "", fmt.Errorf("%v is not a bus: %s", v, want)
 	}
 	n, err := strconv.ParseUint(s, 10, 8)
 	if err != nil {
-		return "", fmt.Errorf("bus %q: want a bus number such as 1, or a name such as \"I2C1\" or \"/dev/i2c-1\"", fmt.Sprint(v))
+		return "", fmt.Errorf("%q is not a bus: %s", fmt.Sprint(v), want)
 	}
 	return strconv.FormatUint(n, 10), nil
 }

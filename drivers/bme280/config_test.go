@@ -51,32 +51,48 @@ func TestNewConfigErrors(t *testing.T) {
 	tests := []struct {
 		name string
 		toml string
-		want []string // in the message, after `bme280 "attic": config: `
+		key  string   // the key the error is on
+		want []string // what the error on key says
 	}{
-		{name: "address not a BME280's", toml: `address = 0x48`, want: []string{"0x48", "0x76", "0x77"}},
-		{name: "address as string", toml: `address = "0x76"`, want: []string{"address", "string"}},
-		{name: "address huge", toml: `address = 99999999999`, want: []string{"not a BME280 address"}},
-		{name: "oversampling 3", toml: `oversampling = 3`, want: []string{"oversampling 3", "1, 2, 4, 8 or 16"}},
-		{name: "oversampling 0", toml: `oversampling = 0`, want: []string{"oversampling 0"}},
-		{name: "oversampling fraction", toml: `oversampling = 1.5`, want: []string{"oversampling"}},
-		{name: "offset nan", toml: `temperature_offset = nan`, want: []string{"temperature_offset NaN"}},
-		{name: "offset inf", toml: `temperature_offset = -inf`, want: []string{"temperature_offset -Inf"}},
-		{name: "offset implausible", toml: `temperature_offset = 100`, want: []string{"temperature_offset 100", "-50 and 50"}},
-		{name: "offset as string", toml: `temperature_offset = "1"`, want: []string{"temperature_offset"}},
-		{name: "bus name", toml: `bus = "spi0"`, want: []string{`bus "spi0"`, "I2C1"}},
-		{name: "bus empty", toml: `bus = ""`, want: []string{`bus ""`}},
-		{name: "bus negative", toml: `bus = -1`, want: []string{`bus "-1"`}},
-		{name: "bus too big", toml: `bus = 256`, want: []string{`bus "256"`}},
-		{name: "bus bool", toml: `bus = true`, want: []string{"bus true"}},
-		{name: "bus table", toml: `bus = [1]`, want: []string{"bus [1]"}},
-		{name: "typo", toml: `adress = 0x77`, want: []string{"adress"}},
+		{name: "address not a BME280's", toml: `address = 0x48`, key: "address", want: []string{"0x48", "0x76", "0x77"}},
+		{name: "address as string", toml: `address = "0x76"`, key: "address", want: []string{"must be an integer, not a string"}},
+		{name: "address huge", toml: `address = 99999999999`, key: "address", want: []string{"not a BME280 address"}},
+		{name: "oversampling 3", toml: `oversampling = 3`, key: "oversampling", want: []string{"3 is not an oversampling rate", "1, 2, 4, 8 or 16"}},
+		{name: "oversampling 0", toml: `oversampling = 0`, key: "oversampling", want: []string{"0 is not"}},
+		{name: "oversampling fraction", toml: `oversampling = 1.5`, key: "oversampling", want: []string{"must be an integer, not a float"}},
+		{name: "offset nan", toml: `temperature_offset = nan`, key: "temperature_offset", want: []string{"NaN °C is not a plausible correction"}},
+		{name: "offset inf", toml: `temperature_offset = -inf`, key: "temperature_offset", want: []string{"-Inf °C"}},
+		{name: "offset implausible", toml: `temperature_offset = 100`, key: "temperature_offset", want: []string{"100 °C", "-50 and 50"}},
+		{name: "offset as string", toml: `temperature_offset = "1"`, key: "temperature_offset", want: []string{"must be a number, not a string"}},
+		{name: "bus name", toml: `bus = "spi0"`, key: "bus", want: []string{`"spi0" is not a bus`, "I2C1"}},
+		{name: "bus empty", toml: `bus = ""`, key: "bus", want: []string{`"" is not a bus`}},
+		{name: "bus negative", toml: `bus = -1`, key: "bus", want: []string{`"-1" is not a bus`}},
+		{name: "bus too big", toml: `bus = 256`, key: "bus", want: []string{`"256" is not a bus`}},
+		{name: "bus bool", toml: `bus = true`, key: "bus", want: []string{"true is not a bus"}},
+		{name: "bus table", toml: `bus = [1]`, key: "bus", want: []string{"[1] is not a bus"}},
+		{name: "typo", toml: `adress = 0x77`, key: "adress", want: []string{`unknown key (did you mean "address"?)`}},
+		{name: "key in the wrong case", toml: `Address = 0x77`, key: "Address", want: []string{`did you mean "address"? keys are case-sensitive`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := New(drivertest.Config(t, "attic", tt.toml))
-			drivertest.CheckError(t, err, `bme280 "attic": config: `, tt.want...)
+			drivertest.CheckError(t, err, `bme280 "attic": config: `)
+			drivertest.CheckKeyError(t, err, tt.key, tt.want...)
 		})
 	}
+}
+
+// TestNewConfigErrorsAll checks that every bad value is reported at once,
+// each at its own key and line, as the agent shows them.
+func TestNewConfigErrorsAll(t *testing.T) {
+	factory := func(c drivers.Config) (drivers.Device, error) { return New(c) }
+	probs := drivertest.Problems(t, factory, "attic", "bus = \"I2C9x\"\naddress = 0x48\n\ntemperature_offset = 75.5\noversampling = 3\n")
+	drivertest.CheckProblems(t, probs,
+		drivertest.WantProblem{Line: 1, Key: "bus", Msg: `"I2C9x" is not a bus`},
+		drivertest.WantProblem{Line: 2, Key: "address", Msg: "0x48 is not a BME280 address"},
+		drivertest.WantProblem{Line: 4, Key: "temperature_offset", Msg: "75.5 °C is not a plausible correction"},
+		drivertest.WantProblem{Line: 5, Key: "oversampling", Msg: "3 is not an oversampling rate"},
+	)
 }
 
 func TestNewWithoutDecode(t *testing.T) {

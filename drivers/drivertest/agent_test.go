@@ -18,6 +18,7 @@ const (
 	probeDriver  = "drivertest_probe"  // decodes into a probe
 	noKeysDriver = "drivertest_nokeys" // never calls Decode
 	nilDriver    = "drivertest_nil"    // returns neither device nor error
+	keyedDriver  = "drivertest_keyed"  // checks its values: keyedProbe
 )
 
 var probeFactories = map[string]drivers.Factory{
@@ -30,6 +31,7 @@ var probeFactories = map[string]drivers.Factory{
 	},
 	noKeysDriver: func(drivers.Config) (drivers.Device, error) { return emptyDevice{}, nil },
 	nilDriver:    func(drivers.Config) (drivers.Device, error) { return nil, nil },
+	keyedDriver:  keyedProbe,
 }
 
 func init() {
@@ -85,8 +87,8 @@ func ourProblems(t *testing.T, doc string) (probs []string, complete bool) {
 		if !ok {
 			return nil, false // the agent reports an unknown driver
 		}
-		if _, err := tb.Build(f); err != nil {
-			add(err)
+		for _, p := range tb.Problems(f) {
+			probs = append(probs, fmt.Sprintf("%d: %s", p.Line, p))
 		}
 	}
 	return sorted(probs), true
@@ -154,6 +156,14 @@ var agentWrong = []string{
 	// Multi-line values before the key at fault, so lines must be counted
 	// through them.
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nnames = [\n  \"a\",\n  \"b\", # c\n]\nextra = { s = \"\"\"\nx\ny\"\"\" }\nratio = \"x\"\n",
+	// Keys in the wrong case, alone and beside the right one.
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nChannel = 1\n[device.Sensor]\noffset = 1.0\n[[device.chans]]\nN = 2\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\npin = \"GPIO4\"\nPIN = \"GPIO5\"\n",
+	// A driver's own checks: KeyErrors at their keys' lines, nested and
+	// in arrays, beside an error of no key and Decode's problems.
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest_keyed\"\nchannel = 12\nnames = [\"\", \"b\",\n  \"\"]\nratio = 2.0\n[device.sensor]\naddr = 1\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest_keyed\"\nchannel = 12\non = \"x\"\nchanel = 1\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest_keyed\"\nnames = [1]\n[[device]]\nid = \"A\"\ndriver = \"drivertest_keyed\"\nchannel = 10\n",
 	// Common keys.
 	"[[device]]\nid = \"a b\"\ndriver = \"drivertest_probe\"\nchanel = 1\n",
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nname = \"\"\ninterval = 5\n",

@@ -116,6 +116,39 @@ type Table struct {
 	dec *devconf.Decoder
 }
 
+// Problems builds a device with factory f from a table as Config makes it
+// and returns every problem the agent would report for the table, sorted
+// by line, or nil when f accepts it: Decode's problems, each
+// drivers.KeyError of f's error at its own key and line, the rest of f's
+// error at the table (line 0 and no key, where the agent names the
+// [[device]] line), and what Build checks after f returns. Lines count
+// from 1 in tomlBody and keys are as tomlBody writes them ("power_on").
+//
+//	probs := drivertest.Problems(t, gpio.New, "door", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"maybe\"")
+//	drivertest.CheckProblems(t, probs, drivertest.WantProblem{Line: 3, Key: "power_on", Msg: `"maybe"`})
+//
+// A panic in f is not recovered, as in Build.
+func Problems(t testing.TB, f drivers.Factory, id, tomlBody string) []Problem {
+	t.Helper()
+	tb, err := parseBody(id, tomlBody)
+	if err != nil {
+		t.Fatalf("drivertest.Problems(%q): %v\n%s", id, err, tomlBody)
+	}
+	return tb.Problems(f)
+}
+
+// Problems calls f with the table's Config and returns every problem the
+// agent would report, sorted by line; see the package function Problems.
+// Lines count in the document and keys are the document's
+// ("device[1].power_on"). Call it, or Build, once per Table.
+func (tb Table) Problems(f drivers.Factory) []Problem {
+	if tb.dec == nil {
+		return []Problem{{File: File, Msg: "drivertest: Table.Problems on a Table not made by Tables or ParseTables"}}
+	}
+	dev, err := f(tb.Config)
+	return tb.dec.Returned(dev, err)
+}
+
 // Build calls f with the table's Config and checks its result as the agent
 // does; see the package function Build. Call it once per Table.
 func (tb Table) Build(f drivers.Factory) (drivers.Device, error) {
@@ -157,7 +190,7 @@ func ParseTables(doc string) ([]Table, error) {
 		return nil, err
 	}
 	var out []Table
-	ids := map[string]int{}
+	ids := devconf.IDs{}
 	for i, m := range d.DeviceTables(root) {
 		out = append(out, table(d, devconf.Path{"device"}.Index(i), m, ids, i))
 	}
@@ -186,7 +219,7 @@ func parseBody(id, body string) (Table, error) {
 		}
 	}
 	m["id"] = id
-	tb := table(d, devconf.Path{}, m, map[string]int{}, 0)
+	tb := table(d, devconf.Path{}, m, devconf.IDs{}, 0)
 	if err := d.Err(); err != nil {
 		return Table{}, err
 	}
@@ -196,8 +229,8 @@ func parseBody(id, body string) (Table, error) {
 // table checks the common keys of the device table m at path, as the agent
 // does, and returns the table with a strict decoder of the other keys. A
 // table of a document (a non-empty path) names its driver; a body does
-// not. ids maps the ids seen so far to their table's index.
-func table(d *devconf.Doc, path devconf.Path, m map[string]any, ids map[string]int, index int) Table {
+// not. ids are the ids seen so far.
+func table(d *devconf.Doc, path devconf.Path, m map[string]any, ids devconf.IDs, index int) Table {
 	common, _ := d.Device(path, m, ids, index, len(path) > 0)
 	dec := d.Decoder(path, common.Driver, m)
 	return Table{

@@ -116,6 +116,16 @@ func TestConfigProblems(t *testing.T) {
 			`test.toml:3: sensor.gain: unknown key (the driver takes: offset, addr)`},
 		{"unknown table, reported once", "[light]\nr = 1\ng = 2",
 			`test.toml:1: light: unknown key (the driver takes: id, driver, name, interval, pin, channel, ratio, on, wait, names, sensor, chans, extra, any)`},
+		{"key in the wrong case", "Channel = 1",
+			`test.toml:1: Channel: unknown key (did you mean "channel"? keys are case-sensitive)`},
+		{"both spellings of a key", "channel = 1\nCHANNEL = 2",
+			`test.toml:2: CHANNEL: unknown key (did you mean "channel"? keys are case-sensitive)`},
+		{"key in the wrong case in a table", "[sensor]\nOffset = 1.0",
+			`test.toml:2: sensor.Offset: unknown key (did you mean "offset"? keys are case-sensitive)`},
+		{"key in the wrong case in an array of tables", "[[chans]]\nn = 1\n[[chans]]\nN = 2",
+			`test.toml:4: chans[1].N: unknown key (did you mean "n"? keys are case-sensitive)`},
+		{"keys under a map or an any are their own", "extra = { Channel = 1 }\nany = { PIN = 2 }\nchannel = \"x\"",
+			`test.toml:3: channel: must be an integer, not a string ("x")`},
 		{"every problem at once", "ratio = \"x\"\non = 1\nchanel = 2",
 			"test.toml:1: ratio: must be a number, not a string (\"x\")\n" +
 				"test.toml:2: on: must be a boolean, not an integer (1)\n" +

@@ -31,6 +31,17 @@
 // and with CheckSample (its documentation is full sentences); Registered
 // checks that the driver and its sample are registered. CheckError and
 // FuzzFactory check that a factory's errors name the driver and device.
+// CheckKeyError checks that an error is on a given key (a
+// drivers.KeyError, or a problem Decode found) and says what it must;
+// Problems returns every problem the agent would report for a table, each
+// at its line and key, and CheckProblems compares them with what a test
+// expects, so that a test shows that several bad values are all reported
+// at once:
+//
+//	probs := drivertest.Problems(t, gpio.New, "door", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"maybe\"\non_exit = \"never\"")
+//	drivertest.CheckProblems(t, probs,
+//		drivertest.WantProblem{Line: 3, Key: "power_on", Msg: `"maybe"`},
+//		drivertest.WantProblem{Line: 4, Key: "on_exit", Msg: `"never"`})
 //
 // Periph's fakes (periph.io/x/conn/v3/gpio/gpiotest, i2c/i2ctest) plug in
 // through any drivers.Host whose GPIO or I2C method returns them.

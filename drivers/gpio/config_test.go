@@ -21,39 +21,79 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		src  string
-		want []string // substrings of the error, after the prefix
+		key  string   // the key the error is on
+		want []string // what the error on key says
 	}{
-		{"no pin", `mode = "output"`, []string{`pin is required`, `"GPIO17"`}},
-		{"pin as number", "pin = 17\nmode = \"output\"", []string{`pin = 17`, `write "GPIO17"`}},
-		{"pin as numeric string", "pin = \"4\"\nmode = \"input\"", []string{`write "GPIO4"`}},
-		{"pin as bool", "pin = true\nmode = \"input\"", []string{`pin must be the line's name`, `"GPIO17"`}},
-		{"pin with space", "pin = \"GPIO 17\"\nmode = \"input\"", []string{`has spaces`}},
-		{"empty pin", "pin = \"\"\nmode = \"input\"", []string{`pin is required`}},
-		{"no mode", `pin = "GPIO17"`, []string{`mode is required`, `"output"`, `"input"`}},
-		{"bad mode", "pin = \"GPIO17\"\nmode = \"relay\"", []string{`mode = "relay" is not a mode`, `"output"`, `"input"`}},
-		{"mode case", "pin = \"GPIO17\"\nmode = \"Output\"", []string{`mode = "Output" is not a mode`}},
-		{"pull on output", "pin = \"GPIO17\"\nmode = \"output\"\npull = \"up\"", []string{`pull is only for mode = "input"`}},
-		{"debounce on output", "pin = \"GPIO17\"\nmode = \"output\"\ndebounce = \"10ms\"", []string{`debounce is only for mode = "input"`}},
-		{"poll on output", "pin = \"GPIO17\"\nmode = \"output\"\npoll = \"1s\"", []string{`poll is only for mode = "input"`}},
-		{"power_on on input", "pin = \"GPIO17\"\nmode = \"input\"\npower_on = \"off\"", []string{`power_on is only for mode = "output"`}},
-		{"on_exit on input", "pin = \"GPIO17\"\nmode = \"input\"\non_exit = \"keep\"", []string{`on_exit is only for mode = "output"`}},
-		{"bad power_on", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"ON\"", []string{`power_on = "ON"`, `"off"`, `"on"`}},
-		{"bad on_exit", "pin = \"GPIO17\"\nmode = \"output\"\non_exit = \"restore\"", []string{`on_exit = "restore"`, `"keep"`}},
-		{"binary class on output", "pin = \"GPIO17\"\nmode = \"output\"\nclass = \"door\"", []string{`class = "door" is not a switch class`, `"outlet"`}},
-		{"empty class on output", "pin = \"GPIO17\"\nmode = \"output\"\nclass = \"\"", []string{`class = "" is not a switch class`}},
-		{"switch class on input", "pin = \"GPIO17\"\nmode = \"input\"\nclass = \"outlet\"", []string{`class = "outlet" is not a binary sensor class`, `"door"`, `"motion"`, `"window"`}},
-		{"bad pull", "pin = \"GPIO17\"\nmode = \"input\"\npull = \"pullup\"", []string{`pull = "pullup"`, `"up"`, `"down"`, `"none"`}},
-		{"debounce without unit", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = 50", []string{`debounce`, `50 has no unit`, `"50ms"`}},
-		{"debounce string without unit", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"50\"", []string{`"50" has no unit`, `"50ms"`}},
-		{"debounce not a duration", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"fast\"", []string{`"fast" is not a duration`}},
-		{"negative debounce", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"-5ms\"", []string{`"-5ms" is negative`}},
-		{"poll too short", "pin = \"GPIO17\"\nmode = \"input\"\npoll = \"10us\"", []string{`poll = "10µs" is too short`, `"1ms"`}},
-		{"inverted not bool", "pin = \"GPIO17\"\nmode = \"output\"\ninverted = \"yes\"", []string{`inverted`}},
-		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", []string{`channel: unknown key`}},
+		{"no pin", `mode = "output"`, "pin", []string{`is required`, `"GPIO17"`}},
+		{"pin as number", "pin = 17\nmode = \"output\"", "pin", []string{`pin = 17`, `write "GPIO17"`}},
+		{"pin as numeric string", "pin = \"4\"\nmode = \"input\"", "pin", []string{`write "GPIO4"`}},
+		{"pin as bool", "pin = true\nmode = \"input\"", "pin", []string{`pin must be the line's name`, `"GPIO17"`}},
+		{"pin with space", "pin = \"GPIO 17\"\nmode = \"input\"", "pin", []string{`has spaces`}},
+		{"empty pin", "pin = \"\"\nmode = \"input\"", "pin", []string{`is required`}},
+		{"no mode", `pin = "GPIO17"`, "mode", []string{`is required`, `"output"`, `"input"`}},
+		{"bad mode", "pin = \"GPIO17\"\nmode = \"relay\"", "mode", []string{`"relay" is not a mode`, `"output"`, `"input"`}},
+		{"mode case", "pin = \"GPIO17\"\nmode = \"Output\"", "mode", []string{`"Output" is not a mode`}},
+		{"pull on output", "pin = \"GPIO17\"\nmode = \"output\"\npull = \"up\"", "pull", []string{`is only for mode = "input"`}},
+		{"debounce on output", "pin = \"GPIO17\"\nmode = \"output\"\ndebounce = \"10ms\"", "debounce", []string{`is only for mode = "input"`}},
+		{"poll on output", "pin = \"GPIO17\"\nmode = \"output\"\npoll = \"1s\"", "poll", []string{`is only for mode = "input"`}},
+		{"power_on on input", "pin = \"GPIO17\"\nmode = \"input\"\npower_on = \"off\"", "power_on", []string{`is only for mode = "output"`}},
+		{"on_exit on input", "pin = \"GPIO17\"\nmode = \"input\"\non_exit = \"keep\"", "on_exit", []string{`is only for mode = "output"`}},
+		{"bad power_on", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"ON\"", "power_on", []string{`"ON"`, `"off"`, `"on"`}},
+		{"bad on_exit", "pin = \"GPIO17\"\nmode = \"output\"\non_exit = \"restore\"", "on_exit", []string{`"restore"`, `"keep"`}},
+		{"binary class on output", "pin = \"GPIO17\"\nmode = \"output\"\nclass = \"door\"", "class", []string{`"door" is not a switch class`, `"outlet"`}},
+		{"empty class on output", "pin = \"GPIO17\"\nmode = \"output\"\nclass = \"\"", "class", []string{`"" is not a switch class`}},
+		{"switch class on input", "pin = \"GPIO17\"\nmode = \"input\"\nclass = \"outlet\"", "class", []string{`"outlet" is not a binary sensor class`, `"door"`, `"motion"`, `"window"`}},
+		{"bad pull", "pin = \"GPIO17\"\nmode = \"input\"\npull = \"pullup\"", "pull", []string{`"pullup"`, `"up"`, `"down"`, `"none"`}},
+		{"debounce without unit", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = 50", "debounce", []string{`50 has no unit`, `"50ms"`}},
+		{"debounce string without unit", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"50\"", "debounce", []string{`"50" has no unit`, `"50ms"`}},
+		{"debounce not a duration", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"fast\"", "debounce", []string{`"fast" is not a duration`}},
+		{"negative debounce", "pin = \"GPIO17\"\nmode = \"input\"\ndebounce = \"-5ms\"", "debounce", []string{`"-5ms" is negative`}},
+		{"poll too short", "pin = \"GPIO17\"\nmode = \"input\"\npoll = \"10us\"", "poll", []string{`"10µs" is too short`, `"1ms"`}},
+		{"inverted not bool", "pin = \"GPIO17\"\nmode = \"output\"\ninverted = \"yes\"", "inverted", []string{`must be a boolean`}},
+		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", "channel", []string{`unknown key`}},
+		{"key in the wrong case", "PIN = \"GPIO17\"\nmode = \"output\"", "PIN", []string{`unknown key (did you mean "pin"?`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(drivertest.Config(t, "door", tc.src))
-			drivertest.CheckError(t, err, `gpio "door": `, tc.want...)
+			drivertest.CheckError(t, err, `gpio "door": `)
+			drivertest.CheckKeyError(t, err, tc.key, tc.want...)
+		})
+	}
+}
+
+// TestConfigErrorsAll checks that every bad value of a table is reported
+// at once, each at its own key and line, as the agent shows them.
+func TestConfigErrorsAll(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want []drivertest.WantProblem
+	}{
+		{"output", "pin = \"GPIO5\"\nmode = \"output\"\npower_on = \"maybe\"\non_exit = \"sometimes\"\nclass = \"lamp\"\n",
+			[]drivertest.WantProblem{
+				{Line: 3, Key: "power_on", Msg: `"maybe" is not a start state: use "off" (the default) or "on"`},
+				{Line: 4, Key: "on_exit", Msg: `"sometimes" is not an exit state`},
+				{Line: 5, Key: "class", Msg: `"lamp" is not a switch class`},
+			}},
+		{"input", "mode = \"input\"\npin = \"GPIO6\"\npull = \"sideways\"\npoll = \"1us\"\nclass = \"lamp\"\npower_on = \"on\"\n",
+			[]drivertest.WantProblem{
+				{Line: 3, Key: "pull", Msg: `"sideways" is not a pull`},
+				{Line: 4, Key: "poll", Msg: `"1µs" is too short`},
+				{Line: 5, Key: "class", Msg: `"lamp" is not a binary sensor class`},
+				{Line: 6, Key: "power_on", Msg: `is only for mode = "output"`},
+			}},
+		{"no pin, unknown mode", "mode = \"outptu\"\npower_on = \"maybe\"\npull = \"x\"\nclass = \"lamp\"\n",
+			[]drivertest.WantProblem{
+				// A missing key has no line of its own; the agent puts it
+				// at the [[device]] line.
+				{Line: 0, Key: "pin", Msg: "is required"},
+				{Line: 1, Key: "mode", Msg: `"outptu" is not a mode`},
+				{Line: 2, Key: "power_on", Msg: `"maybe"`},
+				{Line: 3, Key: "pull", Msg: `"x"`},
+			}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			drivertest.CheckProblems(t, drivertest.Problems(t, New, "r2", tc.src), tc.want...)
 		})
 	}
 }

@@ -11,11 +11,13 @@
 // Outputs do not glitch. The start level is set in the same call that
 // makes the line an output (periph's Out), so the driver never drives any
 // other level on the way; by default the line is left as it is when the
-// agent stops, so a restart never cycles what the relay drives. (Whether
-// Out itself is atomic is up to the host: it is on the simulated board and
-// on a Raspberry Pi's memory-mapped bcm283x pins, but periph's plain
-// character-device lines, as on a Pi 5, switch to output at Low before
-// setting the level, a pulse of one system call.) An output is never read back
+// agent stops, so a restart never cycles what the relay drives. That Out
+// is one step on the hardware is the host's promise, and both of pinion's
+// hosts keep it: the simulated board, and the agent's real host, which
+// requests a character-device line as an output with its level in the
+// same ioctl, on every /dev/gpiochip line (a Pi 5's included) and on the
+// bcm283x pins of earlier Pis alike (periph's own Out would make the line
+// an output first and set the level after). An output is never read back
 // from the line: on Linux's GPIO character device, reading an output line
 // turns it into an input with pull-up, which would drop the relay. The
 // driver reports the state it last commanded instead.
@@ -95,51 +97,82 @@ type config struct {
 
 // New is the driver's drivers.Factory. It decodes and checks the device's
 // configuration and returns an *Output or an *Input; it does not touch the
-// hardware, which is claimed in Open.
+// hardware, which is claimed in Open. Every bad value is a
+// drivers.KeyError, and all of them are returned at once, with Decode's
+// problems (keys of the wrong type, unknown keys) if it found any.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	if cfg.Decode == nil {
 		return nil, fmt.Errorf("gpio %q: no configuration to decode (Config.Decode is nil)", cfg.ID)
 	}
 	var c config
+	var errs []error
 	if err := cfg.Decode(&c); err != nil {
-		return nil, fmt.Errorf("gpio %q: %w", cfg.ID, err)
+		errs = append(errs, err) // the other keys are decoded: check them too
 	}
-	dev, err := c.build(cfg.ID)
-	if err != nil {
-		return nil, fmt.Errorf("gpio %q: %w", cfg.ID, err)
+	dev, verrs := c.build(cfg.ID)
+	if errs = append(errs, verrs...); len(errs) > 0 {
+		return nil, fmt.Errorf("gpio %q: %w", cfg.ID, errors.Join(errs...))
 	}
 	return dev, nil
 }
 
-// build checks the decoded configuration and makes the device.
-func (c *config) build(id string) (drivers.Device, error) {
+// modes says what each mode is, for messages.
+const modes = `"output" (a relay, shown as a switch) or "input" (a button or contact, shown as a binary sensor)`
+
+// build checks the decoded configuration and makes the device, or returns
+// a drivers.KeyError for every bad value. With a mode it cannot tell, it
+// still checks every value whose meaning does not depend on the mode.
+func (c *config) build(id string) (drivers.Device, []error) {
+	var errs []error
 	if c.Pin == "" {
-		return nil, errors.New(`pin is required: the line's name, such as pin = "GPIO17"`)
+		errs = append(errs, drivers.BadKey("pin", `is required: the line's name, such as pin = "GPIO17"`))
 	}
 	switch c.Mode {
 	case "output":
-		return c.output(id)
+		d, oerrs := c.output(id)
+		return d, append(errs, oerrs...)
 	case "input":
-		return c.input(id)
+		d, ierrs := c.input(id)
+		return d, append(errs, ierrs...)
 	case "":
-		return nil, errors.New(`mode is required: "output" (a relay, shown as a switch) or "input" (a button or contact, shown as a binary sensor)`)
+		errs = append(errs, drivers.BadKey("mode", "is required: %s", modes))
+	default:
+		errs = append(errs, drivers.BadKey("mode", "%q is not a mode: use %s", c.Mode, modes))
 	}
-	return nil, fmt.Errorf(`mode = %q is not a mode: use "output" (a relay, shown as a switch) or "input" (a button or contact, shown as a binary sensor)`, c.Mode)
+	_, oerrs := c.outputValues(&Output{})
+	_, ierrs := c.inputValues(&Input{})
+	return nil, append(errs, append(oerrs, ierrs...)...)
 }
 
 // output checks the keys of an output line.
-func (c *config) output(id string) (*Output, error) {
-	if err := onlyFor("input", map[string]bool{"pull": c.Pull != nil, "debounce": c.Debounce != nil, "poll": c.Poll != nil}); err != nil {
-		return nil, err
-	}
+func (c *config) output(id string) (*Output, []error) {
+	errs := onlyFor("input", map[string]bool{"pull": c.Pull != nil, "debounce": c.Debounce != nil, "poll": c.Poll != nil})
 	d := &Output{id: id, pin: string(c.Pin), inverted: c.Inverted, class: drivers.ClassSwitch, onExit: exitKeep}
+	d, verrs := c.outputValues(d)
+	if c.Class != nil {
+		switch *c.Class {
+		case drivers.ClassSwitch, drivers.ClassOutlet:
+			d.class = *c.Class
+		default:
+			verrs = append(verrs, drivers.BadKey("class", `%q is not a switch class: use "switch" (the default) or "outlet"`, *c.Class))
+		}
+	}
+	if errs = append(errs, verrs...); len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
+}
+
+// outputValues checks the values of the keys only outputs take, into d.
+func (c *config) outputValues(d *Output) (*Output, []error) {
+	var errs []error
 	if c.PowerOn != nil {
 		switch *c.PowerOn {
 		case "off":
 		case "on":
 			d.powerOn = true
 		default:
-			return nil, fmt.Errorf(`power_on = %q: use "off" (the default) or "on"`, *c.PowerOn)
+			errs = append(errs, drivers.BadKey("power_on", `%q is not a start state: use "off" (the default) or "on"`, *c.PowerOn))
 		}
 	}
 	if c.OnExit != nil {
@@ -150,18 +183,10 @@ func (c *config) output(id string) (*Output, error) {
 		case "on":
 			d.onExit = exitOn
 		default:
-			return nil, fmt.Errorf(`on_exit = %q: use "keep" (the default: leave the line as it is), "off" or "on"`, *c.OnExit)
+			errs = append(errs, drivers.BadKey("on_exit", `%q is not an exit state: use "keep" (the default: leave the line as it is), "off" or "on"`, *c.OnExit))
 		}
 	}
-	if c.Class != nil {
-		switch *c.Class {
-		case drivers.ClassSwitch, drivers.ClassOutlet:
-			d.class = *c.Class
-		default:
-			return nil, fmt.Errorf(`class = %q is not a switch class: use "switch" (the default) or "outlet"`, *c.Class)
-		}
-	}
-	return d, nil
+	return d, errs
 }
 
 // binaryClasses are the classes an input may take, from the drivers
@@ -169,11 +194,25 @@ func (c *config) output(id string) (*Output, error) {
 var binaryClasses = drivers.BinaryClasses
 
 // input checks the keys of an input line.
-func (c *config) input(id string) (*Input, error) {
-	if err := onlyFor("output", map[string]bool{"power_on": c.PowerOn != nil, "on_exit": c.OnExit != nil}); err != nil {
-		return nil, err
-	}
+func (c *config) input(id string) (*Input, []error) {
+	errs := onlyFor("output", map[string]bool{"power_on": c.PowerOn != nil, "on_exit": c.OnExit != nil})
 	d := &Input{id: id, pin: string(c.Pin), inverted: c.Inverted, pull: gpio.PullUp, debounce: DefaultDebounce}
+	d, verrs := c.inputValues(d)
+	if c.Class != nil {
+		if *c.Class != "" && !slices.Contains(binaryClasses, *c.Class) {
+			verrs = append(verrs, drivers.BadKey("class", "%q is not a binary sensor class: use one of %s, or leave class out for a generic on/off", *c.Class, quoteList(binaryClasses)))
+		}
+		d.class = *c.Class
+	}
+	if errs = append(errs, verrs...); len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
+}
+
+// inputValues checks the values of the keys only inputs take, into d.
+func (c *config) inputValues(d *Input) (*Input, []error) {
+	var errs []error
 	if c.Pull != nil {
 		switch *c.Pull {
 		case "up":
@@ -182,7 +221,7 @@ func (c *config) input(id string) (*Input, error) {
 		case "none":
 			d.pull = gpio.Float
 		default:
-			return nil, fmt.Errorf(`pull = %q: use "up" (the default, for a button or contact to ground), "down" or "none" (the circuit has its own resistor)`, *c.Pull)
+			errs = append(errs, drivers.BadKey("pull", `%q is not a pull: use "up" (the default, for a button or contact to ground), "down" or "none" (the circuit has its own resistor)`, *c.Pull))
 		}
 	}
 	if c.Debounce != nil {
@@ -191,32 +230,27 @@ func (c *config) input(id string) (*Input, error) {
 	if c.Poll != nil {
 		d.poll = time.Duration(*c.Poll)
 		if d.poll != 0 && d.poll < minPoll {
-			return nil, fmt.Errorf(`poll = %q is too short: use at least "1ms", or "0s" to wait for edges`, d.poll)
+			errs = append(errs, drivers.BadKey("poll", `%q is too short: use at least "1ms", or "0s" to wait for edges`, d.poll))
 		}
 	}
-	if c.Class != nil {
-		if *c.Class != "" && !slices.Contains(binaryClasses, *c.Class) {
-			return nil, fmt.Errorf("class = %q is not a binary sensor class: use one of %s, or leave class out for a generic on/off", *c.Class, quoteList(binaryClasses))
-		}
-		d.class = *c.Class
-	}
-	return d, nil
+	return d, errs
 }
 
-// onlyFor reports the first present key (in sorted order, so the message is
-// stable) that only mode takes.
-func onlyFor(mode string, present map[string]bool) error {
+// onlyFor returns an error for each present key (in sorted order, so that
+// messages are stable) that only mode takes.
+func onlyFor(mode string, present map[string]bool) []error {
 	keys := make([]string, 0, len(present))
 	for k, ok := range present {
 		if ok {
 			keys = append(keys, k)
 		}
 	}
-	if len(keys) == 0 {
-		return nil
-	}
 	slices.Sort(keys)
-	return fmt.Errorf("%s is only for mode = %q: remove it, or set mode = %q", keys[0], mode, mode)
+	var errs []error
+	for _, k := range keys {
+		errs = append(errs, drivers.BadKey(k, "is only for mode = %q: remove it, or set mode = %q", mode, mode))
+	}
+	return errs
 }
 
 // quoteList formats names as "a", "b" or "c".

@@ -12,39 +12,20 @@ func TestConfig(t *testing.T) {
 	tests := []struct {
 		name    string
 		snippet string
-		wantErr string // empty: valid
 		claim   string
 		setup   int // commands sent at Open
 	}{
-		{"port only", `port = "/dev/serial0"`, "", "serial:/dev/serial0", 0},
-		{"usb adapter by id", `port = "/dev/serial/by-id/usb-FTDI-if00"`, "", "serial:/dev/serial/by-id/usb-FTDI-if00", 0},
-		{"abc off", "port = \"/dev/ttyUSB0\"\nabc = false", "", "serial:/dev/ttyUSB0", 1},
-		{"abc and range", "port = \"/dev/ttyAMA0\"\nabc = true\nrange = 10000", "", "serial:/dev/ttyAMA0", 2},
-		{"range 2000", "port = \"/dev/serial0\"\nrange = 2000", "", "serial:/dev/serial0", 1},
-
-		{"no port", `abc = true`, `mhz19 "co2": port: required; set it to the serial port the sensor is wired to, such as port = "/dev/serial0"`, "", 0},
-		{"empty port", `port = ""`, `port: required`, "", 0},
-		{"relative port", `port = "ttyUSB0"`, `mhz19 "co2": port "ttyUSB0": want a device path such as "/dev/serial0"`, "", 0},
-		{"range not offered", "port = \"/dev/serial0\"\nrange = 3000", `mhz19 "co2": range 3000: want 2000, 5000 or 10000 (ppm)`, "", 0},
-		{"range zero", "port = \"/dev/serial0\"\nrange = 0", `range 0: want 2000, 5000 or 10000`, "", 0},
-		{"range as text", "port = \"/dev/serial0\"\nrange = \"5000\"", `mhz19 "co2": `, "", 0},
-		{"abc as text", "port = \"/dev/serial0\"\nabc = \"off\"", `mhz19 "co2": `, "", 0},
-		{"port as number", `port = 0`, `mhz19 "co2": `, "", 0},
-		{"unknown key", "port = \"/dev/serial0\"\nbaud = 9600", `mhz19 "co2": test.toml:2: baud: unknown key`, "", 0},
+		{"port only", `port = "/dev/serial0"`, "serial:/dev/serial0", 0},
+		{"usb adapter by id", `port = "/dev/serial/by-id/usb-FTDI-if00"`, "serial:/dev/serial/by-id/usb-FTDI-if00", 0},
+		{"port cleaned", `port = "/dev/./serial0/"`, "serial:/dev/serial0", 0},
+		{"port with dot-dot", `port = "/dev/serial/../ttyAMA0"`, "serial:/dev/ttyAMA0", 0},
+		{"abc off", "port = \"/dev/ttyUSB0\"\nabc = false", "serial:/dev/ttyUSB0", 1},
+		{"abc and range", "port = \"/dev/ttyAMA0\"\nabc = true\nrange = 10000", "serial:/dev/ttyAMA0", 2},
+		{"range 2000", "port = \"/dev/serial0\"\nrange = 2000", "serial:/dev/serial0", 1},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dev, err := New(drivertest.Config(t, "co2", tt.snippet))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("New: err = %v, want one containing %q", err, tt.wantErr)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatalf("New: %v", err)
-			}
-			d := dev.(*Device)
+			d := drivertest.Device[*Device](t, New, "co2", tt.snippet)
 			if got := d.Claims(); len(got) != 1 || got[0] != tt.claim {
 				t.Errorf("Claims() = %q, want [%q]", got, tt.claim)
 			}
@@ -55,9 +36,45 @@ func TestConfig(t *testing.T) {
 	}
 }
 
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		snippet string
+		key     string   // the key the error is on
+		want    []string // what the error on key says
+	}{
+		{"no port", `abc = true`, "port", []string{`is required: set it to the serial port the sensor is wired to, such as port = "/dev/serial0"`}},
+		{"empty port", `port = ""`, "port", []string{`is required`}},
+		{"relative port", `port = "ttyUSB0"`, "port", []string{`"ttyUSB0" is not a device path: use one such as "/dev/serial0"`}},
+		{"range not offered", "port = \"/dev/serial0\"\nrange = 3000", "range", []string{`3000 is not a range of the sensor: use 2000, 5000 or 10000 (ppm)`}},
+		{"range zero", "port = \"/dev/serial0\"\nrange = 0", "range", []string{`0 is not a range`}},
+		{"range as text", "port = \"/dev/serial0\"\nrange = \"5000\"", "range", []string{`must be an integer, not a string ("5000")`}},
+		{"abc as text", "port = \"/dev/serial0\"\nabc = \"off\"", "abc", []string{`must be a boolean`}},
+		{"port as number", `port = 0`, "port", []string{`must be a string`}},
+		{"unknown key", "port = \"/dev/serial0\"\nbaud = 9600", "baud", []string{`unknown key`}},
+		{"key in the wrong case", `Port = "/dev/serial0"`, "Port", []string{`unknown key (did you mean "port"?`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(drivertest.Config(t, "co2", tt.snippet))
+			drivertest.CheckError(t, err, `mhz19 "co2": `)
+			drivertest.CheckKeyError(t, err, tt.key, tt.want...)
+		})
+	}
+}
+
+// TestConfigErrorsAll checks that every bad value is reported at once, each
+// at its own key and line, as the agent shows them.
+func TestConfigErrorsAll(t *testing.T) {
+	drivertest.CheckProblems(t, drivertest.Problems(t, New, "co2", "abc = true\nport = \"serial0\"\nrange = 4000\n"),
+		drivertest.WantProblem{Line: 2, Key: "port", Msg: `"serial0" is not a device path`},
+		drivertest.WantProblem{Line: 3, Key: "range", Msg: "4000 is not a range of the sensor"},
+	)
+}
+
 func TestConfigWithoutKeys(t *testing.T) {
 	_, err := New(drivers.Config{ID: "bare"})
-	if err == nil || !strings.Contains(err.Error(), `mhz19 "bare": port: required`) {
+	if err == nil || !strings.Contains(err.Error(), `mhz19 "bare": port: is required`) {
 		t.Fatalf("New without keys: err = %v, want port required", err)
 	}
 }

@@ -41,6 +41,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/pinion-home/pinion/drivers"
@@ -103,33 +104,39 @@ type Device struct {
 }
 
 // New builds an MH-Z19 device from its configuration. It does not touch
-// the port: that waits for Open.
+// the port: that waits for Open. The port is cleaned ("/dev/./serial0/" is
+// "/dev/serial0"), so that two spellings of one port claim the same
+// resource. Every bad value is a drivers.KeyError, and all of them are
+// returned at once, with Decode's problems if it found any.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	var c config
+	var errs []error
 	if cfg.Decode != nil {
 		if err := cfg.Decode(&c); err != nil {
-			return nil, fmt.Errorf("mhz19 %q: %w", cfg.ID, err)
+			errs = append(errs, err) // the other keys are decoded: check them too
 		}
 	}
-	if c.Port == "" {
-		return nil, fmt.Errorf("mhz19 %q: port: required; set it to the serial port the sensor is wired to, such as port = \"/dev/serial0\"", cfg.ID)
-	}
-	if !filepath.IsAbs(c.Port) {
-		return nil, fmt.Errorf("mhz19 %q: port %q: want a device path such as \"/dev/serial0\" or \"/dev/ttyUSB0\"", cfg.ID, c.Port)
+	switch {
+	case c.Port == "":
+		errs = append(errs, drivers.BadKey("port", `is required: set it to the serial port the sensor is wired to, such as port = "/dev/serial0"`))
+	case !filepath.IsAbs(c.Port):
+		errs = append(errs, drivers.BadKey("port", `%q is not a device path: use one such as "/dev/serial0" or "/dev/ttyUSB0"`, c.Port))
+	default:
+		c.Port = filepath.Clean(c.Port)
 	}
 	d := &Device{id: cfg.ID, conf: c, timeout: replyTimeout, log: slog.Default()}
 	if c.ABC != nil {
 		d.setup = append(d.setup, abcRequest(*c.ABC))
 	}
 	if c.Range != nil {
-		ok := false
-		for _, r := range validRanges {
-			ok = ok || *c.Range == r
+		if slices.Contains(validRanges, *c.Range) {
+			d.setup = append(d.setup, rangeRequest(*c.Range))
+		} else {
+			errs = append(errs, drivers.BadKey("range", "%d is not a range of the sensor: use 2000, 5000 or 10000 (ppm), or leave it unset to keep the sensor's setting", *c.Range))
 		}
-		if !ok {
-			return nil, fmt.Errorf("mhz19 %q: range %d: want 2000, 5000 or 10000 (ppm), or leave it unset to keep the sensor's setting", cfg.ID, *c.Range)
-		}
-		d.setup = append(d.setup, rangeRequest(*c.Range))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("mhz19 %q: %w", cfg.ID, errors.Join(errs...))
 	}
 	return d, nil
 }

@@ -4,18 +4,23 @@
 //
 // Configuration keys (all optional):
 //
-//	disk_path = "/"  # the filesystem disk_used reports on
-//	root      = "/"  # where /proc and /sys are read from
+//	disk_path       = "/"     # the filesystem disk_used reports on
+//	root            = "/"     # where /proc and /sys are read from
+//	cpu_temperature = "auto"  # true, false, or "auto": where the board has a sensor
 //
 // root exists for tests and containers: a test points it at a testdata tree,
 // and an agent in a container points it at the host's /proc and /sys mounted
 // elsewhere (root = "/host" reads /host/proc/loadavg). disk_path is not
 // joined to root; in a container set it to the host's mount too.
 //
-// The CPU temperature sensor is not on every board, but Entities must not
-// look at the hardware, so cpu_temperature is always listed. Open looks for a
-// thermal zone and logs once when the board has none; Read then simply
-// reports no cpu_temperature, and Home Assistant shows it as unknown.
+// The CPU temperature sensor is not on every board, and an entity that is
+// always unknown is clutter in Home Assistant. With cpu_temperature =
+// "auto", the default, the factory looks for a thermal zone that reads
+// under <root>/sys/class/thermal and lists cpu_temperature only if it finds
+// one; reading sysfs is not touching hardware, and the entities are fixed
+// from then on, as the driver API wants. true lists it everywhere (Open logs
+// once when the board has no sensor, and the entity stays unknown), false
+// nowhere.
 //
 // Every entity is diagnostic: it describes the health of the machine, not
 // what the user installed pinion to control.
@@ -70,8 +75,40 @@ var preferredZones = []string{"cpu-thermal", "cpu_thermal", "x86_pkg_temp", "soc
 
 // config is the driver's own keys.
 type config struct {
-	DiskPath string `toml:"disk_path"`
-	Root     string `toml:"root"`
+	DiskPath       string  `toml:"disk_path"`
+	Root           string  `toml:"root"`
+	CPUTemperature cpuTemp `toml:"cpu_temperature"`
+}
+
+// cpuTemp is the cpu_temperature key: "auto" (the zero value, the
+// default), true or false.
+type cpuTemp int
+
+const (
+	cpuAuto cpuTemp = iota
+	cpuOn
+	cpuOff
+)
+
+// UnmarshalTOML implements BurntSushi/toml's Unmarshaler, which sees the
+// value's TOML type: the key takes a boolean or the string "auto".
+func (c *cpuTemp) UnmarshalTOML(v any) error {
+	const use = `use true (always list the CPU temperature), false (never) or "auto" (the default: where the board has a sensor)`
+	switch v := v.(type) {
+	case bool:
+		*c = cpuOff
+		if v {
+			*c = cpuOn
+		}
+		return nil
+	case string:
+		if v == "auto" {
+			*c = cpuAuto
+			return nil
+		}
+		return fmt.Errorf("%q is not a setting: %s", v, use)
+	}
+	return fmt.Errorf("%v is not a setting: %s", v, use)
 }
 
 // Device reports the host machine's health. It implements drivers.Reader.
@@ -80,31 +117,47 @@ type Device struct {
 	conf config
 
 	log *slog.Logger
+	// cpu says whether cpu_temperature is listed, decided at construction.
+	cpu bool
 	// zone is the temp file of the chosen thermal zone; empty when the
-	// board has none.
+	// board has none or cpu_temperature is not listed.
 	zone string
 	// statfs is unix.Statfs; tests replace it to give the disk any size.
 	statfs func(path string, st *unix.Statfs_t) error
 }
 
-// New builds a system device from its configuration. It does not look at
-// the machine: that waits for Open.
+// New builds a system device from its configuration. It looks at the
+// machine only for cpu_temperature = "auto", and then only reads
+// <root>/sys/class/thermal; the rest waits for Open. Every bad value is a
+// drivers.KeyError, and all of them are returned at once, with Decode's
+// problems if it found any.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	c := config{DiskPath: "/", Root: "/"}
+	var errs []error
 	if cfg.Decode != nil {
 		if err := cfg.Decode(&c); err != nil {
-			return nil, fmt.Errorf("system %q: %w", cfg.ID, err)
+			errs = append(errs, err) // the other keys are decoded: check them too
 		}
 	}
 	if c.DiskPath == "" || !filepath.IsAbs(c.DiskPath) {
-		return nil, fmt.Errorf("system %q: disk_path %q: want an absolute path such as \"/\" or \"/mnt/data\"", cfg.ID, c.DiskPath)
+		errs = append(errs, drivers.BadKey("disk_path", `%q is not an absolute path: use one such as "/" or "/mnt/data"`, c.DiskPath))
 	}
 	if c.Root == "" || !filepath.IsAbs(c.Root) {
-		return nil, fmt.Errorf("system %q: root %q: want an absolute path; leave it unset to read / (it exists for tests and containers)", cfg.ID, c.Root)
+		errs = append(errs, drivers.BadKey("root", "%q is not an absolute path: use one, or leave root unset to read / (it exists for tests and containers)", c.Root))
+	}
+	if len(errs) > 0 {
+		return nil, fmt.Errorf("system %q: %w", cfg.ID, errors.Join(errs...))
 	}
 	c.DiskPath = filepath.Clean(c.DiskPath)
 	c.Root = filepath.Clean(c.Root)
-	return &Device{id: cfg.ID, conf: c, log: slog.Default(), statfs: unix.Statfs}, nil
+	d := &Device{id: cfg.ID, conf: c, log: slog.Default(), statfs: unix.Statfs}
+	switch c.CPUTemperature {
+	case cpuOn:
+		d.cpu = true
+	case cpuAuto:
+		d.cpu = d.findZone() != ""
+	}
+	return d, nil
 }
 
 // Info implements drivers.Device. The board's model is hardware, so it is
@@ -113,35 +166,38 @@ func (d *Device) Info() drivers.Info {
 	return drivers.Info{Manufacturer: "pinion", Model: "Linux host"}
 }
 
-// Entities implements drivers.Device. cpu_temperature is listed even on
-// boards without a sensor; see the package documentation.
+// Entities implements drivers.Device. cpu_temperature is listed as the
+// factory decided; see the package documentation.
 func (d *Device) Entities() []drivers.Entity {
 	load := func(id, name string) drivers.Entity {
 		return drivers.Entity{ID: id, Name: name, Kind: drivers.KindSensor, State: drivers.StateMeasurement,
 			Precision: 2, Diagnostic: true, Icon: "mdi:cpu-64-bit"}
 	}
-	return []drivers.Entity{
-		{ID: EntityCPUTemperature, Name: "CPU temperature", Kind: drivers.KindSensor, Class: drivers.ClassTemperature,
-			Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1, Diagnostic: true},
+	var es []drivers.Entity
+	if d.cpu {
+		es = append(es, drivers.Entity{ID: EntityCPUTemperature, Name: "CPU temperature", Kind: drivers.KindSensor,
+			Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1, Diagnostic: true})
+	}
+	return append(es,
 		load(EntityLoad1, "Load 1 min"),
 		load(EntityLoad5, "Load 5 min"),
 		load(EntityLoad15, "Load 15 min"),
-		{ID: EntityMemoryUsed, Name: "Memory used", Kind: drivers.KindSensor, Unit: drivers.Percent,
+		drivers.Entity{ID: EntityMemoryUsed, Name: "Memory used", Kind: drivers.KindSensor, Unit: drivers.Percent,
 			State: drivers.StateMeasurement, Precision: 1, Diagnostic: true, Icon: "mdi:memory"},
-		{ID: EntityDiskUsed, Name: "Disk used", Kind: drivers.KindSensor, Unit: drivers.Percent,
+		drivers.Entity{ID: EntityDiskUsed, Name: "Disk used", Kind: drivers.KindSensor, Unit: drivers.Percent,
 			State: drivers.StateMeasurement, Precision: 1, Diagnostic: true, Icon: "mdi:harddisk"},
 		// Uptime is a counter that only rises until the machine reboots,
 		// which is what total_increasing means; Home Assistant accepts every
 		// state class for the duration class, and with this one a reboot is
 		// recorded as a reset rather than as a sudden drop in a measurement.
-		{ID: EntityUptime, Name: "Uptime", Kind: drivers.KindSensor, Class: drivers.ClassDuration,
+		drivers.Entity{ID: EntityUptime, Name: "Uptime", Kind: drivers.KindSensor, Class: drivers.ClassDuration,
 			Unit: drivers.Seconds, State: drivers.StateTotalIncreasing, Precision: 0, Diagnostic: true},
-	}
+	)
 }
 
 // Open implements drivers.Device. It checks that the machine has Linux's
-// /proc and that disk_path exists, picks the thermal zone, and logs the
-// board's model.
+// /proc and that disk_path exists, picks the thermal zone when
+// cpu_temperature is listed, and logs the board's model.
 func (d *Device) Open(ctx context.Context, h drivers.Host) error {
 	if l := h.Logger(); l != nil {
 		d.log = l
@@ -152,12 +208,14 @@ func (d *Device) Open(ctx context.Context, h drivers.Host) error {
 	if _, err := d.diskUsed(); err != nil {
 		return fmt.Errorf("system %q: %w", d.id, err)
 	}
-	d.zone = d.findZone()
-	if d.zone == "" {
-		d.log.Info("the board has no CPU temperature sensor; cpu_temperature will stay unknown",
-			"looked_in", d.path("sys", "class", "thermal"))
-	} else {
-		d.log.Debug("reading the CPU temperature", "file", d.zone)
+	if d.cpu {
+		d.zone = d.findZone()
+		if d.zone == "" {
+			d.log.Info("the board has no CPU temperature sensor; cpu_temperature will stay unknown (set cpu_temperature = \"auto\" or false to leave it out)",
+				"looked_in", d.path("sys", "class", "thermal"))
+		} else {
+			d.log.Debug("reading the CPU temperature", "file", d.zone)
+		}
 	}
 	if model := d.model(); model != "" {
 		d.log.Info("board", "model", model)

@@ -65,10 +65,11 @@ func (s *syncBuffer) String() string {
 }
 
 // openAt builds and opens a device reading root, with the disk faked as
-// 1000 blocks of which 300 are free and 250 available to users.
-func openAt(t *testing.T, root string, log *slog.Logger) *Device {
+// 1000 blocks of which 300 are free and 250 available to users. keys are
+// more of the device's keys.
+func openAt(t *testing.T, root string, log *slog.Logger, keys ...string) *Device {
 	t.Helper()
-	dev, err := New(drivertest.Config(t, "host", fmt.Sprintf("root = %q", root)))
+	dev, err := New(drivertest.Config(t, "host", fmt.Sprintf("root = %q\n%s", root, strings.Join(keys, "\n"))))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -112,38 +113,54 @@ func TestNewConfig(t *testing.T) {
 		keys     string
 		wantDisk string
 		wantRoot string
-		wantErr  string
+		wantCPU  cpuTemp
 	}{
 		{name: "defaults", wantDisk: "/", wantRoot: "/"},
 		{name: "disk path", keys: `disk_path = "/mnt/data/"`, wantDisk: "/mnt/data", wantRoot: "/"},
 		{name: "root for a container", keys: "root = \"/host\"\ndisk_path = \"/host\"", wantDisk: "/host", wantRoot: "/host"},
-		{name: "relative disk path", keys: `disk_path = "data"`, wantErr: `disk_path "data": want an absolute path`},
-		{name: "empty disk path", keys: `disk_path = ""`, wantErr: `disk_path "": want an absolute path`},
-		{name: "relative root", keys: `root = "testdata"`, wantErr: `root "testdata": want an absolute path`},
-		{name: "unknown key", keys: `disk = "/"`, wantErr: "disk: unknown key"},
-		{name: "wrong type", keys: `disk_path = 3`, wantErr: "disk_path"},
+		{name: "cpu temperature auto", keys: `cpu_temperature = "auto"`, wantDisk: "/", wantRoot: "/", wantCPU: cpuAuto},
+		{name: "cpu temperature on", keys: `cpu_temperature = true`, wantDisk: "/", wantRoot: "/", wantCPU: cpuOn},
+		{name: "cpu temperature off", keys: `cpu_temperature = false`, wantDisk: "/", wantRoot: "/", wantCPU: cpuOff},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			dev, err := New(drivertest.Config(t, "host", tt.keys))
-			if tt.wantErr != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
-					t.Fatalf("err = %v, want one containing %q", err, tt.wantErr)
-				}
-				if !strings.Contains(err.Error(), `system "host"`) {
-					t.Fatalf("err = %v, want it to name the device", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := dev.(*Device)
-			if d.conf.DiskPath != tt.wantDisk || d.conf.Root != tt.wantRoot {
-				t.Fatalf("disk_path, root = %q, %q; want %q, %q", d.conf.DiskPath, d.conf.Root, tt.wantDisk, tt.wantRoot)
+			d := drivertest.Device[*Device](t, New, "host", tt.keys)
+			if d.conf.DiskPath != tt.wantDisk || d.conf.Root != tt.wantRoot || d.conf.CPUTemperature != tt.wantCPU {
+				t.Fatalf("disk_path, root, cpu_temperature = %q, %q, %v; want %q, %q, %v",
+					d.conf.DiskPath, d.conf.Root, d.conf.CPUTemperature, tt.wantDisk, tt.wantRoot, tt.wantCPU)
 			}
 		})
 	}
+}
+
+func TestNewConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		keys string
+		key  string   // the key the error is on
+		want []string // what the error on key says
+	}{
+		{name: "relative disk path", keys: `disk_path = "data"`, key: "disk_path", want: []string{`"data" is not an absolute path`}},
+		{name: "empty disk path", keys: `disk_path = ""`, key: "disk_path", want: []string{`"" is not an absolute path`}},
+		{name: "relative root", keys: `root = "testdata"`, key: "root", want: []string{`"testdata" is not an absolute path`, "leave root unset"}},
+		{name: "cpu temperature word", keys: `cpu_temperature = "yes"`, key: "cpu_temperature", want: []string{`"yes" is not a setting`, `true`, `false`, `"auto"`}},
+		{name: "cpu temperature number", keys: `cpu_temperature = 1`, key: "cpu_temperature", want: []string{`1 is not a setting`}},
+		{name: "unknown key", keys: `disk = "/"`, key: "disk", want: []string{"unknown key"}},
+		{name: "wrong type", keys: `disk_path = 3`, key: "disk_path", want: []string{"must be a string"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := New(drivertest.Config(t, "host", tt.keys))
+			drivertest.CheckError(t, err, `system "host": `)
+			drivertest.CheckKeyError(t, err, tt.key, tt.want...)
+		})
+	}
+	t.Run("all at once", func(t *testing.T) {
+		drivertest.CheckProblems(t, drivertest.Problems(t, New, "host", "disk_path = \"data\"\n\nroot = \"rel\"\n"),
+			drivertest.WantProblem{Line: 1, Key: "disk_path", Msg: `"data" is not an absolute path`},
+			drivertest.WantProblem{Line: 3, Key: "root", Msg: `"rel" is not an absolute path`},
+		)
+	})
 }
 
 func TestSampleConfig(t *testing.T) {
@@ -161,7 +178,7 @@ func TestSampleConfig(t *testing.T) {
 		if len(devs) != 1 {
 			t.Fatalf("sample config has %d [[device]] tables, want 1", len(devs))
 		}
-		if d := devs[0]; d.conf != (config{DiskPath: "/", Root: "/"}) {
+		if d := devs[0]; d.conf != (config{DiskPath: "/", Root: "/", CPUTemperature: cpuAuto}) {
 			t.Fatalf("sample config gives %+v, want the defaults", d.conf)
 		}
 	}
@@ -170,17 +187,40 @@ func TestSampleConfig(t *testing.T) {
 
 var idRE = regexp.MustCompile(`^[a-zA-Z0-9_-]+$`)
 
+// TestEntities checks the entities, and that cpu_temperature is listed
+// where the setting and the board say, fixed from construction on.
 func TestEntities(t *testing.T) {
-	dev, err := New(drivertest.Config(t, "host", `root = "/nonexistent"`))
+	noSensor := t.TempDir()
+	all := []string{"cpu_temperature", "load_1m", "load_5m", "load_15m", "memory_used", "disk_used", "uptime"}
+	for _, tc := range []struct {
+		name string
+		keys string
+		want []string
+	}{
+		{"auto with a sensor", fmt.Sprintf("root = %q", abs(t, "testdata/pi4")), all},
+		{"auto on an x86 board", fmt.Sprintf("root = %q", abs(t, "testdata/x86")), all},
+		{"auto without a sensor", fmt.Sprintf("root = %q", noSensor), all[1:]},
+		{"on without a sensor", fmt.Sprintf("root = %q\ncpu_temperature = true", noSensor), all},
+		{"off with a sensor", fmt.Sprintf("root = %q\ncpu_temperature = false", abs(t, "testdata/pi4")), all[1:]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dev := drivertest.Device[*Device](t, New, "host", tc.keys)
+			var ids []string
+			for _, e := range dev.Entities() {
+				ids = append(ids, e.ID)
+			}
+			if !slices.Equal(ids, tc.want) {
+				t.Fatalf("entity ids %v, want %v", ids, tc.want)
+			}
+		})
+	}
+
+	dev, err := New(drivertest.Config(t, "host", fmt.Sprintf("root = %q", abs(t, "testdata/pi4"))))
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Entities must not depend on the machine: a root with nothing in it
-	// lists the same entities as a Pi, cpu_temperature included.
 	es := dev.Entities()
-	var ids []string
 	for _, e := range es {
-		ids = append(ids, e.ID)
 		if !idRE.MatchString(e.ID) {
 			t.Errorf("entity id %q has characters outside [a-zA-Z0-9_-]", e.ID)
 		}
@@ -193,10 +233,6 @@ func TestEntities(t *testing.T) {
 		if e.Precision < 0 {
 			t.Errorf("%s: precision unset", e.ID)
 		}
-	}
-	want := []string{"cpu_temperature", "load_1m", "load_5m", "load_15m", "memory_used", "disk_used", "uptime"}
-	if !slices.Equal(ids, want) {
-		t.Fatalf("entity ids %v, want %v", ids, want)
 	}
 
 	// What Home Assistant validates: a unit must fit the device class, and
@@ -333,23 +369,60 @@ func TestNoThermalZone(t *testing.T) {
 	if err := os.RemoveAll(filepath.Join(root, "sys/class/thermal/thermal_zone0")); err != nil {
 		t.Fatal(err)
 	}
-	var logs syncBuffer
-	d := openAt(t, root, newLogger(&logs))
-	for range 3 {
-		rs, err := d.Read(context.Background())
-		if err != nil {
-			t.Fatalf("Read: %v", err)
-		}
-		got := readingsMap(t, rs)
-		if _, ok := got["cpu_temperature"]; ok {
-			t.Fatalf("read a CPU temperature on a board without a sensor: %v", got)
-		}
-		if len(got) != 6 {
-			t.Fatalf("read %d entities, want the 6 other than cpu_temperature: %v", len(got), got)
-		}
+	for _, tc := range []struct {
+		setting string
+		listed  bool // cpu_temperature is an entity
+	}{
+		// auto leaves the entity out, so there is nothing to say.
+		{`cpu_temperature = "auto"`, false},
+		// true lists it: Open says once why it stays unknown.
+		{`cpu_temperature = true`, true},
+	} {
+		t.Run(tc.setting, func(t *testing.T) {
+			var logs syncBuffer
+			d := openAt(t, root, newLogger(&logs), tc.setting)
+			if got := slices.ContainsFunc(d.Entities(), func(e drivers.Entity) bool { return e.ID == EntityCPUTemperature }); got != tc.listed {
+				t.Fatalf("cpu_temperature listed: %t, want %t", got, tc.listed)
+			}
+			for range 3 {
+				rs, err := d.Read(context.Background())
+				if err != nil {
+					t.Fatalf("Read: %v", err)
+				}
+				got := readingsMap(t, rs)
+				if _, ok := got["cpu_temperature"]; ok {
+					t.Fatalf("read a CPU temperature on a board without a sensor: %v", got)
+				}
+				if len(got) != 6 {
+					t.Fatalf("read %d entities, want the 6 other than cpu_temperature: %v", len(got), got)
+				}
+			}
+			want := 0
+			if tc.listed {
+				want = 1
+			}
+			if n := strings.Count(logs.String(), "no CPU temperature sensor"); n != want {
+				t.Fatalf("the missing sensor was logged %d times, want %d at Open:\n%s", n, want, logs.String())
+			}
+		})
 	}
-	if n := strings.Count(logs.String(), "no CPU temperature sensor"); n != 1 {
-		t.Fatalf("the missing sensor was logged %d times, want once at Open:\n%s", n, logs.String())
+}
+
+// TestCPUTemperatureOff checks that false reads no thermal zone at all, not
+// even on a board that has one.
+func TestCPUTemperatureOff(t *testing.T) {
+	root := copyTree(t, "testdata/pi4")
+	d := openAt(t, root, discard(), "cpu_temperature = false")
+	// A zone that fails to read would be an error if it were read.
+	if err := os.WriteFile(filepath.Join(root, "sys/class/thermal/thermal_zone0/temp"), []byte("hot\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	rs, err := d.Read(context.Background())
+	if err != nil {
+		t.Fatalf("Read: %v", err)
+	}
+	if got := readingsMap(t, rs); len(got) != 6 {
+		t.Fatalf("read %v, want the 6 entities other than cpu_temperature", got)
 	}
 }
 

@@ -70,26 +70,43 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		src  string
-		want []string // substrings of the error, after the prefix
+		key  string   // the key the error is on
+		want []string // what the error on key says
 	}{
-		{"no pins", `inverted = true`, []string{"pins is required", `pins = ["GPIO5", "GPIO6"]`}},
-		{"empty pins", `pins = []`, []string{"pins is required"}},
-		{"pin as number", `pins = ["GPIO5", 6]`, []string{"6 is a number", `write "GPIO6"`}},
-		{"pin as numeric string", `pins = ["13"]`, []string{`"13" is a number`, `write "GPIO13"`}},
-		{"pin as bool", `pins = [true]`, []string{`want the line's name as a string`}},
-		{"pin with space", `pins = ["GPIO 5"]`, []string{"has spaces"}},
-		{"empty pin", `pins = ["GPIO5", ""]`, []string{`pins[1] is empty`}},
-		{"duplicate pin", `pins = ["GPIO5", "GPIO6", "GPIO5"]`, []string{`"GPIO5" is both channel 1 and channel 3`}},
-		{"pins as a string", `pins = "GPIO5"`, []string{"pins"}},
-		{"interlock with one channel", "pins = [\"GPIO5\"]\ninterlock = true", []string{"interlock = true needs at least two pins"}},
-		{"inverted not bool", "pins = [\"GPIO5\"]\ninverted = \"yes\"", []string{"inverted"}},
-		{"unknown key", "pins = [\"GPIO5\"]\npin = \"GPIO6\"", []string{`test.toml:2: pin: unknown key (did you mean "pins"?)`}},
+		{"no pins", `inverted = true`, "pins", []string{"is required", `pins = ["GPIO5", "GPIO6"]`}},
+		{"empty pins", `pins = []`, "pins", []string{"is required"}},
+		{"pin as number", `pins = ["GPIO5", 6]`, "pins", []string{"6 is a number", `write "GPIO6"`}},
+		{"pin as numeric string", `pins = ["13"]`, "pins", []string{`"13" is a number`, `write "GPIO13"`}},
+		{"pin as bool", `pins = [true]`, "pins", []string{`want the line's name as a string`}},
+		{"pin with space", `pins = ["GPIO 5"]`, "pins", []string{"has spaces"}},
+		{"empty pin", `pins = ["GPIO5", ""]`, "pins[1]", []string{`is empty`}},
+		{"duplicate pin", `pins = ["GPIO5", "GPIO6", "GPIO5"]`, "pins[2]", []string{`"GPIO5" is both channel 1 and channel 3`}},
+		{"pins as a string", `pins = "GPIO5"`, "pins", []string{"must be an array, not a string"}},
+		{"interlock with one channel", "pins = [\"GPIO5\"]\ninterlock = true", "interlock", []string{"true needs at least two pins"}},
+		{"inverted not bool", "pins = [\"GPIO5\"]\ninverted = \"yes\"", "inverted", []string{"must be a boolean"}},
+		{"unknown key", "pins = [\"GPIO5\"]\npin = \"GPIO6\"", "pin", []string{`unknown key (did you mean "pins"?)`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := relay.New(drivertest.Config(t, "blinds", tc.src))
-			drivertest.CheckError(t, err, `example-relay "blinds": `, tc.want...)
+			drivertest.CheckError(t, err, `example-relay "blinds": `)
+			drivertest.CheckKeyError(t, err, tc.key, tc.want...)
 		})
 	}
+}
+
+// TestConfigErrorsAll checks that every bad value is reported at once, each
+// at its own line: an element of pins at the line of pins.
+func TestConfigErrorsAll(t *testing.T) {
+	probs := drivertest.Problems(t, relay.New, "blinds", "interlock = true\npins = [\"\"]\n")
+	drivertest.CheckProblems(t, probs,
+		drivertest.WantProblem{Line: 1, Key: "interlock", Msg: "needs at least two pins"},
+		drivertest.WantProblem{Line: 2, Key: "pins[0]", Msg: "is empty"},
+	)
+	probs = drivertest.Problems(t, relay.New, "blinds", "inverted = true\npins = [\"\", \"GPIO5\",\n  \"GPIO5\"]\n")
+	drivertest.CheckProblems(t, probs,
+		drivertest.WantProblem{Line: 2, Key: "pins[0]", Msg: "is empty"},
+		drivertest.WantProblem{Line: 2, Key: "pins[2]", Msg: `"GPIO5" is both channel 2 and channel 3`},
+	)
 }
 
 func TestNoDecode(t *testing.T) {

@@ -92,34 +92,47 @@ func New(cfg drivers.Config) (drivers.Device, error) {
 		return nil, fmt.Errorf("%s %q: no configuration to decode (Config.Decode is nil)", DriverName, cfg.ID)
 	}
 	var c config
+	var errs []error
 	if err := cfg.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+		// Keys of the wrong type or unknown, each with its line. The
+		// other keys are decoded: check them too, so that the user sees
+		// every problem in one go.
+		errs = append(errs, err)
 	}
-	b, err := c.board(cfg.ID)
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+	b, verrs := c.board(cfg.ID)
+	if errs = append(errs, verrs...); len(errs) > 0 {
+		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, errors.Join(errs...))
 	}
 	return b, nil
 }
 
-// board checks the decoded keys and builds the device.
-func (c *config) board(id string) (*Board, error) {
+// board checks the decoded keys and builds the device. It checks them all
+// and returns a drivers.KeyError for each bad value, so that the agent
+// reports every one at its own line in one go.
+func (c *config) board(id string) (*Board, []error) {
 	if len(c.Pins) == 0 {
-		return nil, errors.New(`pins is required: the GPIO lines of the board's inputs in channel order, such as pins = ["GPIO5", "GPIO6"]`)
+		return nil, []error{drivers.BadKey("pins", `is required: the GPIO lines of the board's inputs in channel order, such as pins = ["GPIO5", "GPIO6"]`)}
 	}
+	var errs []error
 	b := &Board{id: id, inverted: c.Inverted, interlock: c.Interlock, channels: map[string]int{}}
 	for i, p := range c.Pins {
+		key := fmt.Sprintf("pins[%d]", i)
 		if p == "" {
-			return nil, fmt.Errorf(`pins[%d] is empty: write the line's name, such as "GPIO5"`, i)
+			errs = append(errs, drivers.BadKey(key, `is empty: write the line's name, such as "GPIO5"`))
+			continue
 		}
-		if first := slices.Index(b.pins, string(p)); first >= 0 {
-			return nil, fmt.Errorf("pins: %q is both channel %d and channel %d: each channel needs a line of its own", p, first+1, i+1)
+		if first := slices.Index(c.Pins[:i], p); first >= 0 {
+			errs = append(errs, drivers.BadKey(key, "%q is both channel %d and channel %d: each channel needs a line of its own", p, first+1, i+1))
+			continue
 		}
 		b.pins = append(b.pins, string(p))
 		b.channels[EntityID(i+1)] = i
 	}
-	if c.Interlock && len(b.pins) < 2 {
-		return nil, errors.New("interlock = true needs at least two pins: it keeps all but one channel off")
+	if c.Interlock && len(c.Pins) < 2 {
+		errs = append(errs, drivers.BadKey("interlock", "true needs at least two pins: it keeps all but one channel off"))
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return b, nil
 }

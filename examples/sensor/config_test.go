@@ -54,35 +54,52 @@ func TestConfigErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		src  string
-		want []string // substrings of the error, after the prefix
+		key  string   // the key the error is on
+		want []string // what the error on key says
 	}{
-		{"no path", `unit = "°C"`, []string{"path is required", `path = "/sys/class/thermal/thermal_zone0/temp"`}},
-		{"empty path", `path = ""`, []string{"path is required"}},
-		{"relative path", `path = "sys/class/thermal/thermal_zone0/temp"`, []string{"is relative", "absolute"}},
-		{"a device", `path = "/dev/ttyUSB0"`, []string{`path = "/dev/ttyUSB0" is a device`, "never open /dev"}},
-		{"a device, roundabout", `path = "/sys/../dev/mem"`, []string{"is a device"}},
-		{"/dev itself", `path = "/dev"`, []string{"is a device"}},
-		{"negative field", "path = \"/proc/loadavg\"\nfield = -1", []string{"field = -1", "count fields from 1"}},
-		{"zero scale", "path = \"/proc/uptime\"\nscale = 0", []string{"scale = 0", "other than 0"}},
-		{"infinite scale", "path = \"/proc/uptime\"\nscale = inf", []string{"scale = +Inf", "finite"}},
-		{"NaN offset", "path = \"/proc/uptime\"\noffset = nan", []string{"offset = NaN", "finite"}},
-		{"scale as text", "path = \"/proc/uptime\"\nscale = \"0.001\"", []string{"scale"}},
-		{"unit with spaces", "path = \"/proc/uptime\"\nunit = \" s\"", []string{`unit = " s"`, "without spaces"}},
-		{"unit with a newline", "path = \"/proc/uptime\"\nunit = \"s\\n\"", []string{`unit = "s\n"`}},
-		{"binary class", "path = \"/proc/uptime\"\nclass = \"door\"", []string{`class = "door" is not a class of numeric sensor`, `"temperature"`, `"illuminance"`}},
-		{"switch class", "path = \"/proc/uptime\"\nclass = \"outlet\"", []string{`class = "outlet"`}},
-		{"text class", "path = \"/proc/uptime\"\nclass = \"timestamp\"", []string{`class = "timestamp"`}},
-		{"class case", "path = \"/proc/uptime\"\nclass = \"Temperature\"", []string{`class = "Temperature"`}},
-		{"bad state class", "path = \"/proc/uptime\"\nstate_class = \"counter\"", []string{`state_class = "counter"`, `"total_increasing"`}},
-		{"negative precision", "path = \"/proc/uptime\"\nprecision = -1", []string{"precision = -1", "0 to 9"}},
-		{"huge precision", "path = \"/proc/uptime\"\nprecision = 12", []string{"precision = 12"}},
-		{"unknown key", "path = \"/proc/uptime\"\nfile = \"/proc/uptime\"", []string{`test.toml:2: file: unknown key`}},
+		{"no path", `unit = "°C"`, "path", []string{"is required", `path = "/sys/class/thermal/thermal_zone0/temp"`}},
+		{"empty path", `path = ""`, "path", []string{"is required"}},
+		{"relative path", `path = "sys/class/thermal/thermal_zone0/temp"`, "path", []string{"is relative", "absolute"}},
+		{"a device", `path = "/dev/ttyUSB0"`, "path", []string{`"/dev/ttyUSB0" is a device`, "never open /dev"}},
+		{"a device, roundabout", `path = "/sys/../dev/mem"`, "path", []string{"is a device"}},
+		{"/dev itself", `path = "/dev"`, "path", []string{"is a device"}},
+		{"negative field", "path = \"/proc/loadavg\"\nfield = -1", "field", []string{"-1 is not a field", "count fields from 1"}},
+		{"zero scale", "path = \"/proc/uptime\"\nscale = 0", "scale", []string{"0 is not a scale", "other than 0"}},
+		{"infinite scale", "path = \"/proc/uptime\"\nscale = inf", "scale", []string{"+Inf is not a scale", "finite"}},
+		{"NaN offset", "path = \"/proc/uptime\"\noffset = nan", "offset", []string{"NaN is not an offset", "finite"}},
+		{"scale as text", "path = \"/proc/uptime\"\nscale = \"0.001\"", "scale", []string{"must be a number, not a string"}},
+		{"unit with spaces", "path = \"/proc/uptime\"\nunit = \" s\"", "unit", []string{`" s" has spaces around it`, "write the unit alone"}},
+		{"unit with a newline", "path = \"/proc/uptime\"\nunit = \"s\\n\"", "unit", []string{`"s\n"`}},
+		{"binary class", "path = \"/proc/uptime\"\nclass = \"door\"", "class", []string{`"door" is not a class of numeric sensor`, `"temperature"`, `"illuminance"`}},
+		{"switch class", "path = \"/proc/uptime\"\nclass = \"outlet\"", "class", []string{`"outlet" is not`}},
+		{"text class", "path = \"/proc/uptime\"\nclass = \"timestamp\"", "class", []string{`"timestamp" is not`}},
+		{"class case", "path = \"/proc/uptime\"\nclass = \"Temperature\"", "class", []string{`"Temperature" is not`}},
+		{"bad state class", "path = \"/proc/uptime\"\nstate_class = \"counter\"", "state_class", []string{`"counter" is not a state class`, `"total_increasing"`}},
+		{"negative precision", "path = \"/proc/uptime\"\nprecision = -1", "precision", []string{"-1 is not a precision", "0 to 9"}},
+		{"huge precision", "path = \"/proc/uptime\"\nprecision = 12", "precision", []string{"12 is not a precision: want 0 to 9"}},
+		{"unknown key", "path = \"/proc/uptime\"\nfile = \"/proc/uptime\"", "file", []string{`unknown key`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := sensor.New(drivertest.Config(t, "soc", tc.src))
-			drivertest.CheckError(t, err, `example-sensor "soc": `, tc.want...)
+			drivertest.CheckError(t, err, `example-sensor "soc": `)
+			drivertest.CheckKeyError(t, err, tc.key, tc.want...)
 		})
 	}
+}
+
+// TestConfigErrorsAll checks that every bad value is reported at once, each
+// at its own key and line, as the agent shows them.
+func TestConfigErrorsAll(t *testing.T) {
+	probs := drivertest.Problems(t, sensor.New, "soc",
+		"path = \"/dev/mem\"\nfield = -2\nscale = 0\nclass = \"door\"\nstate_class = \"counter\"\nprecision = 10\n")
+	drivertest.CheckProblems(t, probs,
+		drivertest.WantProblem{Line: 1, Key: "path", Msg: "is a device"},
+		drivertest.WantProblem{Line: 2, Key: "field", Msg: "-2 is not a field"},
+		drivertest.WantProblem{Line: 3, Key: "scale", Msg: "0 is not a scale"},
+		drivertest.WantProblem{Line: 4, Key: "class", Msg: `"door" is not a class`},
+		drivertest.WantProblem{Line: 5, Key: "state_class", Msg: `"counter" is not a state class`},
+		drivertest.WantProblem{Line: 6, Key: "precision", Msg: "10 is not a precision: want 0 to 9 decimals"},
+	)
 }
 
 func TestNoDecode(t *testing.T) {

@@ -128,59 +128,67 @@ func New(cfg drivers.Config) (drivers.Device, error) {
 		return nil, fmt.Errorf("%s %q: no configuration to decode (Config.Decode is nil)", DriverName, cfg.ID)
 	}
 	var c config
+	var errs []error
 	if err := cfg.Decode(&c); err != nil {
-		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+		errs = append(errs, err) // the other keys are decoded: check them too
 	}
-	f, err := c.file(cfg.ID)
-	if err != nil {
-		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, err)
+	f, verrs := c.file(cfg.ID)
+	if errs = append(errs, verrs...); len(errs) > 0 {
+		return nil, fmt.Errorf("%s %q: %w", DriverName, cfg.ID, errors.Join(errs...))
 	}
 	return f, nil
 }
 
-// file checks the decoded keys and builds the device.
-func (c *config) file(id string) (*File, error) {
+// file checks the decoded keys and builds the device. It checks them all
+// and returns a drivers.KeyError for each bad value, so that the agent
+// reports every one at its own line in one go.
+func (c *config) file(id string) (*File, []error) {
 	f := &File{id: id, path: filepath.Clean(c.Path), field: c.Field, scale: 1, offset: c.Offset,
 		unit: drivers.Unit(c.Unit), class: c.Class, state: drivers.StateMeasurement, precision: -1,
 		diagnostic: c.Diagnostic, log: slog.New(slog.DiscardHandler)}
+	var errs []error
+	bad := func(key, format string, args ...any) { errs = append(errs, drivers.BadKey(key, format, args...)) }
 	switch {
 	case c.Path == "":
-		return nil, errors.New(`path is required: the file to read, such as path = "/sys/class/thermal/thermal_zone0/temp"`)
+		bad("path", `is required: the file to read, such as path = "/sys/class/thermal/thermal_zone0/temp"`)
 	case !filepath.IsAbs(c.Path):
-		return nil, fmt.Errorf(`path = %q is relative: write the absolute path, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
+		bad("path", `%q is relative: write the absolute path, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
 	case f.path == "/dev" || strings.HasPrefix(f.path, "/dev/"):
-		return nil, fmt.Errorf(`path = %q is a device: drivers never open /dev themselves, the agent hands hardware to them; use the driver for that hardware`, c.Path)
+		bad("path", `%q is a device: drivers never open /dev themselves, the agent hands hardware to them; use the driver for that hardware`, c.Path)
 	}
 	if c.Field < 0 {
-		return nil, fmt.Errorf("field = %d: count fields from 1, or leave field out when the file holds one number", c.Field)
+		bad("field", "%d is not a field: count fields from 1, or leave field out when the file holds one number", c.Field)
 	}
 	if c.Scale != nil {
 		if *c.Scale == 0 || math.IsNaN(*c.Scale) || math.IsInf(*c.Scale, 0) {
-			return nil, fmt.Errorf("scale = %v: want a finite number other than 0, such as 0.001 for a file in thousandths", *c.Scale)
+			bad("scale", "%v is not a scale: want a finite number other than 0, such as 0.001 for a file in thousandths", *c.Scale)
 		}
 		f.scale = *c.Scale
 	}
 	if math.IsNaN(c.Offset) || math.IsInf(c.Offset, 0) {
-		return nil, fmt.Errorf("offset = %v: want a finite number", c.Offset)
+		bad("offset", "%v is not an offset: want a finite number", c.Offset)
 	}
 	if strings.TrimSpace(c.Unit) != c.Unit || strings.IndexFunc(c.Unit, unicode.IsControl) >= 0 {
-		return nil, fmt.Errorf(`unit = %q: write the unit alone, such as "°C", without spaces around it`, c.Unit)
+		bad("unit", `%q has spaces around it or control characters in it: write the unit alone, such as "°C"`, c.Unit)
 	}
 	if c.Class != "" && !slices.Contains(numericClasses, c.Class) {
-		return nil, fmt.Errorf("class = %q is not a class of numeric sensor: use one of %s, or leave class out", c.Class, quoteList(numericClasses))
+		bad("class", "%q is not a class of numeric sensor: use one of %s, or leave class out", c.Class, quoteList(numericClasses))
 	}
 	if c.StateClass != nil {
-		s, ok := stateClasses[*c.StateClass]
-		if !ok {
-			return nil, fmt.Errorf(`state_class = %q: use "measurement" (the default: a value measured now), "total_increasing" (a counter that only rises until it resets), "total" or "none"`, *c.StateClass)
+		if s, ok := stateClasses[*c.StateClass]; ok {
+			f.state = s
+		} else {
+			bad("state_class", `%q is not a state class: use "measurement" (the default: a value measured now), "total_increasing" (a counter that only rises until it resets), "total" or "none"`, *c.StateClass)
 		}
-		f.state = s
 	}
 	if c.Precision != nil {
 		if *c.Precision < 0 || *c.Precision > maxPrecision {
-			return nil, fmt.Errorf("precision = %d: want 0 to %d decimals, or leave it out to let Home Assistant choose", *c.Precision, maxPrecision)
+			bad("precision", "%d is not a precision: want 0 to %d decimals, or leave it out to let Home Assistant choose", *c.Precision, maxPrecision)
 		}
 		f.precision = *c.Precision
+	}
+	if len(errs) > 0 {
+		return nil, errs
 	}
 	return f, nil
 }

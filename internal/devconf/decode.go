@@ -6,9 +6,14 @@ package devconf
 // keys and no other's. Every key of the wrong type is found, not only the
 // first: a key that fails is dropped and the rest decoded again. Messages
 // use the words of a configuration file, not of Go types.
+//
+// Keys match exactly, as the agent's own tables do. toml folds case when it
+// looks for a field (encoding/json's rule), so keys that match a field only
+// when case is ignored are taken out and reported before toml sees them.
 
 import (
 	"bytes"
+	"encoding"
 	"errors"
 	"fmt"
 	"reflect"
@@ -34,6 +39,7 @@ type Decoder struct {
 	doc    *Doc
 	path   Path
 	driver string         // "" when the table does not name it
+	id     string         // the table's id, "" when it has none
 	keys   map[string]any // the driver's keys: the table without the common keys
 	called bool
 	closed bool         // the factory has returned
@@ -50,15 +56,16 @@ func (d *Doc) Decoder(path Path, driver string, m map[string]any) *Decoder {
 			own[k] = v
 		}
 	}
-	return &Decoder{doc: d, path: path, driver: driver, keys: own}
+	id, _ := m["id"].(string)
+	return &Decoder{doc: d, path: path, driver: driver, id: id, keys: own}
 }
 
 // Decode decodes the driver's keys into v strictly: each key v does not
-// take and each value of the wrong type is a problem naming its key and
-// line. All of them are found, not only the first: a key that fails is
-// dropped and the rest decoded again. The problems are returned as a
-// *ConfigError sorted by line; they are not recorded in the Doc, which is
-// the caller's to do (see Err).
+// take (matching its fields exactly, case included) and each value of the
+// wrong type is a problem naming its key and line. All of them are found,
+// not only the first: a key that fails is dropped and the rest decoded
+// again. The problems are returned as a *ConfigError sorted by line; they
+// are not recorded in the Doc, which is the caller's to do (see Returned).
 func (dec *Decoder) Decode(v any) error {
 	switch {
 	case dec.closed:
@@ -67,9 +74,9 @@ func (dec *Decoder) Decode(v any) error {
 		return fmt.Errorf("%s: Decode called twice", dec.where())
 	}
 	dec.called = true
-	var probs []Problem
 	rest := cloneMap(dec.keys)
-	for {
+	probs := dec.caseOnly(rest, reflect.TypeOf(v), nil)
+	for retries := 0; ; retries++ {
 		// A fresh parse of this device's keys alone gives a MetaData whose
 		// undecoded keys are this device's and no other's.
 		var buf bytes.Buffer
@@ -82,7 +89,7 @@ func (dec *Decoder) Decode(v any) error {
 			probs = append(probs, dec.unknown(md.Undecoded(), reflect.TypeOf(v))...)
 			break
 		}
-		if len(probs) == MaxDecodeErrors {
+		if retries == MaxDecodeErrors {
 			probs = append(probs, dec.doc.problem(dec.path, nil, "more keys of the wrong type; fix the ones above first"))
 			break
 		}
@@ -108,38 +115,128 @@ func (dec *Decoder) Decode(v any) error {
 	return dec.err
 }
 
-// Err returns what Decode returned when it failed, or nil: the problems
-// to record once the factory has returned. It is the very error the
-// factory got, so errors.Is finds it in what the factory returns. Its type
-// is *ConfigError so that no nil pointer ends up in a non-nil error.
+// Err returns what Decode returned when it failed, or nil. It is the very
+// error the factory got, so errors.Is finds it in what the factory returns.
+// Its type is *ConfigError so that no nil pointer ends up in a non-nil
+// error.
 func (dec *Decoder) Err() *ConfigError { return dec.err }
 
-// Returned tells the decoder that the factory returned dev and err: Decode
-// fails from now on. It returns the problems with what the factory
-// returned, sorted by line: a factory that returns neither a device nor an
-// error is a bug, and one that never called Decode takes no keys, so every
-// key left in its table is unknown. A factory's error is the caller's to
-// report, with the driver's words.
+// Returned tells the decoder that the factory returned dev and err, and
+// returns every problem with the device's table, sorted by line; Decode
+// fails from now on.
+//
+// The problems are Decode's, then what the factory returned. Each
+// drivers.KeyError in err, found through wrapping and errors.Join, is a
+// problem at its key and that key's line, unless Decode found that key (or
+// the table) wrong already: a factory goes on checking values after Decode
+// fails, so that all problems come at once, and a key that did not decode
+// leaves its field at a default the factory may find wrong too. The rest of
+// err is a problem at the table's header, in the driver's words, with the
+// device's id put in front when the message does not name it; Decode's own
+// error returned again is left out, since its problems are reported key by
+// key already. A factory that returns neither a device nor an error is a
+// bug, and one that never called Decode takes no keys, so every key left in
+// its table is unknown.
 func (dec *Decoder) Returned(dev drivers.Device, err error) []Problem {
 	dec.closed = true
+	var probs []Problem
+	if dec.err != nil {
+		probs = append(probs, dec.err.Problems...)
+	}
 	switch {
 	case err != nil:
-		return nil
+		dec.factoryProblems(err, "", &probs)
 	case dev == nil:
-		return []Problem{dec.doc.problem(dec.path, nil, "%s returned no device and no error (a bug in the driver)", driverName(dec.driver))}
-	case dec.called:
-		return nil
-	}
-	var probs []Problem
-	for _, k := range sortedKeys(dec.keys) {
-		hint := ""
-		if s := Suggest(k, commonKeys); s != "" {
-			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		probs = append(probs, dec.doc.problem(dec.path, nil, "%s returned no device and no error (a bug in the driver)", driverName(dec.driver)))
+	case !dec.called:
+		for _, k := range sortedKeys(dec.keys) {
+			hint := ""
+			if s := Suggest(k, commonKeys); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			probs = append(probs, dec.doc.problem(dec.path.Key(k), nil, "unknown key%s: %s takes no keys of its own", hint, driverName(dec.driver)))
 		}
-		probs = append(probs, dec.doc.problem(dec.path.Key(k), nil, "unknown key%s: %s takes no keys of its own", hint, driverName(dec.driver)))
 	}
 	sortByLine(probs)
 	return probs
+}
+
+// factoryProblems adds the problems of a factory's error err, whose
+// enclosing errors said prefix before it, to probs. It goes down the tree
+// of wrapped and joined errors only as far as it holds KeyErrors, so that
+// an error without any is reported whole, in the driver's words.
+func (dec *Decoder) factoryProblems(err error, prefix string, probs *[]Problem) {
+	if ke, ok := err.(*drivers.KeyError); ok {
+		if p := dec.keyProblem(ke); !dec.decodeFound(p.Key) {
+			*probs = append(*probs, p)
+		}
+		return
+	}
+	var ke *drivers.KeyError
+	if !errors.As(err, &ke) {
+		if dec.err != nil && (errors.Is(err, dec.err) || strings.Contains(err.Error(), dec.err.Error())) {
+			return // Decode's problems, reported already
+		}
+		msg := prefix + err.Error()
+		if dec.id != "" && !strings.Contains(msg, strconv.Quote(dec.id)) {
+			msg = fmt.Sprintf("device %q: %s", dec.id, msg)
+		}
+		*probs = append(*probs, dec.doc.problem(dec.path, err, "%s", msg))
+		return
+	}
+	switch u := err.(type) {
+	case interface{ Unwrap() []error }:
+		for _, c := range u.Unwrap() {
+			if c != nil {
+				dec.factoryProblems(c, prefix, probs)
+			}
+		}
+	case interface{ Unwrap() error }:
+		// fmt.Errorf("gpio %q: %w", …) says `gpio "door": ` before its
+		// cause; an error below it that is no KeyError keeps those words.
+		c := u.Unwrap()
+		if before, ok := strings.CutSuffix(err.Error(), c.Error()); ok {
+			prefix += before
+		}
+		dec.factoryProblems(c, prefix, probs)
+	default:
+		// An As method claims a KeyError that the tree does not hold.
+		if p := dec.keyProblem(ke); !dec.decodeFound(p.Key) {
+			*probs = append(*probs, p)
+		}
+	}
+}
+
+// decodeFound reports whether Decode found a problem with the key at path
+// key, with a key that holds it, or with the whole table (too many keys of
+// the wrong type, or keys it could not decode at all, which leave every
+// field in doubt).
+func (dec *Decoder) decodeFound(key string) bool {
+	if dec.err == nil {
+		return false
+	}
+	table := dec.path.String()
+	for _, p := range dec.err.Problems {
+		if p.Key == table || p.Key == key || strings.HasPrefix(key, p.Key+".") || strings.HasPrefix(key, p.Key+"[") {
+			return true
+		}
+	}
+	return false
+}
+
+// keyProblem is a KeyError as a problem at its key's path and line. The
+// message is the KeyError's cause alone: the key path says the rest.
+func (dec *Decoder) keyProblem(ke *drivers.KeyError) Problem {
+	rel, ok := parseKey(ke.Key)
+	if !ok {
+		rel = Path{}.Key(ke.Key)
+	}
+	path := append(dec.path[:len(dec.path):len(dec.path)], rel...)
+	msg := "bad value"
+	if ke.Err != nil {
+		msg = ke.Err.Error()
+	}
+	return dec.doc.problem(path, ke, "%s", msg)
 }
 
 // where names the table in messages that have no key: its path in the
@@ -302,17 +399,97 @@ func lookup(m map[string]any, key []string) (any, bool) {
 	return v, true
 }
 
-// cloneMap copies the tables of m deeply, so that dropping keys for a
-// retry does not change the parsed document.
+// cloneMap copies the tables of m deeply, arrays of tables included, so
+// that dropping keys does not change the parsed document.
 func cloneMap(m map[string]any) map[string]any {
 	c := make(map[string]any, len(m))
 	for k, v := range m {
-		if sub, ok := v.(map[string]any); ok {
-			v = cloneMap(sub)
-		}
-		c[k] = v
+		c[k] = cloneValue(v)
 	}
 	return c
+}
+
+// cloneValue copies v deeply if it holds tables.
+func cloneValue(v any) any {
+	switch v := v.(type) {
+	case map[string]any:
+		return cloneMap(v)
+	case []map[string]any:
+		c := make([]map[string]any, len(v))
+		for i, e := range v {
+			c[i] = cloneMap(e)
+		}
+		return c
+	case []any:
+		c := make([]any, len(v))
+		for i, e := range v {
+			c[i] = cloneValue(e)
+		}
+		return c
+	}
+	return v
+}
+
+// caseOnly takes out of v, a value of the table that decodes into a t, the
+// keys that match a field of t only when case is ignored, and returns a
+// problem for each: toml would decode them, but the agent's keys are
+// exact, and with "pin" and "PIN" in one table toml would drop one of
+// them silently. at is v's path inside the device's table.
+func (dec *Decoder) caseOnly(v any, t reflect.Type, at Path) []Problem {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	if t == nil || decodesItself(t) {
+		return nil
+	}
+	var probs []Problem
+	switch t.Kind() {
+	case reflect.Slice, reflect.Array:
+		switch list := v.(type) {
+		case []map[string]any:
+			for i, e := range list {
+				probs = append(probs, dec.caseOnly(e, t.Elem(), at.Index(i))...)
+			}
+		case []any:
+			for i, e := range list {
+				probs = append(probs, dec.caseOnly(e, t.Elem(), at.Index(i))...)
+			}
+		}
+	case reflect.Map:
+		m, _ := v.(map[string]any)
+		for _, k := range sortedKeys(m) {
+			probs = append(probs, dec.caseOnly(m[k], t.Elem(), at.Key(k))...)
+		}
+	case reflect.Struct:
+		m, _ := v.(map[string]any)
+		for _, k := range sortedKeys(m) {
+			if ft, ok := fieldType(t, k); ok {
+				probs = append(probs, dec.caseOnly(m[k], ft, at.Key(k))...)
+				continue
+			}
+			for _, f := range fields(t) {
+				if strings.EqualFold(f.name, k) {
+					path := append(dec.path[:len(dec.path):len(dec.path)], at.Key(k)...)
+					probs = append(probs, dec.doc.problem(path, nil, "unknown key (did you mean %q? keys are case-sensitive)", f.name))
+					delete(m, k)
+					break
+				}
+			}
+		}
+	}
+	return probs
+}
+
+// decodesItself reports whether a value of type t decodes itself from
+// whatever the table holds, so that the keys under it are its own.
+func decodesItself(t reflect.Type) bool {
+	pt := reflect.PointerTo(t)
+	for _, i := range []reflect.Type{reflect.TypeFor[toml.Unmarshaler](), reflect.TypeFor[encoding.TextUnmarshaler]()} {
+		if t.Implements(i) || pt.Implements(i) {
+			return true
+		}
+	}
+	return t == reflect.TypeFor[toml.Primitive]()
 }
 
 // takesAny reports whether key, under a value of type t, lands in an
@@ -370,19 +547,16 @@ func typeAt(t reflect.Type, key []string) reflect.Type {
 	}
 }
 
-// fieldType finds the field toml would decode key into: an exact name
-// first, then a case-insensitive one, as toml does.
+// fieldType finds the field whose name is key exactly. toml would also
+// take a field whose name differs in case, but Decode takes such keys out
+// first (caseOnly).
 func fieldType(t reflect.Type, key string) (reflect.Type, bool) {
-	var fold reflect.Type
 	for _, f := range fields(t) {
 		if f.name == key {
 			return f.typ, true
 		}
-		if fold == nil && strings.EqualFold(f.name, key) {
-			fold = f.typ
-		}
 	}
-	return fold, fold != nil
+	return nil, false
 }
 
 // fieldNames lists the keys a struct type takes.

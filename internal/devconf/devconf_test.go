@@ -1,9 +1,13 @@
 package devconf
 
 import (
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pinion-home/pinion/drivers"
 )
 
 func TestProblemString(t *testing.T) {
@@ -168,6 +172,98 @@ func TestSplitKey(t *testing.T) {
 	} {
 		if got := splitKey(in); !slices.Equal(got, want) {
 			t.Errorf("splitKey(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestParseKey(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		in   string
+		want string // the path as String writes it; "" when in is no key
+	}{
+		{"pin", "pin"},
+		{"sensor.offset", "sensor.offset"},
+		{"pins[1]", "pins[1]"},
+		{"chans[0].n", "chans[0].n"},
+		{"grid[1][2]", "grid[1][2]"},
+		{` a . b `, "a.b"},
+		{`a."b.c"`, `a."b.c"`},
+		{`"esc\u0061ped"`, "escaped"},
+		{`'lit'`, "lit"},
+		{`""`, `""`},
+		{"", ""},
+		{"a.", ""},
+		{".a", ""},
+		{"a b", ""},
+		{"pins[", ""},
+		{"pins[x]", ""},
+		{"pins[-1]", ""},
+		{`"open`, ""},
+		{`"a\"`, ""},
+		{"a[1]b", ""},
+	} {
+		p, ok := parseKey(tc.in)
+		if ok != (tc.want != "") || ok && p.String() != tc.want {
+			t.Errorf("parseKey(%q) = %q, %t; want %q", tc.in, p.String(), ok, tc.want)
+		}
+	}
+}
+
+// TestDecodeExactKeys checks that a key matching a field only when case is
+// ignored is reported, leaves the key of the right case decoded, and does
+// not change the parsed document, which other checks read after Decode.
+func TestDecodeExactKeys(t *testing.T) {
+	t.Parallel()
+	src := "[[device]]\nid = \"a\"\npin = \"GPIO4\"\nPIN = \"GPIO5\"\n[[device.chans]]\nN = 1\n[[device.chans]]\nn = 2\n"
+	root, doc, err := Parse("x.toml", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tables := doc.DeviceTables(root)
+	var v struct {
+		Pin   string `toml:"pin"`
+		Chans []struct {
+			N int `toml:"n"`
+		} `toml:"chans"`
+	}
+	dec := doc.Decoder(Path{"device"}.Index(0), "test", tables[0])
+	err = dec.Decode(&v)
+	want := "x.toml:4: device[0].PIN: unknown key (did you mean \"pin\"? keys are case-sensitive)\n" +
+		"x.toml:6: device[0].chans[0].N: unknown key (did you mean \"n\"? keys are case-sensitive)"
+	if err == nil || err.Error() != want {
+		t.Errorf("Decode: %v\nwant:\n%s", err, want)
+	}
+	if v.Pin != "GPIO4" || len(v.Chans) != 2 || v.Chans[0].N != 0 || v.Chans[1].N != 2 {
+		t.Errorf("decoded %+v, want pin GPIO4 and chans [0 2]", v)
+	}
+	chans := tables[0]["chans"].([]map[string]any)
+	if _, ok := tables[0]["PIN"]; !ok || chans[0]["N"] != int64(1) {
+		t.Errorf("Decode changed the parsed document: %v", tables[0])
+	}
+}
+
+// TestReturnedIDInMessages checks the words of a factory's error that is
+// no KeyError: the device's id is put in front only when it is missing.
+func TestReturnedIDInMessages(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{errors.New("pin is required"), `device "door": pin is required`},
+		{fmt.Errorf("gpio %q: %w", "door", errors.New("bad")), `gpio "door": bad`},
+		{fmt.Errorf("gpio %q: %w", "door", errors.Join(errors.New("one"), drivers.BadKey("pin", "two"))), `gpio "door": one`},
+		{fmt.Errorf("wrapped: %v", errors.Join(errors.New("one"), drivers.BadKey("pin", "two"))), "device \"door\": wrapped: one\npin: two"},
+	} {
+		root, doc, err := Parse("x.toml", []byte("[[device]]\nid = \"door\"\npin = 1\n"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		dec := doc.Decoder(Path{"device"}.Index(0), "gpio", doc.DeviceTables(root)[0])
+		probs := dec.Returned(nil, tc.err)
+		if len(probs) == 0 || probs[0].Key != "device[0]" || probs[0].Line != 1 || probs[0].Msg != tc.want {
+			t.Errorf("Returned(%q) = %v, want first x.toml:1: device[0]: %s", tc.err, probs, tc.want)
 		}
 	}
 }

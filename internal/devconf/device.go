@@ -59,26 +59,43 @@ func (d *Doc) DeviceTables(root map[string]any) []map[string]any {
 	return list
 }
 
+// IDs are the device ids of the tables of a document checked so far, for
+// Device's check of duplicates. They are keyed by the id in lower case:
+// Home Assistant lowercases the entity ids it makes of them, so "pump" and
+// "Pump" would collide there.
+type IDs map[string]UsedID
+
+// UsedID is an id in IDs: as the table writes it, and the table's index in
+// the document.
+type UsedID struct {
+	ID    string
+	Index int
+}
+
 // Device checks the common keys of the device table m at path, recording
-// every problem with them. ids maps the ids of the tables checked so far
-// to their index in the document; index is this table's. withDriver says
-// whether the table must name its driver, as each table of a document
-// does. ok is false when the driver is needed and missing or not a string.
-func (d *Doc) Device(path Path, m map[string]any, ids map[string]int, index int, withDriver bool) (dev Device, ok bool) {
+// every problem with them. ids are the ids of the tables checked so far;
+// index is this table's. withDriver says whether the table must name its
+// driver, as each table of a document does. ok is false when the driver is
+// needed and missing or not a string.
+func (d *Doc) Device(path Path, m map[string]any, ids IDs, index int, withDriver bool) (dev Device, ok bool) {
 	t := Table{Doc: d, Path: path, M: m}
 	dev.Line = d.Line(path)
 	if id, ok := t.Str("id"); ok {
 		switch {
 		case !ValidID(id):
 			d.Add(path.Key("id"), nil, "%q is not a valid id: use only letters, digits, '_' and '-' (it is part of MQTT topics)", id)
-		case id == ReservedID:
+		case strings.EqualFold(id, ReservedID):
 			d.Add(path.Key("id"), nil, "%q is reserved for the agent's own device: choose another id", id)
 		default:
-			if first, dup := ids[id]; dup {
-				fp := Path{"device"}.Index(first)
+			first, dup := ids[strings.ToLower(id)]
+			fp := Path{"device"}.Index(first.Index)
+			switch {
+			case !dup:
+				ids[strings.ToLower(id)] = UsedID{ID: id, Index: index}
+			case first.ID == id:
 				d.Add(path.Key("id"), nil, "duplicate id %q: %s (line %d) already uses it", id, fp, d.Line(fp))
-			} else {
-				ids[id] = index
+			default:
+				d.Add(path.Key("id"), nil, "%q differs only in case from %q of %s (line %d): Home Assistant lowercases entity ids, so their entities would collide; choose another id", id, first.ID, fp, d.Line(fp))
 			}
 		}
 		dev.ID = id

@@ -356,3 +356,58 @@ func unescape(s string) string {
 	}
 	return b.String()
 }
+
+// parseKey reads a key as a driver names it in a drivers.KeyError: a dotted
+// TOML key whose parts may each be followed by array indexes, such as
+// "pin", "sensor.offset", "pins[1]" or `chans[0]."n"`. ok is false when s
+// is not one.
+func parseKey(s string) (Path, bool) {
+	sc := scanner{src: s}
+	var p Path
+	for {
+		sc.skipSpace()
+		if sc.i >= len(s) {
+			return nil, false
+		}
+		switch c := s[sc.i]; {
+		case c == '"' || c == '\'':
+			start := sc.i
+			k := sc.quoted()
+			if len(k) != sc.i-start-2 {
+				return nil, false // not closed
+			}
+			if c == '"' {
+				k = unescape(k)
+			}
+			p = p.Key(k)
+		case bare(c):
+			start := sc.i
+			for sc.i < len(s) && bare(s[sc.i]) {
+				sc.i++
+			}
+			p = p.Key(s[start:sc.i])
+		default:
+			return nil, false
+		}
+		for sc.i < len(s) && s[sc.i] == '[' {
+			end := strings.IndexByte(s[sc.i:], ']')
+			if end < 0 {
+				return nil, false
+			}
+			n, err := strconv.Atoi(s[sc.i+1 : sc.i+end])
+			if err != nil || n < 0 {
+				return nil, false
+			}
+			p = p.Index(n)
+			sc.i += end + 1
+		}
+		sc.skipSpace()
+		if sc.i == len(s) {
+			return p, true
+		}
+		if s[sc.i] != '.' {
+			return nil, false
+		}
+		sc.i++
+	}
+}
