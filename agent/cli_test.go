@@ -9,13 +9,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pinion-home/pinion/agent"
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/brokertest"
+	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
 func init() {
@@ -158,7 +158,7 @@ func TestDemoWithMosquittoClients(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	var errOut lockedBuffer
+	var errOut logbuf.Buffer
 	go func() {
 		done <- agent.RunCLI(ctx, []string{"-config", "../configs/demo.toml", "-broker", broker}, &bytes.Buffer{}, &errOut)
 	}()
@@ -208,22 +208,4 @@ func TestDemoWithMosquittoClients(t *testing.T) {
 	}
 	done <- 0 // for the deferred receive
 	sub("pinion/demo/status", "offline")
-}
-
-// lockedBuffer is a bytes.Buffer safe to read while the agent logs to it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

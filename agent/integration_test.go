@@ -20,6 +20,7 @@ import (
 	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/internal/brokertest"
 	"github.com/pinion-home/pinion/internal/hatest"
+	"github.com/pinion-home/pinion/internal/logbuf"
 
 	_ "github.com/pinion-home/pinion/drivers/all"
 )
@@ -93,7 +94,7 @@ type running struct {
 	cancel context.CancelFunc
 	done   chan error
 	cfg    *agent.Config
-	logs   *lockedBuffer // what the agent logged
+	logs   *logbuf.Buffer // what the agent logged
 }
 
 // start runs the agent with config text (a format string taking the broker
@@ -113,7 +114,7 @@ func start(t testing.TB, config, brokerURL string) *running {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &running{host: h, cancel: cancel, done: make(chan error, 1), cfg: cfg, logs: &lockedBuffer{}}
+	r := &running{host: h, cancel: cancel, done: make(chan error, 1), cfg: cfg, logs: &logbuf.Buffer{}}
 	log := slog.New(slog.NewTextHandler(io.MultiWriter(testWriter{t}, r.logs), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	go func() { r.done <- agent.Serve(ctx, cfg, h, log) }()
 	t.Cleanup(func() { r.stop(t); h.Close() })

@@ -10,6 +10,7 @@ import (
 	"github.com/pinion-home/pinion/agent"
 	"github.com/pinion-home/pinion/internal/brokertest"
 	"github.com/pinion-home/pinion/internal/hatest"
+	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
 // runAgentEnv makes the test binary run agent.Main instead of the tests,
@@ -31,7 +32,7 @@ func TestSignalStopsCleanly(t *testing.T) {
 		t.Run(sig.String(), func(t *testing.T) {
 			url := brokertest.Embedded(t)
 			ha := hatest.New(t, url)
-			var logs lockedBuffer
+			var logs logbuf.Buffer
 			cmd := exec.Command(os.Args[0], "-config", "../configs/demo.toml", "-broker", url)
 			cmd.Env = append(os.Environ(), runAgentEnv+"=1")
 			cmd.Stderr = &logs

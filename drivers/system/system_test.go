@@ -1,7 +1,6 @@
 package system
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +20,7 @@ import (
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
+	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
 // fakeHost gives a device a logger and nothing else: the system driver must
@@ -44,24 +43,6 @@ func statfsFixed(blocks, bfree, bavail uint64) func(string, *unix.Statfs_t) erro
 		*st = unix.Statfs_t{Blocks: blocks, Bfree: bfree, Bavail: bavail, Bsize: 4096}
 		return nil
 	}
-}
-
-// syncBuffer is a log sink safe to read while a device writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // openAt builds and opens a device reading root, with the disk faked as
@@ -308,7 +289,7 @@ func TestReadTestdata(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.root, func(t *testing.T) {
-			var logs syncBuffer
+			var logs logbuf.Buffer
 			d := openAt(t, abs(t, tt.root), newLogger(&logs))
 			rs, err := d.Read(context.Background())
 			if err != nil {
@@ -379,7 +360,7 @@ func TestNoThermalZone(t *testing.T) {
 		{`cpu_temperature = true`, true},
 	} {
 		t.Run(tc.setting, func(t *testing.T) {
-			var logs syncBuffer
+			var logs logbuf.Buffer
 			d := openAt(t, root, newLogger(&logs), tc.setting)
 			if got := slices.ContainsFunc(d.Entities(), func(e drivers.Entity) bool { return e.ID == EntityCPUTemperature }); got != tc.listed {
 				t.Fatalf("cpu_temperature listed: %t, want %t", got, tc.listed)

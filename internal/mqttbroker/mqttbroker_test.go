@@ -1,15 +1,15 @@
 package mqttbroker
 
 import (
-	"bytes"
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
 func TestStartPicksPortAndReleasesIt(t *testing.T) {
@@ -48,25 +48,6 @@ func TestStartBusyAddress(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a log sink the broker's goroutines write to while the
-// test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // A connection the broker closed itself is not worth a warning: a clean
 // shutdown with Home Assistant still connected printed one per client.
 // The error is the real one a read on a closed socket returns.
@@ -91,7 +72,7 @@ func TestListenerLogDropsConnectionsTheBrokerClosed(t *testing.T) {
 		t.Fatal("read on a closed connection succeeded")
 	}
 
-	var out lockedBuffer
+	var out logbuf.Buffer
 	log := slog.New(listenerLog{slog.NewTextHandler(&out, nil)}).With("listener", "tcp")
 	log.Warn("", "error", readErr)
 	if got := out.String(); got != "" {
@@ -106,7 +87,7 @@ func TestListenerLogDropsConnectionsTheBrokerClosed(t *testing.T) {
 // A client that breaks the protocol is still reported, with a message,
 // through the logger Start was given.
 func TestStartLogsProtocolViolations(t *testing.T) {
-	var out lockedBuffer
+	var out logbuf.Buffer
 	b, err := Start("127.0.0.1:0", slog.New(slog.NewTextHandler(&out, nil)))
 	if err != nil {
 		t.Fatal(err)
