@@ -99,6 +99,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetPassword(cfg.Password).
 		SetKeepAlive(cfg.Keepalive).
 		SetCleanSession(true).
+		SetStore(newCopyingStore()).
 		SetProtocolVersion(4).
 		SetOrderMatters(true).
 		SetAutoReconnect(true).
