@@ -224,6 +224,8 @@ func checkEntity(e drivers.Entity) []string {
 	}
 	if nonNumericClass(e.Class) && e.State != drivers.StateNone {
 		bad = append(bad, fmt.Sprintf("state class %s needs numbers, but device class %s is not numeric; use drivers.StateNone", stateClass(e.State), e.Class))
+	} else if err := checkStateClass(e.Class, stateClass(e.State)); err != nil {
+		bad = append(bad, err.Error())
 	}
 	if !numeric(e) && e.Precision > 0 {
 		bad = append(bad, "precision is set on a text sensor; Home Assistant would then expect numbers. Give it a unit or a state class, or set Precision to -1")

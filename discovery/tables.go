@@ -22,6 +22,9 @@ type haTables struct {
 	SensorUnits         map[string][]*string `json:"sensor_device_class_units"`
 	BinarySensorClasses []string             `json:"binary_sensor_device_classes"`
 	SwitchClasses       []string             `json:"switch_device_classes"`
+	// SensorStateClasses are the state classes Home Assistant keeps
+	// statistics for, by device class; it logs any other as impossible.
+	SensorStateClasses map[string][]string `json:"sensor_device_class_state_classes"`
 }
 
 // tables is parsed once at start. The file is compiled in, so a parse error
@@ -33,7 +36,7 @@ func mustParseTables(b []byte) haTables {
 	if err := json.Unmarshal(b, &t); err != nil {
 		panic(fmt.Sprintf("discovery: embedded ha_tables.json: %v", err))
 	}
-	if len(t.SensorClasses) == 0 || len(t.SensorUnits) == 0 || len(t.BinarySensorClasses) == 0 || len(t.SwitchClasses) == 0 {
+	if len(t.SensorClasses) == 0 || len(t.SensorUnits) == 0 || len(t.BinarySensorClasses) == 0 || len(t.SwitchClasses) == 0 || len(t.SensorStateClasses) == 0 {
 		panic("discovery: embedded ha_tables.json: a table is missing")
 	}
 	return t
@@ -122,4 +125,17 @@ func isCurrencyCode(s string) bool {
 		}
 	}
 	return true
+}
+
+// checkStateClass reports why Home Assistant would call state class state
+// impossible for a sensor of device class class, or nil.
+func checkStateClass(class, state string) error {
+	allowed, ok := tables.SensorStateClasses[class]
+	if !ok || state == "" || slices.Contains(allowed, state) {
+		return nil
+	}
+	if len(allowed) == 0 {
+		return fmt.Errorf("state class %s is not valid for device class %s, which takes none; use drivers.StateNone", state, class)
+	}
+	return fmt.Errorf("state class %s is not valid for device class %s (Home Assistant would keep no statistics); use %s", state, class, strings.Join(allowed, " or "))
 }

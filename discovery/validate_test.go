@@ -54,6 +54,12 @@ func TestValidateRejects(t *testing.T) {
 		{"missing unit for class", garage,
 			[]Device{dev("attic", sensor("t", drivers.ClassTemperature, "", drivers.StateMeasurement))},
 			"attic", "t", "device class temperature needs a unit"},
+		{"energy as a measurement", garage,
+			[]Device{dev("meter", sensor("energy", drivers.ClassEnergy, "kWh", drivers.StateMeasurement))},
+			"meter", "energy", "state class measurement is not valid for device class energy (Home Assistant would keep no statistics); use total or total_increasing"},
+		{"temperature as a total", garage,
+			[]Device{dev("attic", sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateTotalIncreasing))},
+			"attic", "t", "state class total_increasing is not valid for device class temperature"},
 		{"unit on a class without units", garage,
 			[]Device{dev("air", sensor("aqi", "aqi", "ppm", drivers.StateMeasurement))},
 			"air", "aqi", "which takes no unit"},
@@ -207,22 +213,23 @@ func TestDriverConstantsAreAccepted(t *testing.T) {
 	sensors := []struct {
 		class string
 		units []drivers.Unit
+		state drivers.StateClass
 	}{
-		{drivers.ClassTemperature, []drivers.Unit{drivers.Celsius}},
-		{drivers.ClassHumidity, []drivers.Unit{drivers.Percent}},
-		{drivers.ClassPressure, []drivers.Unit{drivers.HectoPascal}},
-		{drivers.ClassCO2, []drivers.Unit{drivers.PPM}},
-		{drivers.ClassDuration, []drivers.Unit{drivers.Seconds}},
-		{drivers.ClassDataSize, []drivers.Unit{drivers.Bytes, drivers.MebiBytes, drivers.GibiBytes}},
-		{drivers.ClassVoltage, []drivers.Unit{drivers.Volt}},
-		{drivers.ClassPower, []drivers.Unit{drivers.Watt}},
-		{drivers.ClassEnergy, []drivers.Unit{"kWh"}},
-		{drivers.ClassCurrent, []drivers.Unit{"A"}},
-		{drivers.ClassIlluminance, []drivers.Unit{drivers.Lux}},
+		{drivers.ClassTemperature, []drivers.Unit{drivers.Celsius}, drivers.StateMeasurement},
+		{drivers.ClassHumidity, []drivers.Unit{drivers.Percent}, drivers.StateMeasurement},
+		{drivers.ClassPressure, []drivers.Unit{drivers.HectoPascal}, drivers.StateMeasurement},
+		{drivers.ClassCO2, []drivers.Unit{drivers.PPM}, drivers.StateMeasurement},
+		{drivers.ClassDuration, []drivers.Unit{drivers.Seconds}, drivers.StateTotalIncreasing},
+		{drivers.ClassDataSize, []drivers.Unit{drivers.Bytes, drivers.MebiBytes, drivers.GibiBytes}, drivers.StateMeasurement},
+		{drivers.ClassVoltage, []drivers.Unit{drivers.Volt}, drivers.StateMeasurement},
+		{drivers.ClassPower, []drivers.Unit{drivers.Watt}, drivers.StateMeasurement},
+		{drivers.ClassEnergy, []drivers.Unit{"kWh"}, drivers.StateTotalIncreasing},
+		{drivers.ClassCurrent, []drivers.Unit{"A"}, drivers.StateMeasurement},
+		{drivers.ClassIlluminance, []drivers.Unit{drivers.Lux}, drivers.StateMeasurement},
 	}
 	for _, s := range sensors {
 		for _, u := range s.units {
-			d := dev("d", sensor("e", s.class, u, drivers.StateMeasurement))
+			d := dev("d", sensor("e", s.class, u, s.state))
 			if err := Validate(garage, []Device{d}); err != nil {
 				t.Errorf("sensor %s in %s: %v", s.class, u, err)
 			}
