@@ -257,7 +257,7 @@ func suite(t *testing.T, url string) {
 			t.Fatal(err)
 		}
 		for burst := 0; burst < 10; burst++ {
-			before := len(pump.History())
+			before, states := len(pump.History()), ha.StateCount(uid("pump", "relay"))
 			var want []gpio.Level
 			for i := 0; i < 6; i++ {
 				p, l := "ON", gpio.High
@@ -269,8 +269,10 @@ func suite(t *testing.T, url string) {
 					t.Fatal(err)
 				}
 			}
+			// Every command publishes a state; once all have arrived, none
+			// is still on its way to confuse the next wait.
 			deadline := time.Now().Add(wait)
-			for len(pump.History())-before < len(want) && time.Now().Before(deadline) {
+			for (len(pump.History())-before < len(want) || ha.StateCount(uid("pump", "relay"))-states < len(want)) && time.Now().Before(deadline) {
 				time.Sleep(5 * time.Millisecond)
 			}
 			var levels []gpio.Level
@@ -533,29 +535,51 @@ func mustEntity(t *testing.T, ha *hatest.HA, id string) hatest.Entity {
 func retained(t testing.TB, brokerURL, topic string) bool {
 	t.Helper()
 	got := make(chan struct{}, 1)
+	marker := make(chan struct{}, 1)
 	id := fmt.Sprintf("probe-%d", time.Now().UnixNano())
+	mt := "probe/" + id
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(id))
 	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
 		t.Fatalf("probe connect: %v", tok.Error())
 	}
 	defer c.Disconnect(0)
-	tok := c.Subscribe(topic, 1, func(_ mqtt.Client, m mqtt.Message) {
-		if m.Retained() && len(m.Payload()) > 0 {
-			select {
-			case got <- struct{}{}:
-			default:
-			}
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		ch := got
+		switch {
+		case m.Topic() == mt:
+			ch = marker
+		case !m.Retained() || len(m.Payload()) == 0:
+			return
 		}
-	})
-	if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("probe subscribe: %v", tok.Error())
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	// Brokers may refuse a subscription for a moment (mochi, while a
+	// packet id is still in flight): check what was granted, and retry.
+	for attempt := 1; ; attempt++ {
+		tok := c.SubscribeMultiple(map[string]byte{topic: 1, mt: 1}, handler)
+		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+			t.Fatalf("probe subscribe: %v", tok.Error())
+		}
+		refused := false
+		for _, code := range tok.(*mqtt.SubscribeToken).Result() {
+			refused = refused || code >= 0x80
+		}
+		if !refused {
+			break
+		}
+		if attempt == 10 {
+			t.Fatal("probe subscribe: refused 10 times")
+		}
+		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
 	}
 	// Retained messages are sent right after the subscription is granted;
 	// a QoS 1 round trip on our own topic marks the end of that replay.
-	marker := make(chan struct{})
-	mt := "probe/" + id
-	c.Subscribe(mt, 1, func(mqtt.Client, mqtt.Message) { close(marker) }).WaitTimeout(5 * time.Second)
-	c.Publish(mt, 1, false, "x").WaitTimeout(5 * time.Second)
+	if tok := c.Publish(mt, 1, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
+		t.Fatalf("probe publish: %v", tok.Error())
+	}
 	select {
 	case <-marker:
 	case <-time.After(5 * time.Second):
