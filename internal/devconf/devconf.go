@@ -126,10 +126,17 @@ func Parse(file string, data []byte) (map[string]any, *Doc, error) {
 			// from the byte offset. LastKey is left out: it is the last
 			// key parsed, not necessarily the one at fault.
 			prob.Line = pe.Position.Line
-			if text := stripBOM(data); pe.Position.Start >= 0 && pe.Position.Start <= len(text) {
+			text := stripBOM(data)
+			if pe.Position.Start >= 0 && pe.Position.Start <= len(text) {
 				prob.Line = 1 + bytes.Count(text[:pe.Position.Start], []byte("\n"))
 			}
 			prob.Msg = pe.Message
+			if key, hint := syntaxContext(string(text), prob.Line); key != "" {
+				prob.Key = key
+				if hint != "" {
+					prob.Msg += "; " + hint
+				}
+			}
 		}
 		return nil, nil, &ConfigError{Problems: []Problem{prob}}
 	}

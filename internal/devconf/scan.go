@@ -4,6 +4,8 @@ package devconf
 
 import (
 	"bytes"
+	"fmt"
+	"regexp"
 	"strconv"
 	"strings"
 )
@@ -410,4 +412,48 @@ func parseKey(s string) (Path, bool) {
 		}
 		sc.i++
 	}
+}
+
+// Patterns for syntaxContext: a "key = value" line, and table headers.
+var (
+	syntaxKeyLine  = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=\s*(.*?)\s*$`)
+	syntaxHeader   = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$`)
+	syntaxArrayHdr = regexp.MustCompile(`^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]\s*(#.*)?$`)
+	syntaxScalar   = regexp.MustCompile(`^([-+]?[0-9][0-9_.eExXoObB+:TZ a-fA-F-]*|true|false|[-+]?inf|[-+]?nan)$`)
+)
+
+// syntaxContext names the key on line n of a document TOML could not
+// parse, with the tables above it ("mqtt.keepalive", "device[1].pin"), and
+// a hint when the value is bare text that needs quotes (keepalive = 30s).
+// It returns "" when line n is not a key = value line.
+func syntaxContext(text string, n int) (key, hint string) {
+	lines := strings.Split(text, "\n")
+	if n < 1 || n > len(lines) {
+		return "", ""
+	}
+	m := syntaxKeyLine.FindStringSubmatch(strings.TrimSuffix(lines[n-1], "\r"))
+	if m == nil {
+		return "", ""
+	}
+	name := strings.Join(strings.Fields(m[1]), "")
+	prefix := ""
+	arrays := map[string]int{}
+	for _, l := range lines[:n-1] {
+		l = strings.TrimSuffix(l, "\r")
+		if h := syntaxArrayHdr.FindStringSubmatch(l); h != nil {
+			prefix = fmt.Sprintf("%s[%d].", h[1], arrays[h[1]])
+			arrays[h[1]]++
+		} else if h := syntaxHeader.FindStringSubmatch(l); h != nil {
+			prefix = h[1] + "."
+		}
+	}
+	value, _, _ := strings.Cut(m[2], "#")
+	value = strings.TrimSpace(value)
+	switch {
+	case strings.EqualFold(value, "true") || strings.EqualFold(value, "false"):
+		hint = fmt.Sprintf("true and false are written in lower case: %s = %s", name, strings.ToLower(value))
+	case value != "" && !strings.ContainsAny(value[:1], "\"'[{") && !syntaxScalar.MatchString(value):
+		hint = fmt.Sprintf("text needs quotes: %s = %q", name, value)
+	}
+	return prefix + name, hint
 }
