@@ -40,9 +40,18 @@ func moduleVersion(bi *debug.BuildInfo, ok bool) string {
 	}
 	mods := append([]*debug.Module{&bi.Main}, bi.Deps...)
 	for _, m := range mods {
-		if m.Path == path && m.Version != "" && m.Version != "(devel)" {
+		if m.Path != path {
+			continue
+		}
+		if m.Replace != nil {
+			// A replace directive: a local checkout has no version, and
+			// the required one (often v0.0.0) would be a lie.
+			m = m.Replace
+		}
+		if m.Version != "" && m.Version != "(devel)" {
 			return m.Version
 		}
+		return "dev"
 	}
 	return "dev"
 }

@@ -44,7 +44,7 @@ func cli(ctx context.Context, args ...string) (int, string, string) {
 
 func TestCLICheck(t *testing.T) {
 	code, out, errOut := cli(context.Background(), "-config", "../configs/demo.toml", "-check")
-	if code != 0 || !strings.Contains(out, "OK") {
+	if want := `../configs/demo.toml: OK: node "demo", 6 devices, 15 entities (and the agent's own 3), broker embedded`; code != 0 || strings.TrimSpace(out) != want {
 		t.Fatalf("-check on the demo: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	code, out, _ = cli(context.Background(), "-config", "../configs/pi-relays.toml", "-check")
@@ -126,6 +126,7 @@ func TestCLIMisc(t *testing.T) {
 		{[]string{"-config", "/nonexistent/pinion.toml"}, 1, "", "/nonexistent/pinion.toml"},
 		{[]string{"-config", "../configs/demo.toml", "-broker", "mqtt://x", "-check"}, 2, "", "-broker"},
 		{[]string{"-config", "../configs/demo.toml", "-log-level", "loud"}, 2, "", "log level"},
+		{[]string{"-config", "../configs/demo.toml", "-log-level", "loud", "-check"}, 2, "", "log level"},
 		{[]string{"stray"}, 2, "", "unexpected argument"},
 	}
 	for _, tt := range tests {

@@ -175,7 +175,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &cfgParser{doc}
+	p := &cfgParser{Doc: doc}
 	cfg := p.parse(root)
 	if err := doc.Err(); err != nil {
 		return nil, err
@@ -211,6 +211,10 @@ var cfgHostname = os.Hostname
 // document.
 type cfgParser struct {
 	*devconf.Doc
+	// simLines are the simulated board's GPIO lines when the config asks
+	// for simulated hardware, so a pin it lacks is found by -check rather
+	// than at start.
+	simLines []string
 }
 
 func (p *cfgParser) parse(root map[string]any) *Config {
@@ -233,6 +237,9 @@ func (p *cfgParser) parse(root map[string]any) *Config {
 		p.Add(devconf.Path{}.Key(k), nil, "unknown key (the top level takes the tables [agent], [mqtt], [sim] and [[device]])")
 	}
 	cfg.Agent = p.parseAgent(p.Table(devconf.Path{"agent"}, root, "[agent]"))
+	if cfg.Agent.Simulated() {
+		p.simLines = cfgSimLines()
+	}
 	cfg.MQTT = p.parseMQTT(p.Table(devconf.Path{"mqtt"}, root, "[mqtt]"), cfg.Agent)
 	cfg.Sim = p.parseSim(p.Table(devconf.Path{"sim"}, root, "[sim]"), cfg.Agent)
 	cfg.Devices = p.parseDevices(root)
@@ -390,7 +397,10 @@ func (p *cfgParser) parseSim(t devconf.Table, agent AgentConfig) SimConfig {
 		return s
 	}
 	seen := map[string]int{}
-	lines := cfgSimLines()
+	lines := p.simLines
+	if lines == nil {
+		lines = cfgSimLines()
+	}
 	for i, m := range tables {
 		tt := devconf.Table{Doc: p.Doc, Path: path.Index(i), M: m}
 		tt.Unknown(cfgToggleKeys, "[[sim.toggle]]")
@@ -399,11 +409,7 @@ func (p *cfgParser) parseSim(t devconf.Table, agent AgentConfig) SimConfig {
 			if err := cfgCheckName(pin); err != nil {
 				p.Add(tt.Path.Key("pin"), nil, "%v", err)
 			} else if !slices.Contains(lines, pin) {
-				hint := ""
-				if j := slices.IndexFunc(lines, func(l string) bool { return strings.EqualFold(l, pin) }); j >= 0 {
-					hint = fmt.Sprintf(" (did you mean %q?)", lines[j])
-				}
-				p.Add(tt.Path.Key("pin"), nil, "%q is not a line of the simulated board%s: it has %s to %s", pin, hint, lines[0], lines[len(lines)-1])
+				p.Add(tt.Path.Key("pin"), nil, "%s", simLineProblem(lines, pin))
 			} else if first, dup := seen[pin]; dup {
 				p.Add(tt.Path.Key("pin"), nil, "%q is already toggled by %s (line %d)", pin, path.Index(first), p.Line(path.Index(first)))
 			} else {
@@ -424,6 +430,16 @@ func (p *cfgParser) parseSim(t devconf.Table, agent AgentConfig) SimConfig {
 		s.Toggle = append(s.Toggle, tg)
 	}
 	return s
+}
+
+// simLineProblem says that pin is not a line of the simulated board with
+// lines, suggesting the spelling it has.
+func simLineProblem(lines []string, pin string) string {
+	hint := ""
+	if j := slices.IndexFunc(lines, func(l string) bool { return strings.EqualFold(l, pin) }); j >= 0 {
+		hint = fmt.Sprintf(" (did you mean %q?)", lines[j])
+	}
+	return fmt.Sprintf("%q is not a line of the simulated board%s: it has %s to %s", pin, hint, lines[0], lines[len(lines)-1])
 }
 
 // cfgSimLines names the simulated board's GPIO lines, from the board
@@ -558,6 +574,9 @@ func (p *cfgParser) checkClaims(path devconf.Path, dc DeviceConfig, claims map[s
 			continue
 		}
 		mine[r] = true
+		if pin, ok := strings.CutPrefix(r, "gpio:"); ok && p.simLines != nil && !slices.Contains(p.simLines, pin) {
+			p.Add(path, nil, "device %q: %s", dc.ID, simLineProblem(p.simLines, pin))
+		}
 		if first, dup := claims[r]; dup {
 			p.Add(path, nil, "device %q uses %s, which device %q (line %d) already uses: each resource belongs to one device", dc.ID, r, first.id, first.line)
 			continue

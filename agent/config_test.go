@@ -494,6 +494,16 @@ mode = "input"
 		{7, "sim.toggle[1].pin", `"gpio5" is not a line of the simulated board (did you mean "GPIO5"?)`},
 		{10, "sim.toggle[2].pin", `"GPIO17" is an output of device "pump" (line 15)`},
 	}},
+	{"a pin the simulated board lacks", `[agent]
+hardware = "sim"
+[[device]]
+id = "pump"
+driver = "gpio"
+pin = "gpio17"
+mode = "output"
+`, []cfgWant{
+		{3, "device[0]", `device "pump": "gpio17" is not a line of the simulated board (did you mean "GPIO17"?)`},
+	}},
 	{"broker typos", "[mqtt]\nbroker = \"embeded\"\n",
 		[]cfgWant{{2, "mqtt.broker", `"embeded" is not a broker: did you mean "embedded"`}}},
 	{"gpio: every bad value at its own line", `[[device]]

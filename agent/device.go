@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -132,7 +133,14 @@ func (d *device) protect(what string, f func() error) (err error) {
 		}
 	}()
 	if err := f(); err != nil {
-		return fmt.Errorf("%s %q: %s: %w", d.driver, d.id, what, err)
+		// Drivers prefix their errors with driver and device, as the
+		// driver API asks; add the prefix only to those that lack it, so
+		// a log line does not say bme280 "attic": open: twice.
+		prefix := fmt.Sprintf("%s %q: ", d.driver, d.id)
+		if strings.HasPrefix(err.Error(), prefix) {
+			return err
+		}
+		return fmt.Errorf("%s%s: %w", prefix, what, err)
 	}
 	return nil
 }

@@ -261,3 +261,29 @@ func TestDeviceDropsCommandsWhileUnavailable(t *testing.T) {
 		}
 	})
 }
+
+// A driver's error already names the driver and device; the worker adds
+// what it was doing only to errors that do not, and never twice.
+func TestDeviceProtectPrefixesOnce(t *testing.T) {
+	d := &device{driver: "bme280", id: "attic", log: slog.New(slog.DiscardHandler)}
+	tests := []struct {
+		name string
+		f    func() error
+		want string
+	}{
+		{"prefixed by the driver", func() error { return errors.New(`bme280 "attic": read: start measurement: remote I/O error`) },
+			`bme280 "attic": read: start measurement: remote I/O error`},
+		{"bare error", func() error { return errors.New("remote I/O error") },
+			`bme280 "attic": read: remote I/O error`},
+		{"another device's prefix", func() error { return errors.New(`bme280 "cellar": gone`) },
+			`bme280 "attic": read: bme280 "cellar": gone`},
+		{"panic", func() error { panic("index out of range") },
+			`bme280 "attic": read: panic: index out of range`},
+	}
+	for _, tt := range tests {
+		err := d.protect("read", tt.f)
+		if err == nil || err.Error() != tt.want {
+			t.Errorf("%s: protect = %v, want %q", tt.name, err, tt.want)
+		}
+	}
+}

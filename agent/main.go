@@ -96,6 +96,16 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 	}
+	if *logLevel != "" {
+		// The same values as [agent] log_level, which the config checks.
+		switch *logLevel {
+		case "debug", "info", "warn", "error":
+			cfg.Agent.LogLevel = *logLevel
+		default:
+			fmt.Fprintf(stderr, "pinion: -log-level: log level %q: want debug, info, warn or error\n", *logLevel)
+			return 2
+		}
+	}
 	node := cfg.Node()
 	devs := cfg.DiscoveryDevices()
 
@@ -111,7 +121,8 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		for _, d := range devs {
 			n += len(d.Entities)
 		}
-		fmt.Fprintf(stdout, "%s: OK: node %q, %d devices, %d entities, broker %s\n", cfg.File, node.ID, len(devs), n, cfg.MQTT.Broker)
+		fmt.Fprintf(stdout, "%s: OK: node %q, %s, %s (and the agent's own %d), broker %s\n",
+			cfg.File, node.ID, plural(len(devs), "device"), plural(n, "entity"), len(discovery.AgentEntities()), cfg.MQTT.Broker)
 		if len(devs) == 0 {
 			fmt.Fprintf(stdout, "%s: no [[device]] tables yet: see pinion -drivers and pinion -sample <driver>\n", cfg.File)
 		}
@@ -130,16 +141,6 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	if *logLevel != "" {
-		// The same values as [agent] log_level, which the config checks.
-		switch *logLevel {
-		case "debug", "info", "warn", "error":
-			cfg.Agent.LogLevel = *logLevel
-		default:
-			fmt.Fprintf(stderr, "pinion: -log-level: log level %q: want debug, info, warn or error\n", *logLevel)
-			return 2
-		}
-	}
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Agent.Level()}))
 	pahoLog.Store(log.With("component", "paho"))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
@@ -178,4 +179,15 @@ func (c *Config) discoveryProblems(err error) []string {
 		}
 	}
 	return lines
+}
+
+// plural counts n things in English: "1 device", "2 entities".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	if strings.HasSuffix(noun, "y") {
+		noun = strings.TrimSuffix(noun, "y") + "ie"
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -5,12 +5,14 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	mochi "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/pinion-home/pinion/internal/brokertest"
 	"github.com/pinion-home/pinion/internal/hatest"
 )
 
@@ -95,5 +97,22 @@ func TestLoginRefusedIsReported(t *testing.T) {
 	case err := <-r.done:
 		t.Fatalf("the agent stopped: %v", err)
 	default:
+	}
+}
+
+// Two agents with the same node id (two Pis both called raspberrypi) have
+// the same client id, and the broker drops whichever connected first, for
+// ever. The agent says what is likely going on.
+func TestSameClientIDIsReported(t *testing.T) {
+	url := brokertest.Embedded(t)
+	a := start(t, garageConfig, url)
+	b := start(t, garageConfig, url)
+	const want = "another client may be using the same client id"
+	deadline := time.Now().Add(3 * wait)
+	for !strings.Contains(a.logs.String(), want) && !strings.Contains(b.logs.String(), want) {
+		if time.Now().After(deadline) {
+			t.Fatalf("neither agent said %q", want)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

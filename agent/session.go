@@ -49,6 +49,10 @@ type session struct {
 	foreign sync.Map // discovery topics another agent was seen publishing under our node id
 
 	attempt atomic.Int64 // connection attempts since the last success
+
+	clientID    string
+	connectedAt atomic.Int64 // unix nanoseconds of the last successful connect
+	quickDrops  atomic.Int64 // connections in a row lost soon after they were made
 }
 
 type sessionConfig struct {
@@ -67,6 +71,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 	s := &session{
 		log:       log.With("component", "mqtt"),
 		broker:    redact(cfg.Broker),
+		clientID:  cfg.ClientID,
 		node:      node,
 		discovery: msgs,
 		agent:     agentStates,
@@ -110,16 +115,35 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetWriteTimeout(tokenTimeout).
 		SetWill(node.StatusTopic(), "offline", 1, true).
 		SetOnConnectHandler(s.onConnect).
-		SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-			s.endConnection()
-			s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
-		}).
+		SetConnectionLostHandler(s.connectionLost).
 		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
 			s.log.Debug("reconnecting", "broker", s.broker)
 		}).
 		SetConnectionNotificationHandler(s.notify)
 	s.client = mqtt.NewClient(opts)
 	return s, nil
+}
+
+// quickDrop is how soon after connecting a lost connection counts as
+// dropped by the broker rather than by the network.
+const quickDrop = 10 * time.Second
+
+// connectionLost ends the connection's goroutines and says why the
+// connection may have been lost. Brokers drop the older of two clients
+// with the same client id, and two agents given the same [agent] id (two
+// Pis both called raspberrypi, or a second demo pointed at the first's
+// broker) then knock each other off the broker forever.
+func (s *session) connectionLost(_ mqtt.Client, err error) {
+	s.endConnection()
+	s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
+	if time.Since(time.Unix(0, s.connectedAt.Load())) > quickDrop {
+		s.quickDrops.Store(0)
+		return
+	}
+	if n := s.quickDrops.Add(1); n == 3 || n%20 == 0 {
+		s.log.Warn("the broker keeps dropping the connection right after it is made: another client may be using the same client id, such as a second pinion with the same [agent] id; give each agent its own [agent] id or [mqtt] client_id",
+			"client_id", s.clientID, "drops", n)
+	}
 }
 
 // redact hides the password of a broker URL, for logs.
@@ -140,6 +164,7 @@ func (s *session) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
 		s.attempt.Add(1)
 	case mqtt.ConnectionNotificationConnected:
 		s.attempt.Store(0)
+		s.connectedAt.Store(time.Now().UnixNano())
 	case mqtt.ConnectionNotificationFailed:
 		// Sent for every failed attempt, whether the broker could not be
 		// reached or refused the login (paho's BrokerFailed covers only

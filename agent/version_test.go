@@ -11,6 +11,14 @@ func TestModuleVersion(t *testing.T) {
 	}
 	custom := main("example.com/myagent", "(devel)")
 	custom.Deps = []*debug.Module{{Path: "github.com/eclipse/paho.mqtt.golang", Version: "v1.5.1"}, {Path: "github.com/pinion-home/pinion", Version: "v1.4.0"}}
+	replaced := func(version, dir string) *debug.BuildInfo {
+		bi := main("example.com/myagent", "(devel)")
+		bi.Deps = []*debug.Module{{Path: "github.com/pinion-home/pinion", Version: "v0.0.0", Replace: &debug.Module{Path: "example.com/fork", Version: version}}}
+		if dir != "" {
+			bi.Deps[0].Replace = &debug.Module{Path: dir}
+		}
+		return bi
+	}
 	tests := []struct {
 		name string
 		bi   *debug.BuildInfo
@@ -21,6 +29,8 @@ func TestModuleVersion(t *testing.T) {
 		{"checkout build", main("github.com/pinion-home/pinion", "(devel)"), true, "dev"},
 		{"custom agent requiring pinion", custom, true, "v1.4.0"},
 		{"no build info", nil, false, "dev"},
+		{"custom agent with pinion replaced by a checkout", replaced("", "../pinion"), true, "dev"},
+		{"custom agent with pinion replaced by a fork's release", replaced("v1.4.1", ""), true, "v1.4.1"},
 	}
 	for _, tt := range tests {
 		if got := moduleVersion(tt.bi, tt.ok); got != tt.want {

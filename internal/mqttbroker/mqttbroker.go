@@ -34,7 +34,7 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 	}
 	tcp := listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr})
 	if err := srv.AddListener(tcp); err != nil {
-		return nil, fmt.Errorf("embedded broker: listen on %s: %w (is another broker running there? use it with -broker tcp://%s, or set [mqtt] listen to another address)", addr, err, addr)
+		return nil, fmt.Errorf("embedded broker: listen on %s: %w (is another broker, or another pinion, running there? set [mqtt] listen to another address such as 127.0.0.1:1884; or, if it is a broker and not a pinion with the same [agent] id, use it with -broker tcp://%s)", addr, err, addr)
 	}
 	if err := srv.Serve(); err != nil {
 		_ = srv.Close()
