@@ -55,7 +55,7 @@ type device struct {
 	queue    chan command
 
 	// mu guards the fields below and is held while they are published, so
-	// a republish from the session never overtakes, with an older value, a
+	// a republish from the session cannot queue an older value behind a
 	// change the worker is publishing.
 	mu     sync.Mutex
 	states map[string]drivers.Value

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -134,7 +133,10 @@ const quickDrop = 10 * time.Second
 // Pis both called raspberrypi, or a second demo pointed at the first's
 // broker) then knock each other off the broker forever.
 func (s *session) connectionLost(_ mqtt.Client, err error) {
-	s.endConnection()
+	// The connection's goroutines are not cancelled here: paho runs this
+	// handler on a goroutine of its own, possibly after the next
+	// connection's OnConnect began, whose context it would cancel. The
+	// next OnConnect, or close, ends them.
 	s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
 	if time.Since(time.Unix(0, s.connectedAt.Load())) > quickDrop {
 		s.quickDrops.Store(0)
@@ -227,6 +229,11 @@ func (s *session) onConnect(c mqtt.Client) {
 		case <-time.After(delay):
 		}
 	}
+	if ctx.Err() != nil {
+		// Closed (or reconnected) while subscribing: an "online" now could
+		// land after close's "offline".
+		return
+	}
 	s.publishAll()
 	s.sweep(ctx, c)
 }
@@ -282,7 +289,7 @@ func (s *session) sweep(ctx context.Context, c mqtt.Client) {
 		select {
 		case <-ctx.Done():
 		case <-time.After(sweepWindow):
-			s.wait(c.Unsubscribe(filter), "unsubscribe "+filter)
+			s.logFailure(c.Unsubscribe(filter), "unsubscribe "+filter)
 		}
 	}()
 }
@@ -295,8 +302,8 @@ func (s *session) subscribe(c mqtt.Client, filters map[string]byte, handler mqtt
 	var refused []string
 	for attempt := 0; attempt < 3; attempt++ {
 		t := c.SubscribeMultiple(filters, handler)
-		if !s.wait(t, "subscribe") {
-			return errors.New("subscribe: no answer from the broker")
+		if err := wait(t); err != nil {
+			return fmt.Errorf("subscribe: %w", err)
 		}
 		refused = refused[:0]
 		if st, ok := t.(*mqtt.SubscribeToken); ok {
@@ -463,26 +470,36 @@ func (s *session) DeviceStatus(device string, online bool) {
 
 // publish sends a message at QoS 1 without blocking the caller. While the
 // connection is down it drops the message: states are kept by the devices
-// and republished in full on reconnect, which beats replaying stale ones.
+// and republished in full on reconnect. (paho still resends, on reconnect,
+// the few messages in flight when the connection dropped, possibly after
+// that republish (paho #731); the next interval's republish corrects them.)
 func (s *session) publish(topic string, payload []byte, retained bool) {
 	if !s.client.IsConnectionOpen() {
 		return
 	}
 	t := s.client.Publish(topic, 1, retained, payload)
-	go s.wait(t, "publish "+topic)
+	go s.logFailure(t, "publish "+topic)
 }
 
-// wait waits for t, bounded, and logs what went wrong.
-func (s *session) wait(t mqtt.Token, what string) bool {
+// errNoAnswer is a token wait that ran out: the broker, or the network to
+// it, stopped answering.
+var errNoAnswer = fmt.Errorf("no answer from the broker within %v", tokenTimeout)
+
+// wait waits for t, bounded (paho #613), and returns why it failed: no
+// answer in time, or the error the token completed with (a lost
+// connection, a refusal).
+func wait(t mqtt.Token) error {
 	if !t.WaitTimeout(tokenTimeout) {
-		s.log.Warn("no answer from broker", "op", what, "after", tokenTimeout)
-		return false
+		return errNoAnswer
 	}
-	if err := t.Error(); err != nil {
-		s.log.Warn("broker refused", "op", what, "err", err)
-		return false
+	return t.Error()
+}
+
+// logFailure waits for t and logs what went wrong with op.
+func (s *session) logFailure(t mqtt.Token, op string) {
+	if err := wait(t); err != nil {
+		s.log.Warn("MQTT operation failed", "op", op, "err", err)
 	}
-	return true
 }
 
 // close publishes offline (the broker drops the will on a clean
@@ -496,8 +513,14 @@ func (s *session) close() {
 	s.endConnection()
 	if s.client.IsConnectionOpen() {
 		t := s.client.Publish(s.node.StatusTopic(), 1, true, "offline")
-		if !t.WaitTimeout(offlineWait) || t.Error() != nil {
-			s.log.Warn("could not publish offline before exit; the broker will not send the will after a clean disconnect", "topic", s.node.StatusTopic(), "err", t.Error())
+		var err error
+		if !t.WaitTimeout(offlineWait) {
+			err = fmt.Errorf("no answer from the broker within %v", offlineWait)
+		} else {
+			err = t.Error()
+		}
+		if err != nil {
+			s.log.Warn("could not publish offline before exit; the broker will not send the will after a clean disconnect", "topic", s.node.StatusTopic(), "err", err)
 		}
 	}
 	s.client.Disconnect(250)
