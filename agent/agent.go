@@ -21,9 +21,11 @@ import (
 
 // Version is pinion's version, set at build time with
 // -ldflags "-X github.com/pinion-home/pinion/agent.Version=v1.2.3". Left
-// unset, it is the version of pinion's module that the go command recorded
-// (go install github.com/pinion-home/pinion/cmd/agent@v1.2.3, or a custom
-// agent that requires pinion v1.2.3), or dev for a build from a checkout.
+// unset, it is the version of pinion's module that the go command recorded:
+// v1.2.3 from go install github.com/pinion-home/pinion/cmd/agent@v1.2.3 or
+// a custom agent requiring it, a pseudo-version (v0.0.0-<time>-<commit>,
+// +dirty with local changes) from go build in a git checkout, or dev when
+// nothing was recorded (-buildvcs=false, go run, tests).
 var Version = "dev"
 
 func init() {

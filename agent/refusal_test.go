@@ -116,3 +116,20 @@ func TestSameClientIDIsReported(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// With their own client ids, two agents given the same node id both stay
+// connected; the first to see the other's discovery says so, instead of
+// the two silently removing each other's entities at every restart.
+func TestSameNodeIDIsReported(t *testing.T) {
+	url := brokertest.Embedded(t)
+	a := start(t, garageConfig, url)
+	ha := hatest.New(t, url)
+	if err := ha.WaitAvailable(uid("pump", "relay"), true, wait); err != nil {
+		t.Fatal(err)
+	}
+	// The second one has another client id and a device the first lacks.
+	other := strings.Replace(garageConfig, "[mqtt]\n", "[mqtt]\nclient_id = \"pinion-garage-2\"\n", 1)
+	other = strings.Replace(other, `id = "pump"`, `id = "well"`, 1)
+	start(t, other, url)
+	a.waitLog(t, "another agent publishes discovery under this node id", "homeassistant/switch/garage/well_relay/config")
+}

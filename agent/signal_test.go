@@ -52,6 +52,14 @@ func TestSignalStopsCleanly(t *testing.T) {
 			if err := ha.WaitAvailable(relay, true, wait); err != nil {
 				t.Fatalf("%v\nagent log:\n%s", err, logs.String())
 			}
+			// Switched on, so that the state after exit shows on_exit =
+			// keep left it on rather than being the power-on default.
+			if err := ha.Command(relay, "ON"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ha.WaitState(relay, "ON", wait); err != nil {
+				t.Fatal(err)
+			}
 			if err := cmd.Process.Signal(sig); err != nil {
 				t.Fatal(err)
 			}
@@ -66,8 +74,8 @@ func TestSignalStopsCleanly(t *testing.T) {
 			if err := ha.WaitAvailable(relay, false, wait); err != nil {
 				t.Fatalf("after %v: %v", sig, err)
 			}
-			if e, _ := ha.Entity(relay); e.State != "OFF" {
-				t.Errorf("the pump's last state is %q, want OFF", e.State)
+			if e, _ := ha.Entity(relay); e.State != "ON" {
+				t.Errorf("the pump's last state is %q, want ON (on_exit = keep)", e.State)
 			}
 		})
 	}

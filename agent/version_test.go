@@ -26,7 +26,8 @@ func TestModuleVersion(t *testing.T) {
 		want string
 	}{
 		{"go install @version", main("github.com/pinion-home/pinion", "v1.2.3"), true, "v1.2.3"},
-		{"checkout build", main("github.com/pinion-home/pinion", "(devel)"), true, "dev"},
+		{"checkout build, -buildvcs=false", main("github.com/pinion-home/pinion", "(devel)"), true, "dev"},
+		{"checkout build with VCS stamping", main("github.com/pinion-home/pinion", "v0.0.0-20261125224124-7e69e72e4a1f+dirty"), true, "v0.0.0-20261125224124-7e69e72e4a1f+dirty"},
 		{"custom agent requiring pinion", custom, true, "v1.4.0"},
 		{"no build info", nil, false, "dev"},
 		{"custom agent with pinion replaced by a checkout", replaced("", "../pinion"), true, "dev"},
