@@ -98,6 +98,12 @@ func bare(c byte) bool {
 // their table's line stands for them.
 func scanLines(src string) map[string]int {
 	s := &scanner{src: src, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
+	s.run()
+	return s.lines
+}
+
+// run scans to the end of the input and returns the table it ends in.
+func (s *scanner) run() Path {
 	var table Path
 	for s.i < len(s.src) {
 		switch c := s.src[s.i]; c {
@@ -116,7 +122,7 @@ func scanLines(src string) map[string]int {
 			s.skipLine()
 		}
 	}
-	return s.lines
+	return table
 }
 
 // scanner is the state of scanLines. Each method stops at the end of
@@ -414,46 +420,46 @@ func parseKey(s string) (Path, bool) {
 	}
 }
 
-// Patterns for syntaxContext: a "key = value" line, and table headers.
-var (
-	syntaxKeyLine  = regexp.MustCompile(`^\s*([A-Za-z0-9_-]+(?:\s*\.\s*[A-Za-z0-9_-]+)*)\s*=\s*(.*?)\s*$`)
-	syntaxHeader   = regexp.MustCompile(`^\s*\[\s*([A-Za-z0-9_.-]+)\s*\]\s*(#.*)?$`)
-	syntaxArrayHdr = regexp.MustCompile(`^\s*\[\[\s*([A-Za-z0-9_.-]+)\s*\]\]\s*(#.*)?$`)
-	syntaxScalar   = regexp.MustCompile(`^([-+]?[0-9][0-9_.eExXoObB+:TZ a-fA-F-]*|true|false|[-+]?inf|[-+]?nan)$`)
-)
+// syntaxScalar matches the bare values TOML takes: numbers, dates and
+// times, booleans, inf and nan.
+var syntaxScalar = regexp.MustCompile(`^([-+]?[0-9][0-9_.eExXoObB+:TZ a-fA-F-]*|true|false|[-+]?inf|[-+]?nan)$`)
 
 // syntaxContext names the key on line n of a document TOML could not
-// parse, with the tables above it ("mqtt.keepalive", "device[1].pin"), and
-// a hint when the value is bare text that needs quotes (keepalive = 30s).
+// parse, with the table it is in ("mqtt.keepalive", "device[1].pin"), and
+// a hint when its value is bare text that needs quotes (keepalive = 30s).
 // It returns "" when line n is not a key = value line.
 func syntaxContext(text string, n int) (key, hint string) {
-	lines := strings.Split(text, "\n")
+	lines := strings.SplitAfter(text, "\n")
 	if n < 1 || n > len(lines) {
 		return "", ""
 	}
-	m := syntaxKeyLine.FindStringSubmatch(strings.TrimSuffix(lines[n-1], "\r"))
-	if m == nil {
+	// The table is where the scanner stands at the start of line n; it
+	// knows arrays of tables and skips multi-line strings.
+	before := strings.Join(lines[:n-1], "")
+	s := &scanner{src: before, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
+	table := s.run()
+
+	line := strings.TrimRight(lines[n-1], "\r\n")
+	ks := &scanner{src: line}
+	parts := ks.keyParts()
+	ks.skipSpace()
+	if len(parts) == 0 || ks.i >= len(line) || line[ks.i] != '=' {
 		return "", ""
 	}
-	name := strings.Join(strings.Fields(m[1]), "")
-	prefix := ""
-	arrays := map[string]int{}
-	for _, l := range lines[:n-1] {
-		l = strings.TrimSuffix(l, "\r")
-		if h := syntaxArrayHdr.FindStringSubmatch(l); h != nil {
-			prefix = fmt.Sprintf("%s[%d].", h[1], arrays[h[1]])
-			arrays[h[1]]++
-		} else if h := syntaxHeader.FindStringSubmatch(l); h != nil {
-			prefix = h[1] + "."
-		}
+	path := table
+	for _, p := range parts {
+		path = path.Key(p)
 	}
-	value, _, _ := strings.Cut(m[2], "#")
+	value, _, _ := strings.Cut(line[ks.i+1:], "#")
 	value = strings.TrimSpace(value)
-	switch {
-	case strings.EqualFold(value, "true") || strings.EqualFold(value, "false"):
-		hint = fmt.Sprintf("true and false are written in lower case: %s = %s", name, strings.ToLower(value))
+	name := strings.Join(parts, ".")
+	switch lower := strings.ToLower(value); {
+	case lower == "true" || lower == "false":
+		hint = fmt.Sprintf("true and false are written in lower case: %s = %s", name, lower)
+	case lower == "yes" || lower == "no" || lower == "on" || lower == "off":
+		hint = fmt.Sprintf("a yes/no setting is written true or false; text needs quotes: %s = %q", name, value)
 	case value != "" && !strings.ContainsAny(value[:1], "\"'[{") && !syntaxScalar.MatchString(value):
 		hint = fmt.Sprintf("text needs quotes: %s = %q", name, value)
 	}
-	return prefix + name, hint
+	return path.String(), hint
 }
