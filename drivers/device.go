@@ -35,7 +35,7 @@ type Info struct {
 }
 
 // Device is one configured piece of hardware: it describes itself and its
-// entities, is opened once and closed once.
+// entities, is opened until an Open succeeds, and is closed once.
 type Device interface {
 	// Info describes the hardware.
 	Info() Info
@@ -43,10 +43,20 @@ type Device interface {
 	// hardware: it is called before Open, and by -print-discovery.
 	Entities() []Entity
 	// Open claims the hardware through the host and prepares it. An error
-	// leaves the device unavailable; the agent retries later.
+	// leaves the device unavailable, and the agent calls Open again after
+	// 1 s, 2 s, 4 s, … (at most a minute apart) until it succeeds or the
+	// agent stops, without calling Close in between. So an Open that fails
+	// must close what it opened itself (a serial port) before it returns,
+	// and leave nothing behind that makes the next attempt fail; what the
+	// host keeps (GPIO lines, I2C buses) the next attempt simply asks for
+	// again. Once an Open succeeds the agent does not call it again.
 	Open(ctx context.Context, h Host) error
 	// Close releases what Open claimed and leaves the hardware in the state
-	// the configuration asks for on exit.
+	// the configuration asks for on exit. The agent calls it once, when it
+	// stops, whether Open succeeded or every attempt failed, so Close
+	// after a failed Open must succeed and release whatever is left.
+	// drivertest.Conformance also calls it before any Open and twice in a
+	// row, so both must be harmless.
 	Close() error
 }
 

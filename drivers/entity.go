@@ -57,7 +57,14 @@ type Entity struct {
 	Unit Unit
 	// State says how numeric values relate over time.
 	State StateClass
-	// Precision is the number of decimals to show; -1 leaves it unset.
+	// Precision is the number of decimals of a numeric sensor's state (one
+	// with a unit, a state class or a numeric device class). The agent
+	// rounds the published state to it, not only the display: the zero
+	// value publishes whole numbers (21.37 goes out as "21"), 1 publishes
+	// "21.4", and Home Assistant gets it as suggested_display_precision.
+	// -1 publishes the number exactly as the driver gave it (the shortest
+	// form that reads back the same) and suggests nothing. Other entities
+	// ignore it; a sensor of text must leave it at 0 or -1.
 	Precision int
 	// Diagnostic marks entities about the device's health rather than its
 	// purpose (uptime, signal, firmware).
