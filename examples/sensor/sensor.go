@@ -180,6 +180,10 @@ func (c *config) file(id string) (*File, []error) {
 		} else {
 			bad("state_class", `%q is not a state class: use "measurement" (the default: a value measured now), "total_increasing" (a counter that only rises until it resets), "total" or "none"`, *c.StateClass)
 		}
+	} else if c.Class == drivers.ClassEnergy {
+		// Energy is a meter's total: Home Assistant keeps no statistics
+		// for it as a measurement.
+		f.state = drivers.StateTotalIncreasing
 	}
 	if c.Precision != nil {
 		if *c.Precision < 0 || *c.Precision > maxPrecision {
