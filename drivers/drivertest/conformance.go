@@ -150,7 +150,7 @@ func (c *checker) run() {
 		return
 	}
 	if err != nil {
-		c.errorf("Close before Open: %v; the agent closes a device whose Open failed or never ran, and logs this as a failure", err)
+		c.errorf("Close before Open: %v; the agent closes a device whose Open failed (every attempt, until it stopped), and logs this as a failure", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
 	defer cancel()
