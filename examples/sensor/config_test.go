@@ -34,7 +34,9 @@ func TestConfigEntity(t *testing.T) {
 			})},
 		{"total", `state_class = "total"`, with(func(e *drivers.Entity) { e.State = drivers.StateTotal })},
 		{"an energy meter counts up by default", "unit = \"kWh\"\nclass = \"energy\"",
-			with(func(e *drivers.Entity) { e.Unit, e.Class, e.State = "kWh", drivers.ClassEnergy, drivers.StateTotalIncreasing })},
+			with(func(e *drivers.Entity) {
+				e.Unit, e.Class, e.State = "kWh", drivers.ClassEnergy, drivers.StateTotalIncreasing
+			})},
 		{"no state class", `state_class = "none"`, with(func(e *drivers.Entity) { e.State = drivers.StateNone })},
 		{"diagnostic", "diagnostic = true\nprecision = 0", with(func(e *drivers.Entity) { e.Diagnostic, e.Precision = true, 0 })},
 		{"a unit of its own", `unit = "rpm"`, with(func(e *drivers.Entity) { e.Unit = "rpm" })},
