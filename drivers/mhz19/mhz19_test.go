@@ -42,6 +42,13 @@ func (k *co2Knob) PPM(time.Time) float64 { return math.Float64frombits(k.bits.Lo
 func openSensor(t *testing.T, snippet string, co2 sim.CO2Source) (*Device, *sim.MHZ19) {
 	t.Helper()
 	h := drivertest.Host(t)
+	return openSensorOn(t, h, h, snippet, co2)
+}
+
+// openSensorOn is openSensor on board h, with the driver opened through
+// host (h itself, or a wrapper of it).
+func openSensorOn(t *testing.T, h *sim.Host, host drivers.Host, snippet string, co2 sim.CO2Source) (*Device, *sim.MHZ19) {
+	t.Helper()
 	peer := sim.NewMHZ19(co2)
 	if _, err := h.AddSerialPeer("/dev/serial0", peer); err != nil {
 		t.Fatal(err)
@@ -51,7 +58,7 @@ func openSensor(t *testing.T, snippet string, co2 sim.CO2Source) (*Device, *sim.
 		t.Fatal(err)
 	}
 	d := dev.(*Device)
-	if err := d.Open(context.Background(), h); err != nil {
+	if err := d.Open(context.Background(), host); err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	// Registered after h.Close, so it runs first: the port closes before
@@ -398,23 +405,11 @@ func TestSetupAcknowledgementsAreNotReadings(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := &slowLineHost{Host: drivertest.Host(t)}
-			peer := sim.NewMHZ19(sim.StaticCO2(3000))
-			if _, err := h.AddSerialPeer("/dev/serial0", peer); err != nil {
-				t.Fatal(err)
-			}
-			dev, err := New(drivertest.Config(t, "test", snippet))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := dev.(*Device)
 			var host drivers.Host = h
 			if !tt.slow {
 				host = h.Host
 			}
-			if err := d.Open(context.Background(), host); err != nil {
-				t.Fatalf("Open: %v", err)
-			}
-			t.Cleanup(func() { d.Close() })
+			d, peer := openSensorOn(t, h.Host, host, snippet, sim.StaticCO2(3000))
 			if !tt.slow {
 				// Both acknowledgements are on the line before the read.
 				for end := time.Now().Add(waitLimit); peer.Answered() < len(acks); time.Sleep(time.Millisecond) {
