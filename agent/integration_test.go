@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/agent"
@@ -508,7 +507,7 @@ mode = "input"
 			"pinion/garage/pump/status":  true,
 		} {
 			deadline := time.Now().Add(wait)
-			for retained(t, url, topic) != want {
+			for hatest.Retained(t, url, topic) != want {
 				if time.Now().After(deadline) {
 					t.Fatalf("%s: retained = %v, want %v", topic, !want, want)
 				}
@@ -529,66 +528,4 @@ func mustEntity(t *testing.T, ha *hatest.HA, id string) hatest.Entity {
 		t.Fatalf("entity %s not discovered", id)
 	}
 	return e
-}
-
-// retained reports whether the broker holds a retained message on topic.
-func retained(t testing.TB, brokerURL, topic string) bool {
-	t.Helper()
-	got := make(chan struct{}, 1)
-	marker := make(chan struct{}, 1)
-	id := fmt.Sprintf("probe-%d", time.Now().UnixNano())
-	mt := "probe/" + id
-	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(id))
-	if tok := c.Connect(); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("probe connect: %v", tok.Error())
-	}
-	defer c.Disconnect(0)
-	handler := func(_ mqtt.Client, m mqtt.Message) {
-		ch := got
-		switch {
-		case m.Topic() == mt:
-			ch = marker
-		case !m.Retained() || len(m.Payload()) == 0:
-			return
-		}
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-	}
-	// Brokers may refuse a subscription for a moment (mochi, while a
-	// packet id is still in flight): check what was granted, and retry.
-	for attempt := 1; ; attempt++ {
-		tok := c.SubscribeMultiple(map[string]byte{topic: 1, mt: 1}, handler)
-		if !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-			t.Fatalf("probe subscribe: %v", tok.Error())
-		}
-		refused := false
-		for _, code := range tok.(*mqtt.SubscribeToken).Result() {
-			refused = refused || code >= 0x80
-		}
-		if !refused {
-			break
-		}
-		if attempt == 10 {
-			t.Fatal("probe subscribe: refused 10 times")
-		}
-		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
-	}
-	// Retained messages are sent right after the subscription is granted;
-	// a QoS 1 round trip on our own topic marks the end of that replay.
-	if tok := c.Publish(mt, 1, false, "x"); !tok.WaitTimeout(5*time.Second) || tok.Error() != nil {
-		t.Fatalf("probe publish: %v", tok.Error())
-	}
-	select {
-	case <-marker:
-	case <-time.After(5 * time.Second):
-		t.Fatal("probe: no marker")
-	}
-	select {
-	case <-got:
-		return true
-	default:
-		return false
-	}
 }

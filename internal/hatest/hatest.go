@@ -255,23 +255,83 @@ func (h *HA) onConnect(c mqtt.Client) {
 // arrive while the double subscribes to further topics; the refusal is
 // transient, so it is retried.
 func (h *HA) subscribe(filter string, handler mqtt.MessageHandler) error {
+	return subscribeGranted(h.client, map[string]byte{filter: 1}, handler, h.isClosed)
+}
+
+// subscribeGranted subscribes c to filters and retries while the broker
+// refuses any of them, up to ten times or until stop says so.
+func subscribeGranted(c mqtt.Client, filters map[string]byte, handler mqtt.MessageHandler, stop func() bool) error {
 	const attempts = 10
 	for i := 1; ; i++ {
-		tok := h.client.Subscribe(filter, 1, handler)
+		tok := c.SubscribeMultiple(filters, handler)
 		if !tok.WaitTimeout(opTimeout) {
 			return fmt.Errorf("timed out after %v", opTimeout)
 		}
 		if err := tok.Error(); err != nil {
 			return err
 		}
-		code, ok := tok.(*mqtt.SubscribeToken).Result()[filter]
-		if ok && code <= 2 {
+		refused, code := false, byte(0)
+		result := tok.(*mqtt.SubscribeToken).Result()
+		for f := range filters {
+			if c, ok := result[f]; !ok || c > 2 {
+				refused, code = true, c
+			}
+		}
+		if !refused {
 			return nil
 		}
-		if i == attempts || h.isClosed() {
+		if i == attempts || stop() {
 			return fmt.Errorf("broker refused the subscription %d times (return code %#x)", i, code)
 		}
 		time.Sleep(time.Duration(i) * 10 * time.Millisecond)
+	}
+}
+
+// Retained reports whether the broker at brokerURL holds a non-empty
+// retained message on topic, as a client subscribing now would find it.
+func Retained(t testing.TB, brokerURL, topic string) bool {
+	t.Helper()
+	got := make(chan struct{}, 1)
+	marker := make(chan struct{}, 1)
+	id := fmt.Sprintf("hatest-probe-%d", time.Now().UnixNano())
+	mt := "hatest/probe/" + id
+	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(id))
+	if tok := c.Connect(); !tok.WaitTimeout(opTimeout) || tok.Error() != nil {
+		t.Fatalf("hatest: probe connect to %s: %v", brokerURL, tok.Error())
+	}
+	defer c.Disconnect(0)
+	handler := func(_ mqtt.Client, m mqtt.Message) {
+		ch := got
+		switch {
+		case m.Topic() == mt:
+			ch = marker
+		case !m.Retained() || len(m.Payload()) == 0:
+			return
+		}
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	if err := subscribeGranted(c, map[string]byte{topic: 1, mt: 1}, handler, func() bool { return false }); err != nil {
+		t.Fatalf("hatest: probe subscribe to %s: %v", topic, err)
+	}
+	// Retained messages are sent right after the subscription is granted;
+	// a QoS 1 round trip on the probe's own topic marks the end of that
+	// replay.
+	if tok := c.Publish(mt, 1, false, "x"); !tok.WaitTimeout(opTimeout) || tok.Error() != nil {
+		t.Fatalf("hatest: probe publish: %v", tok.Error())
+	}
+	select {
+	case <-marker:
+	case <-time.After(opTimeout):
+		t.Fatal("hatest: probe: its own message did not come back")
+	}
+	select {
+	case <-got:
+		return true
+	default:
+		return false
 	}
 }
 
