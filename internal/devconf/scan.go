@@ -97,9 +97,14 @@ func bare(c byte) bool {
 // to the line of their first mention. Keys inside inline tables are not mapped;
 // their table's line stands for them.
 func scanLines(src string) map[string]int {
-	s := &scanner{src: src, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
+	s := newScanner(src)
 	s.run()
 	return s.lines
+}
+
+// newScanner starts a scan of a whole document from its first line.
+func newScanner(src string) *scanner {
+	return &scanner{src: src, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
 }
 
 // run scans to the end of the input and returns the table it ends in.
@@ -436,8 +441,7 @@ func syntaxContext(text string, n int) (key, hint string) {
 	// The table is where the scanner stands at the start of line n; it
 	// knows arrays of tables and skips multi-line strings.
 	before := strings.Join(lines[:n-1], "")
-	s := &scanner{src: before, line: 1, lines: map[string]int{}, arrays: map[string]int{}}
-	table := s.run()
+	table := newScanner(before).run()
 
 	line := strings.TrimRight(lines[n-1], "\r\n")
 	ks := &scanner{src: line}
