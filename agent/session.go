@@ -268,7 +268,7 @@ const sweepWindow = 5 * time.Second
 
 // sweep clears the retained states and statuses that devices and entities
 // removed from the config left behind, so the broker holds no stale values
-// for them. Their discovery configs are removed by cleanGhost, on the
+// for them. Their discovery configs are removed by otherConfig, on the
 // subscription made before discovery is published, so Home Assistant drops
 // an entity before its state topic is emptied (an empty state would be
 // logged there).
@@ -346,11 +346,7 @@ func (s *session) route(_ mqtt.Client, m mqtt.Message) {
 			s.scheduleBirth()
 		}
 	case strings.HasSuffix(topic, "/config"):
-		if m.Retained() {
-			s.cleanGhost(topic, m.Payload())
-		} else {
-			s.checkForeign(topic, m.Payload())
-		}
+		s.otherConfig(topic, m.Payload(), m.Retained())
 	case strings.HasSuffix(topic, "/set"):
 		switch {
 		case len(m.Payload()) == 0:
@@ -388,36 +384,29 @@ func (s *session) scheduleBirth() {
 	})
 }
 
-// cleanGhost removes, with an empty retained config, an entity this node
-// published before that is no longer configured, so it does not linger in
-// Home Assistant. Only retained configs count: they are what Home
-// Assistant reads when it starts.
-func (s *session) cleanGhost(topic string, payload []byte) {
+// otherConfig handles a discovery config of this node that the agent does
+// not publish itself (its own come back to it too). A retained one is an
+// entity it published before that is no longer configured: it is removed
+// with an empty retained config, so it does not linger in Home Assistant,
+// which reads retained configs when it starts. A live one means another
+// agent uses the same node id (two Pis both called raspberrypi), and the
+// two would remove each other's entities whenever one restarts: that is
+// said once per topic.
+func (s *session) otherConfig(topic string, payload []byte, retained bool) {
 	if len(payload) == 0 || s.known[topic] {
 		return
 	}
 	if _, _, ok := s.node.ParseConfigTopic(topic); !ok {
 		return
 	}
-	s.log.Info("removing entity no longer in the config", "topic", topic)
-	go s.publish(topic, nil, true)
-}
-
-// checkForeign warns, once per topic, when a discovery config this agent
-// does not publish arrives live under its node id: another agent uses the
-// same id (two Pis both called raspberrypi), and the two would remove each
-// other's entities whenever one of them restarts.
-func (s *session) checkForeign(topic string, payload []byte) {
-	if len(payload) == 0 || s.known[topic] {
+	if retained {
+		s.log.Info("removing entity no longer in the config", "topic", topic)
+		go s.publish(topic, nil, true)
 		return
 	}
-	if _, _, ok := s.node.ParseConfigTopic(topic); !ok {
-		return
+	if _, seen := s.foreign.LoadOrStore(topic, true); !seen {
+		s.log.Warn("another agent publishes discovery under this node id; give each agent its own [agent] id", "node", s.node.ID, "topic", topic)
 	}
-	if _, seen := s.foreign.LoadOrStore(topic, true); seen {
-		return
-	}
-	s.log.Warn("another agent publishes discovery under this node id; give each agent its own [agent] id", "node", s.node.ID, "topic", topic)
 }
 
 func (s *session) command(topic string, payload []byte) {
