@@ -1,49 +1,103 @@
 package drivers
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
+	"time"
 )
 
 // APIVersion is the version of this driver API. A Go plugin exports the
 // value it was built against and the agent refuses one that differs.
-const APIVersion = 1
+// Version 2 is the Output-based API: devices report through an Output,
+// entities carry a Spec per component, and the host is a set of
+// capabilities.
+const APIVersion = 2
 
-// Factory builds a Device from its configuration. It decodes and validates
-// the configuration but must not touch hardware.
-type Factory func(cfg Config) (Device, error)
+// Driver is a driver's registration record: everything the agent and its
+// command line need to know about a driver, in one value.
+type Driver struct {
+	// Name is the value of driver = in a [[device]] table: lower case,
+	// digits and '-', such as "bme280". Custom drivers take a prefix of
+	// their own ("acme-relay") so that no built-in driver takes it later.
+	Name string
+	// New builds a Device from its configuration. It decodes and checks the
+	// configuration but must not touch hardware, so that `pinion -check`
+	// and `pinion -print-discovery` work on any machine.
+	New func(cfg Config) (Device, error)
+	// Sample is a commented sample [[device]] table with every key at its
+	// default, shown by `pinion -sample <name>`. Drivers embed it from a
+	// sample.toml file.
+	Sample string
+	// DefaultInterval is how often the driver's devices are polled and
+	// their states republished when the [[device]] table sets no interval.
+	// Zero means the agent's default (30 s).
+	DefaultInterval time.Duration
+	// Description is one line that says what the driver drives, for
+	// `pinion -drivers`.
+	Description string
+}
 
 var (
 	registryMu sync.RWMutex
-	registry   = map[string]Factory{}
+	registry   = map[string]Driver{}
 )
 
-// Register makes a driver available by name. It panics if name is empty,
-// if factory is nil or if the name is already registered, because each is a
-// programming error that must surface at start, not at the first config that
-// names the driver.
-func Register(name string, factory Factory) {
-	if name == "" {
-		panic("drivers: Register called with an empty name")
+// Register makes a compiled-in driver available by name. It panics when
+// d is invalid (no name, no New) or its name is taken, because each is a
+// programming error that must surface at start, not at the first config
+// that names the driver. Loaders of drivers found at run time (Go plugins,
+// exec drivers) call TryRegister instead.
+func Register(d Driver) {
+	if err := TryRegister(d); err != nil {
+		panic(err)
 	}
-	if factory == nil {
-		panic(fmt.Sprintf("drivers: Register %q called with a nil factory", name))
+}
+
+// ErrNameTaken is returned (wrapped) by TryRegister for a name that a
+// driver already registered.
+var ErrNameTaken = errors.New("driver name already registered")
+
+// TryRegister is Register for loaders: it returns an error instead of
+// panicking, so a broken plugin is reported and the agent goes on.
+func TryRegister(d Driver) error {
+	if d.Name == "" {
+		return errors.New("drivers: register: the driver has an empty name")
+	}
+	if !validDriverName(d.Name) {
+		return fmt.Errorf("drivers: register %q: a driver name is lower-case letters, digits and '-'", d.Name)
+	}
+	if d.New == nil {
+		return fmt.Errorf("drivers: register %q: New is nil", d.Name)
+	}
+	if d.DefaultInterval < 0 {
+		return fmt.Errorf("drivers: register %q: DefaultInterval %v is negative", d.Name, d.DefaultInterval)
 	}
 	registryMu.Lock()
 	defer registryMu.Unlock()
-	if _, dup := registry[name]; dup {
-		panic(fmt.Sprintf("drivers: Register called twice for driver %q", name))
+	if _, dup := registry[d.Name]; dup {
+		return fmt.Errorf("drivers: register %q: %w", d.Name, ErrNameTaken)
 	}
-	registry[name] = factory
+	registry[d.Name] = d
+	return nil
 }
 
-// Lookup returns the factory registered under name.
-func Lookup(name string) (Factory, bool) {
+func validDriverName(s string) bool {
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// Lookup returns the driver registered under name.
+func Lookup(name string) (Driver, bool) {
 	registryMu.RLock()
 	defer registryMu.RUnlock()
-	f, ok := registry[name]
-	return f, ok
+	d, ok := registry[name]
+	return d, ok
 }
 
 // Names returns the names of the registered drivers, sorted.
@@ -56,36 +110,4 @@ func Names() []string {
 	}
 	slices.Sort(names)
 	return names
-}
-
-// Registrar is what a Go plugin's exported Register function receives: the
-// same registry, behind an interface so the plugin does not depend on
-// package state it could duplicate.
-type Registrar interface {
-	Register(name string, factory Factory)
-}
-
-// DefaultRegistrar registers into this package's registry.
-type DefaultRegistrar struct{}
-
-// Register implements Registrar by calling Register.
-func (DefaultRegistrar) Register(name string, factory Factory) { Register(name, factory) }
-
-var samples = map[string]string{}
-
-// RegisterSample records a driver's sample configuration (a commented
-// [[device]] table), which `pinion -sample <driver>` prints. Drivers call it
-// from init() next to Register.
-func RegisterSample(name, sample string) {
-	registryMu.Lock()
-	defer registryMu.Unlock()
-	samples[name] = sample
-}
-
-// Sample returns the sample configuration registered for a driver.
-func Sample(name string) (string, bool) {
-	registryMu.RLock()
-	defer registryMu.RUnlock()
-	s, ok := samples[name]
-	return s, ok
 }

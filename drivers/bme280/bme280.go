@@ -374,9 +374,9 @@ func (d *Device) measure(ctx context.Context) ([]drivers.Reading, error) {
 	hum := round(float64(d.cal.humidity(adcH, tFine))/1024, 2)
 	press := round(float64(d.cal.pressure(adcP, tFine))/256/100, 3)
 	return []drivers.Reading{
-		{Entity: entityTemperature, Value: drivers.Number(temp, drivers.Celsius)},
-		{Entity: entityHumidity, Value: drivers.Number(hum, drivers.Percent)},
-		{Entity: entityPressure, Value: drivers.Number(press, drivers.HectoPascal)},
+		{Entity: entityTemperature, Value: drivers.Num(temp, drivers.Celsius)},
+		{Entity: entityHumidity, Value: drivers.Num(hum, drivers.Percent)},
+		{Entity: entityPressure, Value: drivers.Num(press, drivers.HectoPascal)},
 	}, nil
 }
 

@@ -110,7 +110,7 @@ func (f *fake) Read(ctx context.Context) ([]drivers.Reading, error) {
 	for _, r := range []drivers.Reading{
 		{Entity: "relay", Value: drivers.Bool(f.relay)},
 		{Entity: "door", Value: drivers.Bool(true)},
-		{Entity: "temperature", Value: drivers.Number(21.5, drivers.Celsius)},
+		{Entity: "temperature", Value: drivers.Num(21.5, drivers.Celsius)},
 	} {
 		if declared[r.Entity] {
 			rs = append(rs, r)
@@ -196,7 +196,7 @@ func TestConformancePasses(t *testing.T) {
 			// without being open.
 			f.entities = sensorsOnly
 			f.readHook = func(bool) ([]drivers.Reading, error) {
-				return []drivers.Reading{{Entity: "temperature", Value: drivers.Number(20, drivers.Celsius)}}, nil
+				return []drivers.Reading{{Entity: "temperature", Value: drivers.Num(20, drivers.Celsius)}}, nil
 			}
 			return readerOnly{f, f}
 		}},
@@ -351,26 +351,26 @@ func TestConformanceReports(t *testing.T) {
 		}, "Read after Open: bus error"},
 		{"Read reports an undeclared entity", func(f *fake) drivers.Device {
 			f.readHook = func(bool) ([]drivers.Reading, error) {
-				return []drivers.Reading{{Entity: "humidity", Value: drivers.Number(50, drivers.Percent)}}, nil
+				return []drivers.Reading{{Entity: "humidity", Value: drivers.Num(50, drivers.Percent)}}, nil
 			}
 			return f
 		}, `Read reported entity "humidity", which Entities() does not list`},
 		{"Read reports an entity twice", func(f *fake) drivers.Device {
 			f.readHook = func(bool) ([]drivers.Reading, error) {
-				v := drivers.Reading{Entity: "temperature", Value: drivers.Number(20, drivers.Celsius)}
+				v := drivers.Reading{Entity: "temperature", Value: drivers.Num(20, drivers.Celsius)}
 				return []drivers.Reading{v, v}, nil
 			}
 			return f
 		}, `Read reported entity "temperature" twice`},
 		{"Read reports the wrong kind of value", func(f *fake) drivers.Device {
 			f.readHook = func(bool) ([]drivers.Reading, error) {
-				return []drivers.Reading{{Entity: "door", Value: drivers.Number(1, "")}}, nil
+				return []drivers.Reading{{Entity: "door", Value: drivers.Num(1, "")}}, nil
 			}
 			return f
 		}, `Read: discovery: entity "door"`},
 		{"Read reports another unit", func(f *fake) drivers.Device {
 			f.readHook = func(bool) ([]drivers.Reading, error) {
-				return []drivers.Reading{{Entity: "temperature", Value: drivers.Number(70, "°F")}}, nil
+				return []drivers.Reading{{Entity: "temperature", Value: drivers.Num(70, "°F")}}, nil
 			}
 			return f
 		}, `the value has unit "°F" but the entity is in "°C"`},

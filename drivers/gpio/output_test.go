@@ -125,7 +125,7 @@ func TestOutputSetUnsupported(t *testing.T) {
 		entity string
 		v      drivers.Value
 	}{
-		{"number", EntityRelay, drivers.Number(1, "")},
+		{"number", EntityRelay, drivers.Num(1, "")},
 		{"text", EntityRelay, drivers.Text("ON")},
 		{"nothing", EntityRelay, drivers.Value{}},
 		{"other entity", "light", drivers.Bool(false)},

@@ -221,8 +221,8 @@ func (d *Device) Read(ctx context.Context) ([]drivers.Reading, error) {
 		return nil, fmt.Errorf("mhz19 %q: read: %w", d.id, err)
 	}
 	return []drivers.Reading{
-		{Entity: EntityCO2, Value: drivers.Number(float64(r.PPM), drivers.PPM)},
-		{Entity: EntityTemperature, Value: drivers.Number(float64(r.TempC), drivers.Celsius)},
+		{Entity: EntityCO2, Value: drivers.Num(float64(r.PPM), drivers.PPM)},
+		{Entity: EntityTemperature, Value: drivers.Num(float64(r.TempC), drivers.Celsius)},
 	}, nil
 }
 

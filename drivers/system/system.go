@@ -241,30 +241,30 @@ func (d *Device) Read(ctx context.Context) ([]drivers.Reading, error) {
 		if t, err := readParsed(d.zone, parseMillidegrees); err != nil {
 			fail(err)
 		} else {
-			add(EntityCPUTemperature, drivers.Number(t, drivers.Celsius))
+			add(EntityCPUTemperature, drivers.Num(t, drivers.Celsius))
 		}
 	}
 	if l, err := readParsed(d.path("proc", "loadavg"), parseLoadavg); err != nil {
 		fail(err)
 	} else {
-		add(EntityLoad1, drivers.Number(l[0], ""))
-		add(EntityLoad5, drivers.Number(l[1], ""))
-		add(EntityLoad15, drivers.Number(l[2], ""))
+		add(EntityLoad1, drivers.Num(l[0], ""))
+		add(EntityLoad5, drivers.Num(l[1], ""))
+		add(EntityLoad15, drivers.Num(l[2], ""))
 	}
 	if m, err := readParsed(d.path("proc", "meminfo"), parseMeminfo); err != nil {
 		fail(err)
 	} else {
-		add(EntityMemoryUsed, drivers.Number(round2(m.UsedPercent()), drivers.Percent))
+		add(EntityMemoryUsed, drivers.Num(round2(m.UsedPercent()), drivers.Percent))
 	}
 	if p, err := d.diskUsed(); err != nil {
 		fail(err)
 	} else {
-		add(EntityDiskUsed, drivers.Number(round2(p), drivers.Percent))
+		add(EntityDiskUsed, drivers.Num(round2(p), drivers.Percent))
 	}
 	if s, err := readParsed(d.path("proc", "uptime"), parseUptime); err != nil {
 		fail(err)
 	} else {
-		add(EntityUptime, drivers.Number(math.Floor(s), drivers.Seconds))
+		add(EntityUptime, drivers.Num(math.Floor(s), drivers.Seconds))
 	}
 	if len(errs) > 0 {
 		return out, fmt.Errorf("system %q: %w", d.id, errors.Join(errs...))

@@ -259,16 +259,16 @@ func TestReadTestdata(t *testing.T) {
 		{
 			root: "testdata/pi4",
 			want: map[string]drivers.Value{
-				"cpu_temperature": drivers.Number(48.312, drivers.Celsius),
-				"load_1m":         drivers.Number(0.52, ""),
-				"load_5m":         drivers.Number(0.58, ""),
-				"load_15m":        drivers.Number(0.59, ""),
+				"cpu_temperature": drivers.Num(48.312, drivers.Celsius),
+				"load_1m":         drivers.Num(0.52, ""),
+				"load_5m":         drivers.Num(0.58, ""),
+				"load_15m":        drivers.Num(0.59, ""),
 				// (3884096-3213736)/3884096 = 17.259…%
-				"memory_used": drivers.Number(17.26, drivers.Percent),
+				"memory_used": drivers.Num(17.26, drivers.Percent),
 				// 700 used of 700+250: the 50 blocks reserved for root
 				// count as neither, like df.
-				"disk_used": drivers.Number(73.68, drivers.Percent),
-				"uptime":    drivers.Number(350735, drivers.Seconds),
+				"disk_used": drivers.Num(73.68, drivers.Percent),
+				"uptime":    drivers.Num(350735, drivers.Seconds),
 			},
 			wantModel: "Raspberry Pi 4 Model B Rev 1.4",
 		},
@@ -277,13 +277,13 @@ func TestReadTestdata(t *testing.T) {
 			// sensor is broken, and zone2 comes before zone10.
 			root: "testdata/x86",
 			want: map[string]drivers.Value{
-				"cpu_temperature": drivers.Number(52, drivers.Celsius),
-				"load_1m":         drivers.Number(2.1, ""),
-				"load_5m":         drivers.Number(1.75, ""),
-				"load_15m":        drivers.Number(1.2, ""),
-				"memory_used":     drivers.Number(75, drivers.Percent),
-				"disk_used":       drivers.Number(73.68, drivers.Percent),
-				"uptime":          drivers.Number(1234, drivers.Seconds),
+				"cpu_temperature": drivers.Num(52, drivers.Celsius),
+				"load_1m":         drivers.Num(2.1, ""),
+				"load_5m":         drivers.Num(1.75, ""),
+				"load_15m":        drivers.Num(1.2, ""),
+				"memory_used":     drivers.Num(75, drivers.Percent),
+				"disk_used":       drivers.Num(73.68, drivers.Percent),
+				"uptime":          drivers.Num(1234, drivers.Seconds),
 			},
 		},
 	}
