@@ -10,7 +10,8 @@ import (
 	"io"
 	"log/slog"
 	"runtime/debug"
-	"sync"
+
+	"github.com/jonboulle/clockwork"
 
 	"github.com/pinion-home/pinion/agent/realhost"
 	"github.com/pinion-home/pinion/discovery"
@@ -98,8 +99,15 @@ func Run(ctx context.Context, cfg *Config, log *slog.Logger) error {
 // Serve runs the agent on host, which the caller owns, until ctx is
 // cancelled: it starts the embedded broker if configured, connects to MQTT
 // and runs every device. It returns after a clean shutdown: devices closed
-// (outputs left as the config asks) and offline published.
+// (outputs left as the config asks), their last states published, and
+// offline said last.
 func Serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger) error {
+	return serve(ctx, cfg, host, log, clockwork.NewRealClock())
+}
+
+// serve is Serve on a clock that tests may control: every timer of the
+// agent (polls, retries, the sweep, the birth delay) runs on it.
+func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger, clock clockwork.Clock) error {
 	node := cfg.Node()
 	msgs, err := discovery.Messages(node, cfg.DiscoveryDevices())
 	if err != nil {
@@ -120,41 +128,134 @@ func Serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 		log.Info("embedded broker listening", "addr", b.Addr())
 	}
 
+	out := newOutbox()
+	pipe := newPipeline(node, out, log.With("component", "pipeline"))
 	devs := make([]*device, 0, len(cfg.Devices))
+	byID := map[string]*device{}
 	for _, dc := range cfg.Devices {
-		devs = append(devs, newDevice(dc, host, log))
+		d := newDevice(dc, host, pipe, clock, log)
+		devs = append(devs, d)
+		byID[d.id] = d
 	}
+	linkProviders(cfg, byID)
 	s, err := newSession(log, sessionConfig{
 		Broker:    broker,
 		ClientID:  cfg.MQTT.ClientID,
 		Username:  cfg.MQTT.Username,
 		Password:  cfg.MQTT.Password,
 		Keepalive: cfg.MQTT.Keepalive,
-	}, node, msgs, devs, Version)
+	}, node, msgs, devs, pipe, out, clock, Version)
 	if err != nil {
 		return err
 	}
 
-	log.Info("pinion starting", "version", Version, "node", node.ID, "broker", broker, "hardware", cfg.Agent.Hardware, "devices", len(devs))
-	s.connect()
+	log.Info("pinion starting", "version", Version, "node", node.ID, "broker", redact(broker), "hardware", cfg.Agent.Hardware, "devices", len(devs))
+	s.start()
 
-	devCtx, stopDevices := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	for _, d := range devs {
-		wg.Add(1)
+	// Each device has its own context, so that at the end the devices
+	// that use another's lines close before it does.
+	type running struct {
+		d    *device
+		stop context.CancelFunc
+		done chan struct{}
+	}
+	runs := make([]running, len(devs))
+	for i, d := range devs {
+		dctx, stop := context.WithCancel(context.Background())
+		runs[i] = running{d: d, stop: stop, done: make(chan struct{})}
 		go func() {
-			defer wg.Done()
-			d.run(devCtx, s)
+			defer close(runs[i].done)
+			d.run(dctx)
 		}()
 	}
 
 	<-ctx.Done()
 	log.Info("shutting down")
-	stopDevices()
-	wg.Wait()
+	for _, level := range shutdownOrder(devs) {
+		for _, i := range level {
+			runs[i].stop()
+		}
+		for _, i := range level {
+			<-runs[i].done
+		}
+	}
 	s.close()
 	log.Info("stopped")
 	return nil
+}
+
+// linkProviders gives each device the devices whose lines or buses it
+// claims; the config loader has checked that they exist and provide them.
+func linkProviders(cfg *Config, byID map[string]*device) {
+	for _, dc := range cfg.Devices {
+		c, ok := dc.Device.(drivers.Claimer)
+		if !ok {
+			continue
+		}
+		d := byID[dc.ID]
+		for _, r := range safeClaims(c) {
+			id := r.Provider()
+			p := byID[id]
+			if p == nil || d.host.providers[id] != nil {
+				continue
+			}
+			d.host.providers[id] = p
+			d.providers = append(d.providers, p)
+		}
+	}
+}
+
+// safeClaims calls Claims, containing a panic (the config loader reported
+// it already).
+func safeClaims(c drivers.Claimer) (rs []drivers.Resource) {
+	defer func() {
+		if recover() != nil {
+			rs = nil
+		}
+	}()
+	return c.Claims()
+}
+
+// shutdownOrder groups devices (by index) so that each group holds
+// devices no later group provides for: users first, providers last.
+func shutdownOrder(devs []*device) [][]int {
+	index := map[*device]int{}
+	for i, d := range devs {
+		index[d] = i
+	}
+	// depth is the length of the longest chain of providers above a
+	// device; devices used by nobody close first.
+	users := map[*device]int{}
+	for _, d := range devs {
+		for _, p := range d.providers {
+			users[p]++
+		}
+	}
+	var levels [][]int
+	done := map[*device]bool{}
+	for len(done) < len(devs) {
+		var level []int
+		for _, d := range devs {
+			if !done[d] && users[d] == 0 {
+				level = append(level, index[d])
+			}
+		}
+		if len(level) == 0 { // a cycle, which the config loader refuses
+			for _, d := range devs {
+				if !done[d] {
+					level = append(level, index[d])
+				}
+			}
+		}
+		for _, i := range level {
+			done[devs[i]] = true
+			for _, p := range devs[i].providers {
+				users[p]--
+			}
+		}
+		levels = append(levels, level)
+	}
+	return levels
 }
 
 // openHost opens the hardware the config selects; the config loader has

@@ -12,44 +12,62 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+	"github.com/jonboulle/clockwork"
 
 	"github.com/pinion-home/pinion/discovery"
-	"github.com/pinion-home/pinion/drivers"
 )
 
-// Every token wait is bounded (paho #613): a broker that stops answering
-// must not freeze the agent.
+// Every wait on the broker is bounded (paho #613): a broker that stops
+// answering must not freeze the agent.
 const (
-	tokenTimeout  = 10 * time.Second
-	offlineWait   = 3 * time.Second
-	birthMaxDelay = 2 * time.Second
+	tokenTimeout   = 10 * time.Second
+	connectTimeout = 10 * time.Second
+	offlineWait    = 3 * time.Second
+	drainWait      = 3 * time.Second
+	birthMaxDelay  = 2 * time.Second
+	reconnectMin   = time.Second
+	reconnectMax   = 30 * time.Second
+	// inflightMax is how many publishes may await their acknowledgement:
+	// enough to fill a slow link, few enough that a stalled broker holds
+	// little.
+	inflightMax = 32
 )
 
 // session is the agent's MQTT connection. It follows paho's rules: options
 // from NewClientOptions, the will set before NewClient, handlers that never
-// block, and subscriptions, availability and discovery redone in OnConnect.
+// block. The agent, not paho, reconnects (with its own capped, jittered
+// backoff, on a clock tests control), so that each connection starts
+// clean: nothing paho kept from the last one is resent (paho #703), and
+// nothing of a connection runs after close.
 type session struct {
-	log       *slog.Logger
-	broker    string // for logs, without a password
-	node      discovery.Node
-	client    mqtt.Client
+	log      *slog.Logger
+	broker   string // for logs, without a password
+	clientID string
+	node     discovery.Node
+	client   mqtt.Client
+	clock    clockwork.Clock
+
 	discovery []discovery.Message
 	agent     []discovery.Message // the agent's own states
 	known     map[string]bool     // our discovery topics, for ghost cleanup
 	states    map[string]bool     // our state and status topics, for the sweep
 	devices   map[string]*device
+	pipe      *pipeline
+	out       *outbox
+
+	lost   chan error // from paho's connection-lost handler
+	closed atomic.Bool
+	cancel context.CancelFunc
+	done   chan struct{}
 
 	birthMu    sync.Mutex
-	birthTimer *time.Timer
+	birthTimer clockwork.Timer
 
-	connMu  sync.Mutex
-	connEnd context.CancelFunc // ends the goroutines of the current connection
+	drainMu sync.Mutex
+	drained []chan struct{} // closed when the outbox is next empty
 
 	foreign sync.Map // discovery topics another agent was seen publishing under our node id
 
-	attempt atomic.Int64 // connection attempts since the last success
-
-	clientID    string
 	connectedAt atomic.Int64 // unix nanoseconds of the last successful connect
 	quickDrops  atomic.Int64 // connections in a row lost soon after they were made
 }
@@ -62,8 +80,8 @@ type sessionConfig struct {
 	Keepalive time.Duration
 }
 
-func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs []discovery.Message, devs []*device, version string) (*session, error) {
-	agentStates, err := discovery.AgentStates(node, version, time.Now())
+func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs []discovery.Message, devs []*device, pipe *pipeline, out *outbox, clock clockwork.Clock, version string) (*session, error) {
+	agentStates, err := discovery.AgentStates(node, version, clock.Now())
 	if err != nil {
 		return nil, fmt.Errorf("agent states: %w", err)
 	}
@@ -72,11 +90,16 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		broker:    redact(cfg.Broker),
 		clientID:  cfg.ClientID,
 		node:      node,
+		clock:     clock,
 		discovery: msgs,
 		agent:     agentStates,
 		known:     map[string]bool{},
-		states:    map[string]bool{},
+		states:    pipe.topics(),
 		devices:   map[string]*device{},
+		pipe:      pipe,
+		out:       out,
+		lost:      make(chan error, 1),
+		done:      make(chan struct{}),
 	}
 	for _, m := range msgs {
 		s.known[m.Topic] = true
@@ -86,16 +109,12 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 	}
 	for _, d := range devs {
 		s.devices[d.id] = d
-		s.states[node.DeviceStatusTopic(d.id)] = true
-		for id := range d.entities {
-			s.states[node.StateTopic(d.id, id)] = true
-		}
 	}
 	// Commands must reach a device in the order they were sent: with
 	// SetOrderMatters(false) paho runs each message's handler on its own
 	// goroutine, and ON, OFF sent quickly could leave a relay ON. Handlers
-	// stay non-blocking (they only queue, or hand publishing to a
-	// goroutine), which is what ordered delivery asks of them.
+	// stay non-blocking (they only queue), which is what ordered delivery
+	// asks of them.
 	opts := mqtt.NewClientOptions().
 		AddBroker(cfg.Broker).
 		SetClientID(cfg.ClientID).
@@ -103,22 +122,14 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetPassword(cfg.Password).
 		SetKeepAlive(cfg.Keepalive).
 		SetCleanSession(true).
-		SetStore(newCopyingStore()).
 		SetProtocolVersion(4).
 		SetOrderMatters(true).
-		SetAutoReconnect(true).
-		SetConnectRetry(true).
-		SetConnectRetryInterval(2*time.Second).
-		SetMaxReconnectInterval(30*time.Second).
-		SetConnectTimeout(10*time.Second).
+		SetAutoReconnect(false).
+		SetConnectRetry(false).
+		SetConnectTimeout(connectTimeout).
 		SetWriteTimeout(tokenTimeout).
-		SetWill(node.StatusTopic(), "offline", 1, true).
-		SetOnConnectHandler(s.onConnect).
-		SetConnectionLostHandler(s.connectionLost).
-		SetReconnectingHandler(func(mqtt.Client, *mqtt.ClientOptions) {
-			s.log.Debug("reconnecting", "broker", s.broker)
-		}).
-		SetConnectionNotificationHandler(s.notify)
+		SetWill(node.StatusTopic(), discovery.PayloadOffline, 1, true).
+		SetConnectionLostHandler(s.connectionLost)
 	s.client = mqtt.NewClient(opts)
 	return s, nil
 }
@@ -127,24 +138,15 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 // dropped by the broker rather than by the network.
 const quickDrop = 10 * time.Second
 
-// connectionLost ends the connection's goroutines and says why the
-// connection may have been lost. Brokers drop the older of two clients
-// with the same client id, and two agents given the same [agent] id (two
-// Pis both called raspberrypi, or a second demo pointed at the first's
-// broker) then knock each other off the broker forever.
+// connectionLost hands the loss to the connection loop. It runs on a
+// goroutine of paho's, possibly after close: it only hands over.
 func (s *session) connectionLost(_ mqtt.Client, err error) {
-	// The connection's goroutines are not cancelled here: paho runs this
-	// handler on a goroutine of its own, possibly after the next
-	// connection's OnConnect began, whose context it would cancel. The
-	// next OnConnect, or close, ends them.
-	s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
-	if time.Since(time.Unix(0, s.connectedAt.Load())) > quickDrop {
-		s.quickDrops.Store(0)
+	if s.closed.Load() {
 		return
 	}
-	if n := s.quickDrops.Add(1); n == 3 || n%20 == 0 {
-		s.log.Warn("the broker keeps dropping the connection right after it is made: another client may be using the same client id, such as a second pinion with the same [agent] id; give each agent its own [agent] id or [mqtt] client_id",
-			"client_id", s.clientID, "drops", n)
+	select {
+	case s.lost <- err:
+	default:
 	}
 }
 
@@ -155,26 +157,6 @@ func redact(broker string) string {
 		return broker
 	}
 	return u.Redacted()
-}
-
-// notify logs failed connection attempts, so someone watching the log of
-// an agent that cannot reach its broker learns why: the first failure, and
-// then every 30th while the broker stays unreachable.
-func (s *session) notify(_ mqtt.Client, n mqtt.ConnectionNotification) {
-	switch n := n.(type) {
-	case mqtt.ConnectionNotificationConnecting:
-		s.attempt.Add(1)
-	case mqtt.ConnectionNotificationConnected:
-		s.attempt.Store(0)
-		s.connectedAt.Store(time.Now().UnixNano())
-	case mqtt.ConnectionNotificationFailed:
-		// Sent for every failed attempt, whether the broker could not be
-		// reached or refused the login (paho's BrokerFailed covers only
-		// the former).
-		if a := s.attempt.Load(); a <= 1 || a%30 == 0 {
-			s.log.Warn("cannot connect to the broker; retrying", "broker", s.broker, "attempt", a, "err", n.Reason, "hint", connectHint(n.Reason))
-		}
-	}
 }
 
 // connectHint says what to check for the common connection failures.
@@ -196,68 +178,252 @@ func connectHint(err error) string {
 	return ""
 }
 
-// connect starts connecting; it does not wait for the broker, which may
-// come up after the agent (ConnectRetry keeps trying, OnConnect does the
-// setup).
-func (s *session) connect() {
-	s.client.Connect()
+// start runs the connection loop until close. It does not wait for the
+// broker, which may come up after the agent.
+func (s *session) start() {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.cancel = cancel
+	go func() {
+		defer close(s.done)
+		s.run(ctx)
+	}()
+}
+
+// run connects, serves the connection until it is lost, and connects
+// again with backoff, until ctx is done.
+func (s *session) run(ctx context.Context) {
+	b := newBackoff(reconnectMin, reconnectMax)
+	for {
+		err := s.connect(ctx)
+		if ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			wait := b.Next()
+			if b.Failures() == 1 || b.Loud() {
+				s.log.Warn("cannot connect to the broker; retrying", "broker", s.broker, "attempt", b.Failures(), "retry_in", wait.Round(time.Millisecond), "err", err, "hint", connectHint(err))
+			}
+			if !sleep(ctx, s.clock, wait) {
+				return
+			}
+			continue
+		}
+		b.Reset()
+		s.connectedAt.Store(s.clock.Now().UnixNano())
+		s.log.Info("connected", "broker", s.broker, "status_topic", s.node.StatusTopic())
+		connCtx, endConn := context.WithCancel(ctx)
+		var wg sync.WaitGroup
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.serveConnection(connCtx)
+		}()
+		var lostErr error
+		select {
+		case <-ctx.Done():
+		case lostErr = <-s.lost:
+		}
+		endConn()
+		wg.Wait()
+		if ctx.Err() != nil {
+			return
+		}
+		s.connectionLostLog(lostErr)
+		// The first attempt right away: a broker restart is usually over
+		// by the time the loss is noticed.
+		if !sleep(ctx, s.clock, b.Next()/4) {
+			return
+		}
+	}
+}
+
+// connect makes one connection attempt, bounded.
+func (s *session) connect(ctx context.Context) error {
+	select {
+	case <-s.lost: // a loss of the previous connection, already handled
+	default:
+	}
+	t := s.client.Connect()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		// Let the attempt finish (paho bounds it by the connect
+		// timeout), so that close finds the client settled.
+		t.WaitTimeout(connectTimeout)
+		return ctx.Err()
+	}
+}
+
+// connectionLostLog says the connection was lost and, when it keeps being
+// dropped right after it is made, why that may be: brokers drop the older
+// of two clients with the same client id, and two agents given the same
+// [agent] id then knock each other off the broker forever.
+func (s *session) connectionLostLog(err error) {
+	s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
+	if s.clock.Since(time.Unix(0, s.connectedAt.Load())) > quickDrop {
+		s.quickDrops.Store(0)
+		return
+	}
+	if n := s.quickDrops.Add(1); n == 3 || n%20 == 0 {
+		s.log.Warn("the broker keeps dropping the connection right after it is made: another client may be using the same client id, such as a second pinion with the same [agent] id; give each agent its own [agent] id or [mqtt] client_id",
+			"client_id", s.clientID, "drops", n)
+	}
 }
 
 // subscribeRetryMax bounds the wait between attempts to subscribe.
 const subscribeRetryMax = 30 * time.Second
 
-// onConnect runs on its own goroutine for every (re)connection. Until the
-// subscriptions are granted nothing is published: an entity announced
-// online whose commands nobody receives would mislead Home Assistant.
-func (s *session) onConnect(c mqtt.Client) {
-	ctx := s.newConnection()
-	s.log.Info("connected", "status_topic", s.node.StatusTopic())
+// serveConnection sets up a new connection and publishes until ctx ends.
+// Until the subscriptions are granted nothing is published: an entity
+// announced online whose commands nobody receives would mislead Home
+// Assistant.
+func (s *session) serveConnection(ctx context.Context) {
 	subs := map[string]byte{
 		s.node.CommandFilter(): 1,
 		s.node.BirthTopic():    1,
 		s.node.ConfigFilter():  1,
 	}
-	for delay := time.Second; ; delay = min(2*delay, subscribeRetryMax) {
-		err := s.subscribe(c, subs, s.route)
+	b := newBackoff(time.Second, subscribeRetryMax)
+	for {
+		err := s.subscribe(ctx, subs, s.route)
 		if err == nil {
 			break
 		}
-		s.log.Error("subscribing failed; commands are not received until it works", "err", err, "retry_in", delay)
-		select {
-		case <-ctx.Done():
+		wait := b.Next()
+		s.log.Error("subscribing failed; commands are not received until it works", "err", err, "retry_in", wait.Round(time.Millisecond))
+		if !sleep(ctx, s.clock, wait) {
 			return
-		case <-time.After(delay):
 		}
 	}
 	if ctx.Err() != nil {
-		// Closed (or reconnected) while subscribing: an "online" now could
-		// land after close's "offline".
 		return
 	}
-	s.publishAll()
-	s.sweep(ctx, c)
+	s.out.restart(s.connectBatch())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.sweep(ctx)
+	}()
+	s.publisher(ctx)
+	wg.Wait()
 }
 
-// newConnection ends the goroutines of the previous connection and returns
-// the context of the new one.
-func (s *session) newConnection() context.Context {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.connEnd != nil {
-		s.connEnd()
+// connectBatch is what a connection starts with: availability, discovery,
+// the agent's states, then every device's availability and state.
+func (s *session) connectBatch() []message {
+	msgs := []message{{topic: s.node.StatusTopic(), payload: []byte(discovery.PayloadOnline), retained: true}}
+	for _, m := range s.discovery {
+		msgs = append(msgs, message{topic: m.Topic, payload: m.Payload, retained: true})
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	s.connEnd = cancel
-	return ctx
+	for _, m := range s.agent {
+		msgs = append(msgs, message{topic: m.Topic, payload: m.Payload, retained: true})
+	}
+	return append(msgs, s.pipe.snapshot()...)
 }
 
-// endConnection ends the goroutines of the current connection.
-func (s *session) endConnection() {
-	s.connMu.Lock()
-	defer s.connMu.Unlock()
-	if s.connEnd != nil {
-		s.connEnd()
-		s.connEnd = nil
+// inflight is a publish awaiting its acknowledgement.
+type inflight struct {
+	m message
+	t mqtt.Token
+}
+
+// publisher is the one goroutine that publishes: it takes messages from
+// the outbox in order and hands them to paho, with a bounded number
+// awaiting acknowledgement. Nothing else waits on the network, so a
+// broker that stalls holds up only this goroutine.
+func (s *session) publisher(ctx context.Context) {
+	acks := make(chan inflight, inflightMax)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		s.acknowledgements(ctx, acks)
+	}()
+	defer func() {
+		close(acks)
+		wg.Wait()
+	}()
+	for {
+		m, ok := s.out.next()
+		if !ok {
+			s.notifyDrained()
+			select {
+			case <-ctx.Done():
+				return
+			case <-s.out.wake:
+				continue
+			}
+		}
+		if ctx.Err() != nil {
+			s.requeue(m)
+			return
+		}
+		t := s.client.Publish(m.topic, 1, m.retained, m.payload)
+		select {
+		case acks <- inflight{m, t}:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// acknowledgements waits for each publish in turn and logs the ones that
+// failed; a failed event goes back to the outbox (a failed state need
+// not: every state is published again at the next connection).
+func (s *session) acknowledgements(ctx context.Context, acks <-chan inflight) {
+	for a := range acks {
+		var err error
+		select {
+		case <-a.t.Done():
+			err = a.t.Error()
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-s.clock.After(tokenTimeout):
+			err = errNoAnswer
+		}
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Warn("publish failed", "topic", a.m.topic, "err", err)
+			}
+			s.requeue(a.m)
+		}
+		if n := s.out.takeDropped(); n > 0 {
+			s.log.Warn("events dropped: the broker did not take them fast enough", "dropped", n, "kept", maxPendingEvents)
+		}
+	}
+}
+
+func (s *session) requeue(m message) {
+	if m.event {
+		s.out.putFront(m)
+	}
+}
+
+// notifyDrained wakes those waiting for the outbox to be empty.
+func (s *session) notifyDrained() {
+	s.drainMu.Lock()
+	defer s.drainMu.Unlock()
+	for _, c := range s.drained {
+		close(c)
+	}
+	s.drained = nil
+}
+
+// drain waits, a little, for what is queued to be handed to paho: the
+// last states of the devices go out before offline.
+func (s *session) drain() {
+	c := make(chan struct{})
+	s.drainMu.Lock()
+	s.drained = append(s.drained, c)
+	s.drainMu.Unlock()
+	s.out.signal()
+	t := time.NewTimer(drainWait)
+	defer t.Stop()
+	select {
+	case <-c:
+	case <-t.C:
 	}
 }
 
@@ -272,37 +438,42 @@ const sweepWindow = 5 * time.Second
 // subscription made before discovery is published, so Home Assistant drops
 // an entity before its state topic is emptied (an empty state would be
 // logged there).
-func (s *session) sweep(ctx context.Context, c mqtt.Client) {
-	filter := s.node.StateTopic("+", "+")
-	err := s.subscribe(c, map[string]byte{filter: 1}, func(_ mqtt.Client, m mqtt.Message) {
-		if !m.Retained() || len(m.Payload()) == 0 || s.states[m.Topic()] {
+func (s *session) sweep(ctx context.Context) {
+	filters := map[string]byte{s.node.StateTopic("+", "+"): 1, s.node.EntityStatusTopic("+", "+"): 1}
+	err := s.subscribe(ctx, filters, func(_ mqtt.Client, m mqtt.Message) {
+		if s.closed.Load() || !m.Retained() || len(m.Payload()) == 0 || s.states[m.Topic()] {
 			return
 		}
 		s.log.Info("clearing a retained state no longer in the config", "topic", m.Topic())
-		go s.publish(m.Topic(), nil, true)
+		s.out.put(message{topic: m.Topic(), retained: true})
 	})
 	if err != nil {
-		s.log.Warn("cannot look for stale retained states", "err", err)
+		if ctx.Err() == nil {
+			s.log.Warn("cannot look for stale retained states", "err", err)
+		}
 		return
 	}
-	go func() {
-		select {
-		case <-ctx.Done():
-		case <-time.After(sweepWindow):
-			s.logFailure(c.Unsubscribe(filter), "unsubscribe "+filter)
-		}
-	}()
+	if !sleep(ctx, s.clock, sweepWindow) {
+		return
+	}
+	topics := make([]string, 0, len(filters))
+	for f := range filters {
+		topics = append(topics, f)
+	}
+	if err := waitToken(ctx, s.clock, s.client.Unsubscribe(topics...)); err != nil && ctx.Err() == nil {
+		s.log.Warn("unsubscribe failed", "topics", topics, "err", err)
+	}
 }
 
 // subscribe subscribes to filters and checks what the broker granted: a
 // refusal (return code 0x80) completes the token without an error in paho,
 // and some brokers refuse a subscription transiently (mochi, while a QoS 1
-// message with the same packet id is in flight), so it is retried.
-func (s *session) subscribe(c mqtt.Client, filters map[string]byte, handler mqtt.MessageHandler) error {
+// message with the same packet id is in flight), so it is tried again.
+func (s *session) subscribe(ctx context.Context, filters map[string]byte, handler mqtt.MessageHandler) error {
 	var refused []string
 	for attempt := 0; attempt < 3; attempt++ {
-		t := c.SubscribeMultiple(filters, handler)
-		if err := wait(t); err != nil {
+		t := s.client.SubscribeMultiple(filters, handler)
+		if err := waitToken(ctx, s.clock, t); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
 		refused = refused[:0]
@@ -316,29 +487,39 @@ func (s *session) subscribe(c mqtt.Client, filters map[string]byte, handler mqtt
 		if len(refused) == 0 {
 			return nil
 		}
-		time.Sleep(100 * time.Millisecond)
+		if !sleep(ctx, s.clock, 100*time.Millisecond) {
+			return ctx.Err()
+		}
 	}
 	return fmt.Errorf("subscribe: the broker refused %s (check its ACLs for this user)", strings.Join(refused, ", "))
 }
 
-// publishAll sends availability, discovery and every known state.
-func (s *session) publishAll() {
-	s.publish(s.node.StatusTopic(), []byte("online"), true)
-	for _, m := range s.discovery {
-		s.publish(m.Topic, m.Payload, true)
-	}
-	for _, m := range s.agent {
-		s.publish(m.Topic, m.Payload, true)
-	}
-	for _, d := range s.devices {
-		d.publishAll(s)
+// errNoAnswer is a token wait that ran out: the broker, or the network to
+// it, stopped answering.
+var errNoAnswer = fmt.Errorf("no answer from the broker within %v", tokenTimeout)
+
+// waitToken waits for t, bounded (paho #613), and returns why it failed:
+// no answer in time, the end of ctx, or the error the token completed with.
+func waitToken(ctx context.Context, clock clockwork.Clock, t mqtt.Token) error {
+	timer := clock.NewTimer(tokenTimeout)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return t.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.Chan():
+		return errNoAnswer
 	}
 }
 
 // route dispatches every incoming message. It runs on paho's router
 // goroutine, in the order messages arrived, and never blocks: commands go
-// to the device's bounded queue, publishes to goroutines of their own.
+// to the device's bounded queue, publishes to the outbox.
 func (s *session) route(_ mqtt.Client, m mqtt.Message) {
+	if s.closed.Load() {
+		return
+	}
 	topic := m.Topic()
 	switch {
 	case topic == s.node.BirthTopic():
@@ -371,16 +552,16 @@ func (s *session) route(_ mqtt.Client, m mqtt.Message) {
 func (s *session) scheduleBirth() {
 	s.birthMu.Lock()
 	defer s.birthMu.Unlock()
-	if s.birthTimer != nil {
+	if s.birthTimer != nil || s.closed.Load() {
 		return
 	}
 	delay := time.Duration(rand.Int64N(int64(birthMaxDelay)))
 	s.log.Info("Home Assistant came online; republishing discovery and states", "in", delay.Round(time.Millisecond))
-	s.birthTimer = time.AfterFunc(delay, func() {
+	s.birthTimer = s.clock.AfterFunc(delay, func() {
 		s.birthMu.Lock()
 		s.birthTimer = nil
 		s.birthMu.Unlock()
-		s.publishAll()
+		s.out.restart(s.connectBatch())
 	})
 }
 
@@ -401,7 +582,7 @@ func (s *session) otherConfig(topic string, payload []byte, retained bool) {
 	}
 	if retained {
 		s.log.Info("removing entity no longer in the config", "topic", topic)
-		go s.publish(topic, nil, true)
+		s.out.put(message{topic: topic, retained: true})
 		return
 	}
 	if _, seen := s.foreign.LoadOrStore(topic, true); !seen {
@@ -409,18 +590,24 @@ func (s *session) otherConfig(topic string, payload []byte, retained bool) {
 	}
 }
 
+// command parses a command for its entity and queues it for the device.
 func (s *session) command(topic string, payload []byte) {
 	dev, entity, ok := s.node.ParseCommandTopic(topic)
 	d := s.devices[dev]
 	if !ok || d == nil {
-		s.log.Warn("command for an unknown device; ignored", "topic", topic, "devices", s.deviceIDs())
+		s.log.Warn("command for an unknown device; ignored", "topic", topic)
 		return
 	}
-	if _, ok := d.entities[entity]; !ok {
+	e, ok := d.entities[entity]
+	if !ok {
 		s.log.Warn("command for an unknown entity; ignored", "topic", topic)
 		return
 	}
-	c, err := ParseCommand(payload)
+	if !commandable(e) {
+		s.log.Warn("command for an entity that takes none; ignored", "topic", topic, "component", discovery.Component(e))
+		return
+	}
+	c, err := discovery.ParseCommand(e, payload)
 	if err != nil {
 		s.log.Warn("invalid command; ignored", "topic", topic, "err", err)
 		return
@@ -430,78 +617,25 @@ func (s *session) command(topic string, payload []byte) {
 	}
 }
 
-func (s *session) deviceIDs() string {
-	ids := make([]string, 0, len(s.devices))
-	for id := range s.devices {
-		ids = append(ids, id)
-	}
-	return strings.Join(ids, ", ")
-}
-
-// State implements sink.
-func (s *session) State(device string, e drivers.Entity, v drivers.Value) {
-	p, err := discovery.StatePayload(e, v)
-	if err != nil {
-		s.log.Warn("state not publishable", "device", device, "entity", e.ID, "value", v, "err", err)
-		return
-	}
-	s.publish(s.node.StateTopic(device, e.ID), p, true)
-}
-
-// DeviceStatus implements sink.
-func (s *session) DeviceStatus(device string, online bool) {
-	p := "offline"
-	if online {
-		p = "online"
-	}
-	s.publish(s.node.DeviceStatusTopic(device), []byte(p), true)
-}
-
-// publish sends a message at QoS 1 without blocking the caller. While the
-// connection is down it drops the message: states are kept by the devices
-// and republished in full on reconnect. (paho still resends, on reconnect,
-// the few messages in flight when the connection dropped, possibly after
-// that republish (paho #731); the next interval's republish corrects them.)
-func (s *session) publish(topic string, payload []byte, retained bool) {
-	if !s.client.IsConnectionOpen() {
-		return
-	}
-	t := s.client.Publish(topic, 1, retained, payload)
-	go s.logFailure(t, "publish "+topic)
-}
-
-// errNoAnswer is a token wait that ran out: the broker, or the network to
-// it, stopped answering.
-var errNoAnswer = fmt.Errorf("no answer from the broker within %v", tokenTimeout)
-
-// wait waits for t, bounded (paho #613), and returns why it failed: no
-// answer in time, or the error the token completed with (a lost
-// connection, a refusal).
-func wait(t mqtt.Token) error {
-	if !t.WaitTimeout(tokenTimeout) {
-		return errNoAnswer
-	}
-	return t.Error()
-}
-
-// logFailure waits for t and logs what went wrong with op.
-func (s *session) logFailure(t mqtt.Token, op string) {
-	if err := wait(t); err != nil {
-		s.log.Warn("MQTT operation failed", "op", op, "err", err)
-	}
-}
-
-// close publishes offline (the broker drops the will on a clean
-// disconnect, so it must be said) and disconnects.
+// close ends the session: what the devices left in the outbox goes out,
+// then offline (the broker drops the will on a clean disconnect, so it
+// must be said), and nothing after it.
 func (s *session) close() {
+	if s.client.IsConnectionOpen() {
+		s.drain()
+	}
+	s.closed.Store(true)
 	s.birthMu.Lock()
 	if s.birthTimer != nil {
 		s.birthTimer.Stop()
+		s.birthTimer = nil
 	}
 	s.birthMu.Unlock()
-	s.endConnection()
+	s.out.close()
+	s.cancel()
+	<-s.done
 	if s.client.IsConnectionOpen() {
-		t := s.client.Publish(s.node.StatusTopic(), 1, true, "offline")
+		t := s.client.Publish(s.node.StatusTopic(), 1, true, discovery.PayloadOffline)
 		var err error
 		if !t.WaitTimeout(offlineWait) {
 			err = fmt.Errorf("no answer from the broker within %v", offlineWait)
@@ -513,4 +647,17 @@ func (s *session) close() {
 		}
 	}
 	s.client.Disconnect(250)
+}
+
+// truncate shortens s, on a rune boundary, for logs.
+func truncate(s string) string {
+	const max = 64
+	if len(s) <= max {
+		return s
+	}
+	cut := max
+	for cut > 0 && (s[cut]&0xC0) == 0x80 {
+		cut--
+	}
+	return s[:cut] + "…"
 }
