@@ -1,25 +1,27 @@
 package system
 
 import (
-	"fmt"
 	"testing"
 
 	"github.com/pinion-home/pinion/drivers/drivertest"
 )
 
 // TestConformance runs the driver API's conformance check on the machines
-// in testdata. The host has no hardware to give: the driver must not ask
-// for any.
+// in testdata, served by the simulated host, and on one whose board has
+// no CPU temperature sensor. The driver asks the host for files only.
 func TestConformance(t *testing.T) {
-	for _, root := range []string{"testdata/pi4", "testdata/x86"} {
-		t.Run(root, func(t *testing.T) {
-			dev, err := New(drivertest.Config(t, "host", fmt.Sprintf("root = %q", abs(t, root))))
-			if err != nil {
-				t.Fatal(err)
-			}
-			d := dev.(*Device)
-			d.statfs = statfsFixed(1000, 300, 250)
-			drivertest.Conformance(t, d, fakeHost{drivertest.Logger(t)})
+	for _, tc := range []struct{ name, tree, keys string }{
+		{"pi4", "testdata/pi4", ""},
+		{"x86", "testdata/x86", ""},
+		{"x86 without cpu_temperature", "testdata/x86", "cpu_temperature = false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			drivertest.Conformance(t, newDevice(t, tc.keys), machine(t, tc.tree, nil))
 		})
 	}
+	t.Run("no sensor", func(t *testing.T) {
+		fh := newFiles(machine(t, "testdata/pi4", nil))
+		fh.remove("/sys/class/thermal/thermal_zone0/type")
+		drivertest.Conformance(t, newDevice(t), fh)
+	})
 }

@@ -1,29 +1,34 @@
 // Package system is the "system" driver: diagnostic sensors for the machine
 // pinion runs on — CPU temperature, load averages, memory and disk use, and
-// uptime — read from Linux's /proc and /sys and from statfs(2).
+// uptime — read from Linux's /proc and /sys through the host
+// (drivers.ReadFile) and from statfs(2).
 //
 // Configuration keys (all optional):
 //
 //	disk_path       = "/"     # the filesystem disk_used reports on
-//	root            = "/"     # where /proc and /sys are read from
-//	cpu_temperature = "auto"  # true, false, or "auto": where the board has a sensor
+//	cpu_temperature = "auto"  # "auto", true or false
 //
-// root exists for tests and containers: a test points it at a testdata tree,
-// and an agent in a container points it at the host's /proc and /sys mounted
-// elsewhere (root = "/host" reads /host/proc/loadavg). disk_path is not
-// joined to root; in a container set it to the host's mount too.
+// Files under /proc and /sys are read through the host, never opened
+// directly, so the simulated host can give the driver any machine and the
+// real host decides where they come from. disk_path is a path of the
+// machine's own filesystem, measured with statfs(2); in a container, point
+// it at the host's mount.
 //
-// The CPU temperature sensor is not on every board, and an entity that is
-// always unknown is clutter in Home Assistant. With cpu_temperature =
-// "auto", the default, the factory looks for a thermal zone that reads
-// under <root>/sys/class/thermal and lists cpu_temperature only if it finds
-// one; reading sysfs is not touching hardware, and the entities are fixed
-// from then on, as the driver API wants. true lists it everywhere (Open logs
-// once when the board has no sensor, and the entity stays unknown), false
-// nowhere.
+// Entities depend on the configuration alone, so whether the board has a
+// CPU temperature sensor cannot decide whether cpu_temperature is listed:
+// the host is not known before Open. cpu_temperature = false leaves it out;
+// "auto" (the default) and true list it. Open then looks for a thermal zone
+// that reads under /sys/class/thermal, preferring the CPU's own; on a board
+// without one the entity is reported unavailable, with the reason and the
+// way to remove it, and every poll looks again (a thermal driver loaded
+// late is picked up). With "auto" the missing sensor is logged at Open as
+// information, with true as a warning, since the configuration says the
+// board has one.
 //
 // Every entity is diagnostic: it describes the health of the machine, not
-// what the user installed pinion to control.
+// what the user installed pinion to control. A source that fails (a file
+// that does not parse) makes its own entities unavailable and the others
+// are still reported; a poll in which every source fails is an error.
 package system
 
 import (
@@ -34,11 +39,11 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -51,9 +56,18 @@ import (
 //go:embed sample.toml
 var SampleConfig string
 
+// DefaultInterval is how often the machine is read when the device sets no
+// interval: load and temperature change over minutes, not seconds.
+const DefaultInterval = time.Minute
+
 func init() {
-	drivers.Register("system", New)
-	drivers.RegisterSample("system", SampleConfig)
+	drivers.Register(drivers.Driver{
+		Name:            "system",
+		New:             New,
+		Sample:          SampleConfig,
+		DefaultInterval: DefaultInterval,
+		Description:     "the machine pinion runs on: CPU temperature, load, memory and disk use, uptime",
+	})
 }
 
 // Entity ids, which appear in topics and unique ids and so must never change.
@@ -67,16 +81,38 @@ const (
 	EntityUptime         = "uptime"
 )
 
+// Files the driver reads through the host.
+const (
+	fileLoadavg = "/proc/loadavg"
+	fileMeminfo = "/proc/meminfo"
+	fileUptime  = "/proc/uptime"
+	dirThermal  = "/sys/class/thermal"
+)
+
+// modelFiles hold the board's model on machines with a device tree, in the
+// order they are tried.
+var modelFiles = []string{"/sys/firmware/devicetree/base/model", "/proc/device-tree/model"}
+
+// maxZones bounds the thermal zones looked at: thermal_zone0 to
+// thermal_zone63. The host reads files but lists no directories, so zones
+// are probed by number; numbers have gaps when a driver was reloaded, and
+// stay small.
+const maxZones = 64
+
 // preferredZones are thermal zone types that measure the CPU or SoC, in the
 // order they are preferred: the Raspberry Pi's and most ARM boards' names,
-// then Intel's package sensor. When none is present, zone 0 (or the
-// lowest-numbered zone) is used, which on most boards is the SoC.
+// then Intel's package sensor. When none is present, the lowest-numbered
+// zone that reads is used, which on most boards is the SoC.
 var preferredZones = []string{"cpu-thermal", "cpu_thermal", "x86_pkg_temp", "soc_thermal", "soc-thermal"}
+
+// ErrNoSensor is the reason cpu_temperature is unavailable on a board
+// without a thermal zone that reads.
+var ErrNoSensor = errors.New("the board has no CPU temperature sensor (no thermal zone under " + dirThermal +
+	" reads); set cpu_temperature = false to leave the entity out")
 
 // config is the driver's own keys.
 type config struct {
 	DiskPath       string  `toml:"disk_path"`
-	Root           string  `toml:"root"`
 	CPUTemperature cpuTemp `toml:"cpu_temperature"`
 }
 
@@ -93,7 +129,7 @@ const (
 // UnmarshalTOML implements BurntSushi/toml's Unmarshaler, which sees the
 // value's TOML type: the key takes a boolean or the string "auto".
 func (c *cpuTemp) UnmarshalTOML(v any) error {
-	const use = `use true (always list the CPU temperature), false (never) or "auto" (the default: where the board has a sensor)`
+	const use = `use "auto" (the default: listed, and unavailable where the board has no sensor), true (the same, but a missing sensor is a warning) or false (never listed)`
 	switch v := v.(type) {
 	case bool:
 		*c = cpuOff
@@ -111,14 +147,15 @@ func (c *cpuTemp) UnmarshalTOML(v any) error {
 	return fmt.Errorf("%v is not a setting: %s", v, use)
 }
 
-// Device reports the host machine's health. It implements drivers.Reader.
+// Device reports the host machine's health. It implements drivers.Poller.
 type Device struct {
 	id   string
 	conf config
 
-	log *slog.Logger
-	// cpu says whether cpu_temperature is listed, decided at construction.
-	cpu bool
+	// Set by Open.
+	host drivers.Host
+	out  drivers.Output
+	log  *slog.Logger
 	// zone is the temp file of the chosen thermal zone; empty when the
 	// board has none or cpu_temperature is not listed.
 	zone string
@@ -126,13 +163,11 @@ type Device struct {
 	statfs func(path string, st *unix.Statfs_t) error
 }
 
-// New builds a system device from its configuration. It looks at the
-// machine only for cpu_temperature = "auto", and then only reads
-// <root>/sys/class/thermal; the rest waits for Open. Every bad value is a
-// drivers.KeyError, and all of them are returned at once, with Decode's
-// problems if it found any.
+// New builds a system device from its configuration, without looking at the
+// machine: that waits for Open. Every bad value is a drivers.KeyError, and
+// all of them are returned at once, with Decode's problems if it found any.
 func New(cfg drivers.Config) (drivers.Device, error) {
-	c := config{DiskPath: "/", Root: "/"}
+	c := config{DiskPath: "/"}
 	var errs []error
 	if cfg.Decode != nil {
 		if err := cfg.Decode(&c); err != nil {
@@ -142,22 +177,11 @@ func New(cfg drivers.Config) (drivers.Device, error) {
 	if c.DiskPath == "" || !filepath.IsAbs(c.DiskPath) {
 		errs = append(errs, drivers.BadKey("disk_path", `%q is not an absolute path: use one such as "/" or "/mnt/data"`, c.DiskPath))
 	}
-	if c.Root == "" || !filepath.IsAbs(c.Root) {
-		errs = append(errs, drivers.BadKey("root", "%q is not an absolute path: use one, or leave root unset to read / (it exists for tests and containers)", c.Root))
-	}
 	if len(errs) > 0 {
 		return nil, fmt.Errorf("system %q: %w", cfg.ID, errors.Join(errs...))
 	}
 	c.DiskPath = filepath.Clean(c.DiskPath)
-	c.Root = filepath.Clean(c.Root)
-	d := &Device{id: cfg.ID, conf: c, log: slog.Default(), statfs: unix.Statfs}
-	switch c.CPUTemperature {
-	case cpuOn:
-		d.cpu = true
-	case cpuAuto:
-		d.cpu = d.findZone() != ""
-	}
-	return d, nil
+	return &Device{id: cfg.ID, conf: c, log: slog.New(slog.DiscardHandler), statfs: unix.Statfs}, nil
 }
 
 // Info implements drivers.Device. The board's model is hardware, so it is
@@ -166,55 +190,66 @@ func (d *Device) Info() drivers.Info {
 	return drivers.Info{Manufacturer: "pinion", Model: "Linux host"}
 }
 
-// Entities implements drivers.Device. cpu_temperature is listed as the
-// factory decided; see the package documentation.
+// cpuListed reports whether cpu_temperature is an entity.
+func (d *Device) cpuListed() bool { return d.conf.CPUTemperature != cpuOff }
+
+// Entities implements drivers.Device. cpu_temperature is listed unless the
+// configuration says false; see the package documentation.
 func (d *Device) Entities() []drivers.Entity {
 	load := func(id, name string) drivers.Entity {
-		return drivers.Entity{ID: id, Name: name, Kind: drivers.KindSensor, State: drivers.StateMeasurement,
-			Precision: 2, Diagnostic: true, Icon: "mdi:cpu-64-bit"}
+		return drivers.Entity{ID: id, Name: name, Icon: "mdi:cpu-64-bit", Diagnostic: true,
+			Spec: drivers.Sensor{State: drivers.StateMeasurement, Precision: 2}}
 	}
 	var es []drivers.Entity
-	if d.cpu {
-		es = append(es, drivers.Entity{ID: EntityCPUTemperature, Name: "CPU temperature", Kind: drivers.KindSensor,
-			Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1, Diagnostic: true})
+	if d.cpuListed() {
+		es = append(es, drivers.Entity{ID: EntityCPUTemperature, Name: "CPU temperature", Diagnostic: true,
+			Spec: drivers.Sensor{Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}})
 	}
 	return append(es,
 		load(EntityLoad1, "Load 1 min"),
 		load(EntityLoad5, "Load 5 min"),
 		load(EntityLoad15, "Load 15 min"),
-		drivers.Entity{ID: EntityMemoryUsed, Name: "Memory used", Kind: drivers.KindSensor, Unit: drivers.Percent,
-			State: drivers.StateMeasurement, Precision: 1, Diagnostic: true, Icon: "mdi:memory"},
-		drivers.Entity{ID: EntityDiskUsed, Name: "Disk used", Kind: drivers.KindSensor, Unit: drivers.Percent,
-			State: drivers.StateMeasurement, Precision: 1, Diagnostic: true, Icon: "mdi:harddisk"},
+		drivers.Entity{ID: EntityMemoryUsed, Name: "Memory used", Icon: "mdi:memory", Diagnostic: true,
+			Spec: drivers.Sensor{Unit: drivers.Percent, State: drivers.StateMeasurement, Precision: 1}},
+		drivers.Entity{ID: EntityDiskUsed, Name: "Disk used", Icon: "mdi:harddisk", Diagnostic: true,
+			Spec: drivers.Sensor{Unit: drivers.Percent, State: drivers.StateMeasurement, Precision: 1}},
 		// Uptime is a counter that only rises until the machine reboots,
 		// which is what total_increasing means; Home Assistant accepts every
 		// state class for the duration class, and with this one a reboot is
 		// recorded as a reset rather than as a sudden drop in a measurement.
-		drivers.Entity{ID: EntityUptime, Name: "Uptime", Kind: drivers.KindSensor, Class: drivers.ClassDuration,
-			Unit: drivers.Seconds, State: drivers.StateTotalIncreasing, Precision: 0, Diagnostic: true},
+		drivers.Entity{ID: EntityUptime, Name: "Uptime", Diagnostic: true,
+			Spec: drivers.Sensor{Class: drivers.ClassDuration, Unit: drivers.Seconds, State: drivers.StateTotalIncreasing, Precision: 0}},
 	)
 }
 
-// Open implements drivers.Device. It checks that the machine has Linux's
+// Open implements drivers.Device. It checks that the host serves Linux's
 // /proc and that disk_path exists, picks the thermal zone when
 // cpu_temperature is listed, and logs the board's model.
-func (d *Device) Open(ctx context.Context, h drivers.Host) error {
+func (d *Device) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("system %q: open: %w", d.id, err)
+	}
+	d.host, d.out, d.zone = h, out, ""
 	if l := h.Logger(); l != nil {
 		d.log = l
 	}
-	if _, err := os.ReadFile(d.path("proc", "loadavg")); err != nil {
-		return fmt.Errorf("system %q: %w (this driver needs Linux's /proc)", d.id, err)
+	if _, err := d.read(fileLoadavg); err != nil {
+		return fmt.Errorf("system %q: open: %w (this driver needs Linux's /proc)", d.id, err)
 	}
 	if _, err := d.diskUsed(); err != nil {
-		return fmt.Errorf("system %q: %w", d.id, err)
+		return fmt.Errorf("system %q: open: %w", d.id, err)
 	}
-	if d.cpu {
+	if d.cpuListed() {
 		d.zone = d.findZone()
-		if d.zone == "" {
-			d.log.Info("the board has no CPU temperature sensor; cpu_temperature will stay unknown (set cpu_temperature = \"auto\" or false to leave it out)",
-				"looked_in", d.path("sys", "class", "thermal"))
-		} else {
+		switch {
+		case d.zone != "":
 			d.log.Debug("reading the CPU temperature", "file", d.zone)
+		case d.conf.CPUTemperature == cpuOn:
+			d.log.Warn("cpu_temperature = true, but the board has no CPU temperature sensor: the entity stays unavailable until one reads",
+				"looked_in", dirThermal)
+		default:
+			d.log.Info("the board has no CPU temperature sensor: cpu_temperature stays unavailable (set cpu_temperature = false to leave it out)",
+				"looked_in", dirThermal)
 		}
 	}
 	if model := d.model(); model != "" {
@@ -223,71 +258,105 @@ func (d *Device) Open(ctx context.Context, h drivers.Host) error {
 	return nil
 }
 
-// Read implements drivers.Reader. It returns every reading it could take;
-// when a source fails, the error names it and the other readings are still
-// returned.
-func (d *Device) Read(ctx context.Context) ([]drivers.Reading, error) {
+// Poll implements drivers.Poller. It reports every reading it could take;
+// a source that fails makes its entities unavailable, with the error naming
+// the file. When every source fails, Poll returns their errors instead.
+func (d *Device) Poll(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
-		return nil, err
+		return err
 	}
-	var out []drivers.Reading
-	var errs []error
-	add := func(entity string, v drivers.Value) {
-		out = append(out, drivers.Reading{Entity: entity, Value: v})
+	if d.out == nil {
+		return fmt.Errorf("system %q: poll: the device is not open", d.id)
 	}
-	fail := func(err error) { errs = append(errs, err) }
+	type report struct {
+		entity string
+		v      drivers.Value
+	}
+	var ok []report
+	type failure struct {
+		entities []string
+		err      error
+	}
+	var failed []failure
+	fail := func(err error, entities ...string) { failed = append(failed, failure{entities, err}) }
 
-	if d.zone != "" {
-		if t, err := readParsed(d.zone, parseMillidegrees); err != nil {
-			fail(err)
+	if d.cpuListed() {
+		if d.zone == "" {
+			if d.zone = d.findZone(); d.zone != "" {
+				d.log.Info("found a CPU temperature sensor", "file", d.zone)
+			}
+		}
+		if d.zone == "" {
+			fail(ErrNoSensor, EntityCPUTemperature)
+		} else if t, err := readParsed(d, d.zone, parseMillidegrees); err != nil {
+			fail(err, EntityCPUTemperature)
 		} else {
-			add(EntityCPUTemperature, drivers.Num(t, drivers.Celsius))
+			ok = append(ok, report{EntityCPUTemperature, drivers.Num(t, drivers.Celsius)})
 		}
 	}
-	if l, err := readParsed(d.path("proc", "loadavg"), parseLoadavg); err != nil {
-		fail(err)
+	if l, err := readParsed(d, fileLoadavg, parseLoadavg); err != nil {
+		fail(err, EntityLoad1, EntityLoad5, EntityLoad15)
 	} else {
-		add(EntityLoad1, drivers.Num(l[0], ""))
-		add(EntityLoad5, drivers.Num(l[1], ""))
-		add(EntityLoad15, drivers.Num(l[2], ""))
+		ok = append(ok, report{EntityLoad1, drivers.Num(l[0], "")}, report{EntityLoad5, drivers.Num(l[1], "")},
+			report{EntityLoad15, drivers.Num(l[2], "")})
 	}
-	if m, err := readParsed(d.path("proc", "meminfo"), parseMeminfo); err != nil {
-		fail(err)
+	if m, err := readParsed(d, fileMeminfo, parseMeminfo); err != nil {
+		fail(err, EntityMemoryUsed)
 	} else {
-		add(EntityMemoryUsed, drivers.Num(round2(m.UsedPercent()), drivers.Percent))
+		ok = append(ok, report{EntityMemoryUsed, drivers.Num(round2(m.UsedPercent()), drivers.Percent)})
 	}
 	if p, err := d.diskUsed(); err != nil {
-		fail(err)
+		fail(err, EntityDiskUsed)
 	} else {
-		add(EntityDiskUsed, drivers.Num(round2(p), drivers.Percent))
+		ok = append(ok, report{EntityDiskUsed, drivers.Num(round2(p), drivers.Percent)})
 	}
-	if s, err := readParsed(d.path("proc", "uptime"), parseUptime); err != nil {
-		fail(err)
+	if s, err := readParsed(d, fileUptime, parseUptime); err != nil {
+		fail(err, EntityUptime)
 	} else {
-		add(EntityUptime, drivers.Num(math.Floor(s), drivers.Seconds))
+		ok = append(ok, report{EntityUptime, drivers.Num(math.Floor(s), drivers.Seconds)})
 	}
-	if len(errs) > 0 {
-		return out, fmt.Errorf("system %q: %w", d.id, errors.Join(errs...))
+
+	if len(ok) == 0 {
+		errs := make([]error, len(failed))
+		for i, f := range failed {
+			errs[i] = f.err
+		}
+		return fmt.Errorf("system %q: poll: %w", d.id, errors.Join(errs...))
 	}
-	return out, nil
+	for _, r := range ok {
+		d.out.State(r.entity, r.v)
+	}
+	for _, f := range failed {
+		for _, e := range f.entities {
+			d.out.Unavailable(e, f.err)
+		}
+	}
+	return nil
 }
 
 // Close implements drivers.Device. The driver holds nothing open between
-// reads.
-func (d *Device) Close() error { return nil }
-
-// path returns a file under the configured root.
-func (d *Device) path(elem ...string) string {
-	return filepath.Join(append([]string{d.conf.Root}, elem...)...)
+// polls; it forgets the host, so a Poll after Close fails.
+func (d *Device) Close() error {
+	d.host, d.out, d.zone = nil, nil, ""
+	return nil
 }
 
-// readParsed reads the file at path and parses it, naming the file in any
-// error.
-func readParsed[T any](path string, parse func([]byte) (T, error)) (T, error) {
-	b, err := os.ReadFile(path)
+// read reads a file through the host, naming it in the error.
+func (d *Device) read(path string) ([]byte, error) {
+	b, err := drivers.ReadFile(d.host, path)
+	if err != nil && !strings.Contains(err.Error(), path) {
+		err = fmt.Errorf("%s: %w", path, err)
+	}
+	return b, err
+}
+
+// readParsed reads the file at path through the host and parses it, naming
+// the file in any error.
+func readParsed[T any](d *Device, path string, parse func([]byte) (T, error)) (T, error) {
+	b, err := d.read(path)
 	if err != nil {
 		var zero T
-		return zero, err // *PathError already names the file.
+		return zero, err
 	}
 	v, err := parse(b)
 	if err != nil {
@@ -320,19 +389,18 @@ func (d *Device) diskUsed() (float64, error) {
 // preference so that a zone whose sensor errors (some Wi-Fi chips' zones do
 // while the interface is down) does not hide a working one.
 func (d *Device) findZone() string {
-	dirs, _ := filepath.Glob(d.path("sys", "class", "thermal", "thermal_zone*"))
 	type zone struct {
 		dir  string
 		num  int
 		rank int
 	}
 	var zones []zone
-	for _, dir := range dirs {
-		n, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(dir), "thermal_zone"))
+	for n := range maxZones {
+		dir := dirThermal + "/thermal_zone" + strconv.Itoa(n)
+		typ, err := drivers.ReadFile(d.host, dir+"/type")
 		if err != nil {
 			continue
 		}
-		typ, _ := os.ReadFile(filepath.Join(dir, "type"))
 		rank := slices.Index(preferredZones, strings.TrimSpace(string(typ)))
 		if rank < 0 {
 			rank = len(preferredZones)
@@ -343,8 +411,8 @@ func (d *Device) findZone() string {
 		return cmp.Or(cmp.Compare(a.rank, b.rank), cmp.Compare(a.num, b.num))
 	})
 	for _, z := range zones {
-		temp := filepath.Join(z.dir, "temp")
-		_, err := readParsed(temp, parseMillidegrees)
+		temp := z.dir + "/temp"
+		_, err := readParsed(d, temp, parseMillidegrees)
 		if err == nil {
 			return temp
 		}
@@ -356,11 +424,8 @@ func (d *Device) findZone() string {
 // model returns the board's model from the device tree ("Raspberry Pi 4
 // Model B Rev 1.4"), or "" on machines without one.
 func (d *Device) model() string {
-	for _, p := range [][]string{
-		{"sys", "firmware", "devicetree", "base", "model"},
-		{"proc", "device-tree", "model"},
-	} {
-		if b, err := os.ReadFile(d.path(p...)); err == nil {
+	for _, p := range modelFiles {
+		if b, err := drivers.ReadFile(d.host, p); err == nil {
 			if m := strings.TrimSpace(strings.TrimRight(string(b), "\x00")); m != "" {
 				return m
 			}
@@ -373,4 +438,7 @@ func (d *Device) model() string {
 // only make payloads longer.
 func round2(v float64) float64 { return math.Round(v*100) / 100 }
 
-var _ drivers.Reader = (*Device)(nil)
+var (
+	_ drivers.Device = (*Device)(nil)
+	_ drivers.Poller = (*Device)(nil)
+)
