@@ -9,14 +9,21 @@
 //
 // Configuration (all keys optional):
 //
-//	bus                = "1"   # "1", "I2C1", "/dev/i2c-1" or 1
+//	bus                = "1"   # "1", "I2C1", "/dev/i2c-1", 1, or "<device>/<bus>"
 //	address            = 0x76  # 0x76 (SDO to GND) or 0x77 (SDO to VDDIO)
 //	temperature_offset = 0.0   # °C added to the temperature
 //	oversampling       = 1     # 1, 2, 4, 8 or 16
 //
-// A sensor that stops answering makes its reads fail; once it answers
+// The bus is parsed by drivers.ParseI2CBus, so a bus another device
+// provides (an I2C multiplexer's channel, "mux/2") works as well as the
+// board's own.
+//
+// A sensor that stops answering makes its polls fail; once it answers
 // again the driver identifies it and reloads its calibration before
-// measuring, because the sensor may have been replaced by another one.
+// measuring, because the sensor may have been replaced by another one. A
+// measurement the chip skipped for one quantity (its raw value reads as
+// the datasheet's "skipped" value) makes that entity unavailable while the
+// others are reported, and the next poll sets the chip up afresh.
 package bme280
 
 import (
@@ -27,7 +34,6 @@ import (
 	"log/slog"
 	"math"
 	"strconv"
-	"strings"
 	"time"
 
 	"periph.io/x/conn/v3/i2c"
@@ -41,10 +47,18 @@ import (
 //go:embed sample.toml
 var SampleConfig string
 
+// DefaultInterval is how often the sensor is read when the device sets no
+// interval: once a minute, Bosch's recommendation for weather monitoring
+// (datasheet 3.5.1), keeps the chip from warming itself up.
+const DefaultInterval = time.Minute
+
 func init() {
-	drivers.RegisterSample("bme280", SampleConfig)
-	drivers.Register("bme280", func(cfg drivers.Config) (drivers.Device, error) {
-		return New(cfg)
+	drivers.Register(drivers.Driver{
+		Name:            "bme280",
+		New:             New,
+		Sample:          SampleConfig,
+		DefaultInterval: DefaultInterval,
+		Description:     "Bosch BME280 temperature, humidity and pressure sensor on I2C",
 	})
 }
 
@@ -58,6 +72,12 @@ const (
 	regStatus   = 0xF3
 	regCtrlMeas = 0xF4
 	regData     = 0xF7
+
+	// Raw values of a measurement the chip skipped (datasheet 5.4.7-5.4.9):
+	// what the data registers hold for a quantity whose oversampling is 0,
+	// or after a reset.
+	skippedTP = 0x80000
+	skippedH  = 0x8000
 
 	chipIDBME280 = 0x60
 	chipIDBME680 = 0x61
@@ -103,7 +123,7 @@ type config struct {
 // goroutine, so it keeps no locks.
 type Device struct {
 	id     string
-	bus    string // number, as in "i2c:1:0x76"
+	bus    string // canonical (drivers.ParseI2CBus), as in "i2c:1:0x76"
 	addr   uint16
 	offset float64
 	osrs   byte // oversampling code for all three: 1 = ×1 … 5 = ×16
@@ -111,15 +131,16 @@ type Device struct {
 	i2c   i2c.Bus
 	clock drivers.Clock
 	log   *slog.Logger
+	out   drivers.Output
 	ready bool // identified, reset and calibrated since the last failure
 	cal   calibration
 }
 
-// New builds a BME280 device from its configuration without touching the
-// hardware. The "bme280" factory in the registry calls it. Every bad value
-// is a drivers.KeyError, and all of them are returned at once, with
+// New builds a BME280 device (a *Device) from its configuration without
+// touching the hardware; it is the driver's drivers.Driver.New. Every bad
+// value is a drivers.KeyError, and all of them are returned at once, with
 // Decode's problems if it found any.
-func New(cfg drivers.Config) (*Device, error) {
+func New(cfg drivers.Config) (drivers.Device, error) {
 	d := &Device{id: cfg.ID}
 	c := config{Bus: defaultBus, Address: defaultAddress, Oversampling: 1}
 	var errs []error
@@ -128,7 +149,7 @@ func New(cfg drivers.Config) (*Device, error) {
 			errs = append(errs, err) // the other keys are decoded: check them too
 		}
 	}
-	bus, err := busNumber(c.Bus)
+	bus, err := busName(c.Bus)
 	if err != nil {
 		errs = append(errs, &drivers.KeyError{Key: "bus", Err: err})
 	}
@@ -153,26 +174,19 @@ func New(cfg drivers.Config) (*Device, error) {
 	return d, nil
 }
 
-// busNumber normalises an I2C bus given as 1, "1", "I2C1" or "/dev/i2c-1"
-// to its number, so that two spellings of one bus claim the same resource.
-func busNumber(v any) (string, error) {
-	const want = `want a bus number such as 1, or a name such as "I2C1" or "/dev/i2c-1"`
-	var s string
+// busName returns the canonical name of an I2C bus given as 1, "1",
+// "I2C1", "/dev/i2c-1" or "<device>/<bus>", with drivers.ParseI2CBus, so
+// that two spellings of one bus claim the same resource.
+func busName(v any) (string, error) {
 	switch b := v.(type) {
 	case string:
-		s = strings.TrimPrefix(strings.TrimPrefix(b, "/dev/i2c-"), "I2C")
+		return drivers.ParseI2CBus(b)
 	case int64:
-		s = strconv.FormatInt(b, 10)
+		return drivers.ParseI2CBus(strconv.FormatInt(b, 10))
 	case int:
-		s = strconv.Itoa(b)
-	default:
-		return "", fmt.Errorf("%v is not a bus: %s", v, want)
+		return drivers.ParseI2CBus(strconv.Itoa(b))
 	}
-	n, err := strconv.ParseUint(s, 10, 8)
-	if err != nil {
-		return "", fmt.Errorf("%q is not a bus: %s", fmt.Sprint(v), want)
-	}
-	return strconv.FormatUint(n, 10), nil
+	return "", fmt.Errorf(`%v is not a bus: write its number, such as 1, or its name, such as "I2C1" or "/dev/i2c-1"`, v)
 }
 
 // errorf formats an error prefixed with the driver and device, as the
@@ -186,10 +200,12 @@ func (d *Device) Info() drivers.Info {
 	return drivers.Info{Manufacturer: "Bosch", Model: "BME280"}
 }
 
-// Entities implements drivers.Device.
+// Entities implements drivers.Device: the three quantities, each published
+// with one decimal; finer digits are below the chip's accuracy.
 func (d *Device) Entities() []drivers.Entity {
 	sensor := func(id, name, class string, unit drivers.Unit) drivers.Entity {
-		return drivers.Entity{ID: id, Name: name, Kind: drivers.KindSensor, Class: class, Unit: unit, State: drivers.StateMeasurement, Precision: 1}
+		return drivers.Entity{ID: id, Name: name,
+			Spec: drivers.Sensor{Class: class, Unit: unit, State: drivers.StateMeasurement, Precision: 1}}
 	}
 	return []drivers.Entity{
 		sensor(entityTemperature, "Temperature", drivers.ClassTemperature, drivers.Celsius),
@@ -199,18 +215,19 @@ func (d *Device) Entities() []drivers.Entity {
 }
 
 // Claims implements drivers.Claimer: the chip's address on its bus.
-func (d *Device) Claims() []string {
-	return []string{fmt.Sprintf("i2c:%s:%#x", d.bus, d.addr)}
+func (d *Device) Claims() []drivers.Resource {
+	return []drivers.Resource{drivers.I2CAddress(d.bus, d.addr)}
 }
 
 // Open implements drivers.Device: it finds the bus, checks that a BME280
-// answers, resets it and loads its calibration.
-func (d *Device) Open(ctx context.Context, h drivers.Host) error {
-	b, err := h.I2C(d.bus)
+// answers, resets it and loads its calibration. States come with the first
+// Poll.
+func (d *Device) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	b, err := drivers.I2C(h, d.bus)
 	if err != nil {
 		return d.errorf("open: %w", err)
 	}
-	d.i2c, d.clock, d.log = b, h.Clock(), h.Logger()
+	d.i2c, d.clock, d.log, d.out = b, h.Clock(), h.Logger(), out
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -225,33 +242,46 @@ func (d *Device) Open(ctx context.Context, h drivers.Host) error {
 // forced measurements and the host owns the bus, so there is nothing to
 // release.
 func (d *Device) Close() error {
-	d.i2c = nil
+	d.i2c, d.out = nil, nil
 	d.ready = false
 	return nil
 }
 
-// Read implements drivers.Reader: one forced measurement of all three
-// quantities.
-func (d *Device) Read(ctx context.Context) ([]drivers.Reading, error) {
+// Poll implements drivers.Poller: one forced measurement of all three
+// quantities, reported through the Output. A quantity the chip skipped is
+// reported unavailable; a measurement that fails as a whole is Poll's
+// error.
+func (d *Device) Poll(ctx context.Context) error {
 	if d.i2c == nil {
-		return nil, d.errorf("read: device is not open")
+		return d.errorf("poll: the device is not open")
 	}
 	if !d.ready {
 		if err := d.setup(ctx); err != nil {
-			return nil, d.errorf("read: %w", err)
+			return d.errorf("poll: %w", err)
 		}
 		d.log.Info("bme280: sensor answers again; identified and recalibrated", "address", fmt.Sprintf("%#x", d.addr))
 	}
-	readings, err := d.measure(ctx)
+	m, err := d.measure(ctx)
 	if err != nil {
 		if ctx.Err() == nil {
 			// The sensor may have been unplugged, swapped or reset: make
-			// the next read start from scratch.
+			// the next poll start from scratch.
 			d.ready = false
 		}
-		return nil, d.errorf("read: %w", err)
+		return d.errorf("poll: %w", err)
 	}
-	return readings, nil
+	if len(m.skipped) > 0 {
+		// The chip lost the settings of this measurement (a reset, a
+		// brown-out): set it up afresh next time.
+		d.ready = false
+	}
+	for _, r := range m.states {
+		d.out.State(r.entity, r.value)
+	}
+	for _, r := range m.skipped {
+		d.out.Unavailable(r.entity, d.errorf("poll: %w", r.err))
+	}
+	return nil
 }
 
 // where names the chip for error messages.
@@ -341,43 +371,71 @@ func measureTime(code byte) time.Duration {
 	return 1250*time.Microsecond + 3*2300*time.Microsecond*n + 2*575*time.Microsecond
 }
 
+// state is one entity's reading; skip is one entity's failure.
+type (
+	state struct {
+		entity string
+		value  drivers.Value
+	}
+	skip struct {
+		entity string
+		err    error
+	}
+)
+
+// measurement is what one forced measurement gave: the quantities read,
+// and those the chip skipped.
+type measurement struct {
+	states  []state
+	skipped []skip
+}
+
 // measure triggers one forced measurement, waits for it and compensates
 // the result.
-func (d *Device) measure(ctx context.Context) ([]drivers.Reading, error) {
+func (d *Device) measure(ctx context.Context) (measurement, error) {
 	// ctrl_hum only takes effect with the following write to ctrl_meas,
 	// so it goes first; both fit in one transaction as register pairs.
 	trigger := []byte{regCtrlHum, d.osrs, regCtrlMeas, d.osrs<<5 | d.osrs<<2 | modeForced}
 	if err := d.i2c.Tx(d.addr, trigger, nil); err != nil {
-		return nil, fmt.Errorf("start measurement: %w", err)
+		return measurement{}, fmt.Errorf("start measurement: %w", err)
 	}
 	if err := d.clock.Sleep(ctx, measureTime(d.osrs)); err != nil {
-		return nil, err
+		return measurement{}, err
 	}
 	if err := d.waitStatus(ctx, statusMeasuring); err != nil {
-		return nil, fmt.Errorf("wait for measurement: %w", err)
+		return measurement{}, fmt.Errorf("wait for measurement: %w", err)
 	}
 	// One burst, so the three values come from the same measurement
 	// (datasheet 4: data shadowing).
 	var b [8]byte
 	if err := d.i2c.Tx(d.addr, []byte{regData}, b[:]); err != nil {
-		return nil, fmt.Errorf("read data: %w", err)
-	}
-	if b == [8]byte{0x80, 0, 0, 0x80, 0, 0, 0x80, 0} {
-		return nil, errors.New("the chip returned its reset values instead of a measurement: it may have lost power")
+		return measurement{}, fmt.Errorf("read data: %w", err)
 	}
 	adcP := int32(b[0])<<12 | int32(b[1])<<4 | int32(b[2])>>4
 	adcT := int32(b[3])<<12 | int32(b[4])<<4 | int32(b[5])>>4
 	adcH := int32(b[6])<<8 | int32(b[7])
+	switch {
+	case adcP == skippedTP && adcT == skippedTP && adcH == skippedH:
+		return measurement{}, errors.New("the chip returned its reset values instead of a measurement: it may have lost power")
+	case adcT == skippedTP:
+		// Pressure and humidity are compensated with the temperature.
+		return measurement{}, errors.New("the chip skipped the temperature measurement (raw 0x80000), which the other two need: its settings were lost")
+	}
 
 	centi, tFine := d.cal.temperature(adcT)
-	temp := round(float64(centi)/100+d.offset, 2)
-	hum := round(float64(d.cal.humidity(adcH, tFine))/1024, 2)
-	press := round(float64(d.cal.pressure(adcP, tFine))/256/100, 3)
-	return []drivers.Reading{
-		{Entity: entityTemperature, Value: drivers.Num(temp, drivers.Celsius)},
-		{Entity: entityHumidity, Value: drivers.Num(hum, drivers.Percent)},
-		{Entity: entityPressure, Value: drivers.Num(press, drivers.HectoPascal)},
-	}, nil
+	var m measurement
+	m.states = append(m.states, state{entityTemperature, drivers.Num(round(float64(centi)/100+d.offset, 2), drivers.Celsius)})
+	if adcH == skippedH {
+		m.skipped = append(m.skipped, skip{entityHumidity, errors.New("the chip skipped the humidity measurement (raw 0x8000): its settings were lost")})
+	} else {
+		m.states = append(m.states, state{entityHumidity, drivers.Num(round(float64(d.cal.humidity(adcH, tFine))/1024, 2), drivers.Percent)})
+	}
+	if adcP == skippedTP {
+		m.skipped = append(m.skipped, skip{entityPressure, errors.New("the chip skipped the pressure measurement (raw 0x80000): its settings were lost")})
+	} else {
+		m.states = append(m.states, state{entityPressure, drivers.Num(round(float64(d.cal.pressure(adcP, tFine))/256/100, 3), drivers.HectoPascal)})
+	}
+	return m, nil
 }
 
 // round rounds v to the given decimals, the chip's resolution, so that
@@ -389,6 +447,6 @@ func round(v float64, decimals int) float64 {
 
 var (
 	_ drivers.Device  = (*Device)(nil)
-	_ drivers.Reader  = (*Device)(nil)
+	_ drivers.Poller  = (*Device)(nil)
 	_ drivers.Claimer = (*Device)(nil)
 )
