@@ -3,287 +3,508 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
+	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
-// recorder is a sink that keeps what a device worker reported.
-type recorder struct {
+const testWait = 15 * time.Second
+
+// harness runs one device worker on a fake clock, with what it publishes
+// collected from the outbox.
+type harness struct {
+	t     *testing.T
+	clock *clockwork.FakeClock
+	node  discovery.Node
+	out   *outbox
+	pipe  *pipeline
+	d     *device
+	logs  *logbuf.Buffer
+
 	mu     sync.Mutex
-	states []string // "entity=value"
-	status []bool
+	msgs   []message
+	notify chan struct{}
 }
 
-func (r *recorder) State(_ string, e drivers.Entity, v drivers.Value) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.states = append(r.states, e.ID+"="+v.String())
+var fakeEntities = []drivers.Entity{
+	{ID: "relay", Spec: drivers.Switch{}},
+	{ID: "level", Name: "Level", Spec: drivers.Sensor{Unit: drivers.Percent, State: drivers.StateMeasurement}},
+	{ID: "press", Name: "Press", Spec: drivers.Event{Types: []string{"press"}}},
 }
 
-func (r *recorder) DeviceStatus(_ string, online bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.status = append(r.status, online)
-}
-
-func (r *recorder) snapshot() ([]string, []bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]string(nil), r.states...), append([]bool(nil), r.status...)
-}
-
-// waitFor polls cond until it holds or 10 s pass.
-func waitFor(t *testing.T, what string, cond func() bool) {
+func newHarness(t *testing.T, dev drivers.Device) *harness {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
+	h := &harness{t: t, clock: clockwork.NewFakeClock(), node: discovery.Node{ID: "n"}, out: newOutbox(), logs: &logbuf.Buffer{}, notify: make(chan struct{})}
+	log := slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	h.pipe = newPipeline(h.node, h.out, log)
+	h.d = newDevice(DeviceConfig{ID: "dev", Driver: "fake", Device: dev, Entities: fakeEntities, Interval: time.Minute}, sim.NewHost(nil), h.pipe, h.clock, log)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		h.d.run(ctx)
+	}()
+	go h.collect(ctx)
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(testWait):
+			t.Error("the worker did not stop")
 		}
-		time.Sleep(5 * time.Millisecond)
+		if t.Failed() {
+			t.Logf("log:\n%s", h.logs.String())
+		}
+	})
+	return h
+}
+
+// collect is the harness's publisher: it takes what the outbox holds.
+func (h *harness) collect(ctx context.Context) {
+	for {
+		m, ok := h.out.next()
+		if !ok {
+			select {
+			case <-ctx.Done():
+				return
+			case <-h.out.wake:
+				continue
+			}
+		}
+		h.mu.Lock()
+		h.msgs = append(h.msgs, m)
+		close(h.notify)
+		h.notify = make(chan struct{})
+		h.mu.Unlock()
 	}
 }
 
-// fakeDev is a scriptable device: a switch "relay" and a sensor "level".
+// payloads returns what was published to topic, in order.
+func (h *harness) payloads(topic string) []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var p []string
+	for _, m := range h.msgs {
+		if m.topic == topic {
+			p = append(p, string(m.payload))
+		}
+	}
+	return p
+}
+
+// waitFor waits until cond holds of what was published.
+func (h *harness) waitFor(what string, cond func() bool) {
+	h.t.Helper()
+	deadline := time.After(testWait)
+	for {
+		h.mu.Lock()
+		ch := h.notify
+		h.mu.Unlock()
+		if cond() {
+			return
+		}
+		select {
+		case <-ch:
+		case <-deadline:
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			var got []string
+			for _, m := range h.msgs {
+				got = append(got, m.topic+"="+string(m.payload))
+			}
+			h.t.Fatalf("timed out waiting for %s; published: %q", what, got)
+		}
+	}
+}
+
+// waitPayload waits until topic's latest payload is want.
+func (h *harness) waitPayload(topic, want string) {
+	h.t.Helper()
+	h.waitFor(fmt.Sprintf("%s = %q", topic, want), func() bool {
+		p := h.payloads(topic)
+		return len(p) > 0 && p[len(p)-1] == want
+	})
+}
+
+func (h *harness) status() string { return h.node.DeviceStatusTopic("dev") }
+func (h *harness) state(e string) string {
+	return h.node.StateTopic("dev", e)
+}
+
+// advance waits until the worker sleeps on the clock, then moves it on.
+func (h *harness) advance(d time.Duration) {
+	h.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	if err := h.clock.BlockUntilContext(ctx, 1); err != nil {
+		h.t.Fatalf("the worker never waited on the clock: %v", err)
+	}
+	h.clock.Advance(d)
+}
+
+func (h *harness) command(entity string, c discovery.Command) {
+	h.t.Helper()
+	if !h.d.enqueue(command{entity: entity, cmd: c, source: "test"}) {
+		h.t.Fatal("queue full")
+	}
+}
+
+// fakeDev is a scriptable device: a switch "relay", a sensor "level" and an
+// event "press". Every method records its call; overlapping calls, which
+// the one-worker rule forbids, are counted.
 type fakeDev struct {
+	calls   chan string
+	inside  atomic.Int32
+	overlap atomic.Int32
+
 	mu        sync.Mutex
-	openFails int
-	opens     int
-	readPanic bool
-	readErr   error
-	setErr    error
+	out       drivers.Output
+	openErrs  []error // returned by the next Opens, one each
+	panicIn   string  // the method that panics next, once
+	pollErr   error
+	cmdErr    error
+	reopenIn  string // the method that asks to be reopened next, once
+	waiterErr error  // Open starts a waiter returning it at once
+	events    []any  // delivered by a waiter started in Open
 	on        bool
 	level     float64
-	block     chan struct{} // Set blocks until closed, when set
-	closed    bool
 }
 
-func (f *fakeDev) Info() drivers.Info { return drivers.Info{Model: "fake"} }
-func (f *fakeDev) Entities() []drivers.Entity {
-	return []drivers.Entity{
-		{ID: "relay", Kind: drivers.KindSwitch, Precision: -1},
-		{ID: "level", Kind: drivers.KindSensor, Unit: drivers.Percent, State: drivers.StateMeasurement, Precision: 0},
+func newFake() *fakeDev { return &fakeDev{calls: make(chan string, 1000), level: 40} }
+
+func (f *fakeDev) enter(name string) func() {
+	if f.inside.Add(1) > 1 {
+		f.overlap.Add(1)
 	}
-}
-func (f *fakeDev) Open(context.Context, drivers.Host) error {
+	f.calls <- name
 	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.opens++
-	if f.openFails > 0 {
-		f.openFails--
-		return errors.New("not plugged in")
+	p := f.panicIn == name
+	if p {
+		f.panicIn = ""
 	}
-	return nil
-}
-func (f *fakeDev) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.closed = true
-	return nil
-}
-func (f *fakeDev) Read(context.Context) ([]drivers.Reading, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.readPanic {
-		panic("driver bug")
-	}
-	if f.readErr != nil {
-		return nil, f.readErr
-	}
-	return []drivers.Reading{
-		{Entity: "relay", Value: drivers.Bool(f.on)},
-		{Entity: "level", Value: drivers.Number(f.level, drivers.Percent)},
-	}, nil
-}
-func (f *fakeDev) Set(_ context.Context, _ string, v drivers.Value) (drivers.Value, error) {
-	f.mu.Lock()
-	block := f.block
 	f.mu.Unlock()
-	if block != nil {
-		<-block
+	if p {
+		f.inside.Add(-1)
+		panic("boom in " + name)
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.setErr != nil {
-		return drivers.Value{}, f.setErr
-	}
-	f.on = v.Bool
-	return drivers.Bool(f.on), nil
+	return func() { f.inside.Add(-1) }
 }
 
-func (f *fakeDev) set(fn func(*fakeDev)) {
+func (f *fakeDev) set(fn func(f *fakeDev)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	fn(f)
 }
 
-// runFake starts a worker for f with a short interval and returns its
-// recorder; the worker stops at test end.
-func runFake(t *testing.T, f *fakeDev, interval time.Duration) (*device, *recorder) {
-	t.Helper()
-	old := openRetryMin
-	openRetryMin = 10 * time.Millisecond
-	t.Cleanup(func() { openRetryMin = old })
-	d := newDevice(DeviceConfig{ID: "dev", Driver: "fake", Interval: interval, Device: f}, sim.NewHost(nil), slog.New(slog.DiscardHandler))
-	rec := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { d.run(ctx, rec); close(done) }()
-	t.Cleanup(func() {
-		cancel()
-		<-done
-		if !f.closed {
-			t.Error("the device was not closed when the worker stopped")
-		}
-	})
-	return d, rec
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
+func (f *fakeDev) reopenNow(name string) bool {
+	if f.reopenIn == name {
+		f.reopenIn = ""
+		return true
 	}
 	return false
 }
 
-func TestDeviceOpenRetriesUntilItWorks(t *testing.T) {
-	f := &fakeDev{openFails: 2, level: 40}
-	_, rec := runFake(t, f, time.Hour)
-	waitFor(t, "the first reading", func() bool { s, _ := rec.snapshot(); return contains(s, "level=40 %") })
-	_, status := rec.snapshot()
-	if len(status) == 0 || status[0] || !status[len(status)-1] {
-		t.Fatalf("status reports %v: want offline while open fails, then online", status)
+func (f *fakeDev) Info() drivers.Info         { return drivers.Info{Model: "fake"} }
+func (f *fakeDev) Entities() []drivers.Entity { return fakeEntities }
+func (f *fakeDev) Claims() []drivers.Resource { return nil }
+func (f *fakeDev) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	defer f.enter("open")()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.out = out
+	if len(f.openErrs) > 0 {
+		err := f.openErrs[0]
+		f.openErrs = f.openErrs[1:]
+		if err != nil {
+			return err
+		}
 	}
-	if f.opens != 3 {
-		t.Fatalf("opened %d times, want 3", f.opens)
+	out.State("relay", drivers.Bool(f.on))
+	if f.waiterErr != nil {
+		err := f.waiterErr
+		out.Go(func(ctx context.Context, deliver func(any) bool) error { return err })
 	}
-}
-
-func TestDevicePanicIsContained(t *testing.T) {
-	f := &fakeDev{readPanic: true}
-	_, rec := runFake(t, f, 20*time.Millisecond)
-	waitFor(t, "offline after the panic", func() bool { _, st := rec.snapshot(); return len(st) > 0 && !st[len(st)-1] })
-	f.set(func(f *fakeDev) { f.readPanic = false; f.level = 7 })
-	waitFor(t, "recovery", func() bool {
-		s, st := rec.snapshot()
-		return contains(s, "level=7 %") && st[len(st)-1]
-	})
-}
-
-func TestDeviceStatesOnChangeAndRepublish(t *testing.T) {
-	f := &fakeDev{level: 5}
-	_, rec := runFake(t, f, 30*time.Millisecond)
-	// The value does not change, yet it is published again every interval.
-	waitFor(t, "three publications of an unchanged value", func() bool {
-		s, _ := rec.snapshot()
-		n := 0
-		for _, x := range s {
-			if x == "level=5 %" {
-				n++
+	if len(f.events) > 0 {
+		evs := f.events
+		out.Go(func(ctx context.Context, deliver func(any) bool) error {
+			for _, ev := range evs {
+				if !deliver(ev) {
+					return nil
+				}
 			}
+			<-ctx.Done()
+			return nil
+		})
+	}
+	return nil
+}
+
+func (f *fakeDev) Poll(ctx context.Context) error {
+	defer f.enter("poll")()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.reopenNow("poll") {
+		f.out.Reopen(errors.New("adapter unplugged"))
+		return nil
+	}
+	if f.pollErr != nil {
+		return f.pollErr
+	}
+	f.out.State("level", drivers.Num(f.level, drivers.Percent))
+	return nil
+}
+
+func (f *fakeDev) Command(ctx context.Context, entity string, c drivers.Command) error {
+	defer f.enter("command " + c.String())()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.cmdErr != nil {
+		return f.cmdErr
+	}
+	f.on = c.Action == drivers.ActionOn
+	f.out.State("relay", drivers.Bool(f.on))
+	return nil
+}
+
+func (f *fakeDev) Handle(ctx context.Context, ev any) error {
+	defer f.enter(fmt.Sprint("handle ", ev))()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	switch ev {
+	case "press":
+		f.out.Event("press", "press")
+	case "fail":
+		return errors.New("the line went away")
+	}
+	return nil
+}
+
+func (f *fakeDev) Close() error {
+	defer f.enter("close")()
+	return nil
+}
+
+// waitCall waits for the device's next call and checks it.
+func waitCall(t *testing.T, f *fakeDev, want string) {
+	t.Helper()
+	select {
+	case got := <-f.calls:
+		if got != want {
+			t.Fatalf("the worker called %q, want %q", got, want)
 		}
-		return n >= 3
+	case <-time.After(testWait):
+		t.Fatalf("the worker never called %q", want)
+	}
+}
+
+func TestDeviceOpenRetriesWithBackoff(t *testing.T) {
+	f := newFake()
+	f.openErrs = []error{errors.New("no such bus"), errors.New("no such bus")}
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "close") // Close follows every Open, a failed one too
+	h.waitPayload(h.status(), "offline")
+	h.advance(1200 * time.Millisecond)
+	waitCall(t, f, "open")
+	waitCall(t, f, "close")
+	h.advance(2400 * time.Millisecond)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	h.waitPayload(h.status(), "online")
+	h.waitPayload(h.state("level"), "40")
+	if !strings.Contains(h.logs.String(), "device recovered") {
+		t.Error("the recovery was not logged")
+	}
+}
+
+func TestDeviceRoundsBeforeDeduplicating(t *testing.T) {
+	f := newFake()
+	f.level = 40.2
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	h.waitPayload(h.state("level"), "40")
+	for _, v := range []float64{40.3, 40.4, 40.6} {
+		f.set(func(f *fakeDev) { f.level = v })
+		h.advance(time.Minute)
+		waitCall(t, f, "poll")
+	}
+	h.waitPayload(h.state("level"), "41")
+	// Each interval republishes the state too; what must not happen is a
+	// publication of "40" as a change within the same poll.
+	got := h.payloads(h.state("level"))
+	if n := strings.Count(strings.Join(got, ","), "41"); n != 1 {
+		t.Errorf("published %q: 41 once", got)
+	}
+	if got[0] != "40" {
+		t.Errorf("published %q: want 40 first", got)
+	}
+}
+
+func TestDeviceCommandsAndToggle(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	h.waitPayload(h.state("relay"), "OFF")
+	h.command("relay", discovery.Command{Toggle: true})
+	waitCall(t, f, "command ON")
+	h.waitPayload(h.state("relay"), "ON")
+	h.command("relay", discovery.Command{Toggle: true})
+	waitCall(t, f, "command OFF")
+	h.waitPayload(h.state("relay"), "OFF")
+
+	// A failed command republishes the state the device holds.
+	f.set(func(f *fakeDev) { f.cmdErr = errors.New("relay stuck") })
+	before := len(h.payloads(h.state("relay")))
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+	waitCall(t, f, "command ON")
+	h.waitFor("the state republished after the failed command", func() bool {
+		p := h.payloads(h.state("relay"))
+		return len(p) > before && p[len(p)-1] == "OFF"
 	})
 }
 
-func TestDeviceCommands(t *testing.T) {
-	f := &fakeDev{}
-	d, rec := runFake(t, f, time.Hour)
-	waitFor(t, "the initial state", func() bool { s, _ := rec.snapshot(); return contains(s, "relay=OFF") })
-
-	d.enqueue(command{entity: "relay", cmd: Command{Toggle: true}})
-	waitFor(t, "TOGGLE to switch on", func() bool { s, _ := rec.snapshot(); return contains(s, "relay=ON") })
-
-	// A failing command republishes what the device holds (ON), so Home
-	// Assistant's switch does not show the requested OFF.
-	f.set(func(f *fakeDev) { f.setErr = errors.New("relay coil open") })
-	before, _ := rec.snapshot()
-	d.enqueue(command{entity: "relay", cmd: Command{Value: drivers.Bool(false)}})
-	waitFor(t, "the held state republished", func() bool { s, _ := rec.snapshot(); return len(s) > len(before) })
-	if s, _ := rec.snapshot(); s[len(s)-1] != "relay=ON" || f.on != true {
-		t.Fatalf("after a failed OFF: published %v, device on=%v; want relay=ON", s[len(before):], f.on)
-	}
-
-	// Commands for a sensor are ignored, not sent to Set.
-	f.set(func(f *fakeDev) { f.setErr = nil })
-	d.enqueue(command{entity: "level", cmd: Command{Value: drivers.Bool(false)}})
-	d.enqueue(command{entity: "relay", cmd: Command{Value: drivers.Bool(false)}})
-	waitFor(t, "OFF", func() bool { s, _ := rec.snapshot(); return s[len(s)-1] == "relay=OFF" })
-}
-
-func TestDeviceToggleBeforeStateIsIgnored(t *testing.T) {
-	f := &fakeDev{readErr: errors.New("bus error")}
-	d, rec := runFake(t, f, time.Hour)
-	waitFor(t, "offline", func() bool { _, st := rec.snapshot(); return len(st) > 0 })
-	d.enqueue(command{entity: "relay", cmd: Command{Toggle: true}})
-	d.enqueue(command{entity: "relay", cmd: Command{Value: drivers.Bool(true)}})
-	waitFor(t, "ON", func() bool { s, _ := rec.snapshot(); return contains(s, "relay=ON") })
-	if s, _ := rec.snapshot(); len(s) != 1 {
-		t.Fatalf("published %v: a TOGGLE with no known state must do nothing", s)
-	}
-}
-
-func TestDeviceQueueIsBounded(t *testing.T) {
-	f := &fakeDev{block: make(chan struct{})}
-	d, rec := runFake(t, f, time.Hour)
-	waitFor(t, "the initial state", func() bool { s, _ := rec.snapshot(); return contains(s, "relay=OFF") })
-	accepted := 0
-	for i := 0; i < commandQueueLen*3; i++ {
-		if d.enqueue(command{entity: "relay", cmd: Command{Value: drivers.Bool(i%2 == 0)}}) {
-			accepted++
+func TestDeviceWaiterDeliversToHandle(t *testing.T) {
+	f := newFake()
+	f.events = []any{"press", "press"}
+	h := newHarness(t, f)
+	h.waitFor("two press events", func() bool { return len(h.payloads(h.state("press"))) == 2 })
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, m := range h.msgs {
+		if m.topic == h.state("press") && (m.retained || !m.event) {
+			t.Errorf("event %q published retained or as a state", m.payload)
 		}
 	}
-	// One command is in Set (blocked), the queue holds commandQueueLen.
-	if accepted > commandQueueLen+1 || accepted < commandQueueLen {
-		t.Fatalf("accepted %d commands while the device was stuck; want the queue's %d (+1 in progress)", accepted, commandQueueLen)
+	if n := f.overlap.Load(); n != 0 {
+		t.Errorf("%d driver calls overlapped: the worker must run one at a time", n)
 	}
-	close(f.block)
+}
+
+// TestDeviceReopens checks each way a device asks to be reopened: Reopen
+// from Poll, a waiter that fails, a Handle that fails.
+func TestDeviceReopens(t *testing.T) {
+	tests := []struct {
+		name  string
+		setup func(f *fakeDev)
+		after string // the call after which the device fails
+	}{
+		{"Reopen from Poll", func(f *fakeDev) { f.reopenIn = "poll" }, "poll"},
+		{"a waiter that fails", func(f *fakeDev) { f.waiterErr = errors.New("edge watch failed") }, "open"},
+		{"a Handle that fails", func(f *fakeDev) { f.events = []any{"fail"} }, "handle fail"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			tt.setup(f)
+			h := newHarness(t, f)
+			waitCall(t, f, "open")
+			h.waitFor("offline", func() bool { return slices.Contains(h.payloads(h.status()), "offline") })
+			f.set(func(f *fakeDev) { f.waiterErr = nil; f.events = nil })
+			h.advance(1200 * time.Millisecond)
+			h.waitFor("reopened", func() bool {
+				p := h.payloads(h.status())
+				return len(p) >= 3 && p[len(p)-1] == "online"
+			})
+			if n := f.overlap.Load(); n != 0 {
+				t.Errorf("%d driver calls overlapped", n)
+			}
+		})
+	}
+}
+
+// TestDevicePanicsAreContained panics in each driver method the worker
+// calls: the panic is logged with its stack and the device fails and is
+// reopened; the agent goes on.
+func TestDevicePanicsAreContained(t *testing.T) {
+	for _, method := range []string{"open", "poll", "command ON", "handle press", "close"} {
+		t.Run(method, func(t *testing.T) {
+			f := newFake()
+			f.events = []any{"press"}
+			f.panicIn = method
+			if method == "close" {
+				// Close runs when the device is reopened: make it fail once.
+				f.reopenIn = "poll"
+			}
+			h := newHarness(t, f)
+			if method == "command ON" {
+				h.waitPayload(h.state("relay"), "OFF")
+				h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+			}
+			h.waitFor("the device failing", func() bool { return slices.Contains(h.payloads(h.status()), "offline") })
+			h.advance(1200 * time.Millisecond)
+			h.waitFor("the device back", func() bool {
+				p := h.payloads(h.status())
+				return len(p) >= 2 && p[len(p)-1] == "online" && slices.Contains(p, "offline")
+			})
+			logs := h.logs.String()
+			if !strings.Contains(logs, "driver panicked") || !strings.Contains(logs, "boom in "+method) || !strings.Contains(logs, "goroutine") {
+				t.Errorf("the panic was not logged with its stack:\n%s", logs)
+			}
+		})
+	}
+}
+
+func TestDeviceWaiterPanicIsContained(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	f.mu.Lock()
+	out := f.out
+	f.mu.Unlock()
+	out.Go(func(ctx context.Context, deliver func(any) bool) error { panic("waiter boom") })
+	h.waitFor("the device failing", func() bool { return slices.Contains(h.payloads(h.status()), "offline") })
+	if !strings.Contains(h.logs.String(), "waiter boom") {
+		t.Error("the waiter's panic was not logged")
+	}
 }
 
 func TestDeviceDropsCommandsWhileUnavailable(t *testing.T) {
-	f := &fakeDev{openFails: 1_000_000}
-	d, rec := runFake(t, f, time.Hour)
-	waitFor(t, "offline", func() bool { _, st := rec.snapshot(); return len(st) > 0 })
-	d.enqueue(command{entity: "relay", cmd: Command{Value: drivers.Bool(true)}})
-	waitFor(t, "the command taken off the queue", func() bool { return len(d.queue) == 0 })
-	f.set(func(f *fakeDev) { f.openFails = 0 })
-	waitFor(t, "the device up", func() bool { s, _ := rec.snapshot(); return contains(s, "relay=OFF") })
-	f.set(func(f *fakeDev) {
-		if f.on {
-			t.Fatal("a command sent while the device was down switched the relay when it came back")
-		}
-	})
+	f := newFake()
+	f.openErrs = []error{errors.New("unplugged")}
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "close")
+	h.waitPayload(h.status(), "offline")
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+	h.advance(1200 * time.Millisecond)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	h.waitPayload(h.status(), "online")
+	select {
+	case c := <-f.calls:
+		t.Errorf("the worker called %q: a command sent while the device was unavailable must be dropped, not run later", c)
+	default:
+	}
+	if !strings.Contains(h.logs.String(), "command dropped") {
+		t.Error("the dropped command was not logged")
+	}
 }
 
-// A driver's error already names the driver and device; the worker adds
-// what it was doing only to errors that do not, and never twice.
-func TestDeviceProtectPrefixesOnce(t *testing.T) {
-	d := &device{driver: "bme280", id: "attic", log: slog.New(slog.DiscardHandler)}
-	tests := []struct {
-		name string
-		f    func() error
-		want string
-	}{
-		{"prefixed by the driver", func() error { return errors.New(`bme280 "attic": read: start measurement: remote I/O error`) },
-			`bme280 "attic": read: start measurement: remote I/O error`},
-		{"bare error", func() error { return errors.New("remote I/O error") },
-			`bme280 "attic": read: remote I/O error`},
-		{"another device's prefix", func() error { return errors.New(`bme280 "cellar": gone`) },
-			`bme280 "attic": read: bme280 "cellar": gone`},
-		{"panic", func() error { panic("index out of range") },
-			`bme280 "attic": read: panic: index out of range`},
-	}
-	for _, tt := range tests {
-		err := d.protect("read", tt.f)
-		if err == nil || err.Error() != tt.want {
-			t.Errorf("%s: protect = %v, want %q", tt.name, err, tt.want)
-		}
-	}
+func TestDeviceEntityUnavailable(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	status := h.node.EntityStatusTopic("dev", "level")
+	h.waitPayload(status, "online")
+	f.mu.Lock()
+	f.out.Unavailable("level", errors.New("CRC mismatch"))
+	f.mu.Unlock()
+	h.waitPayload(status, "offline")
+	h.advance(time.Minute)
+	h.waitPayload(status, "online") // the next state brings it back
 }
