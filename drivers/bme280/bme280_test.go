@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -26,6 +28,9 @@ type spyChip struct {
 	stuck      bool // status always reads "measuring"
 	resetData  bool // data registers read as after a power-on
 	failStatus bool // reads of status NACK
+	// skipP, skipT and skipH make one quantity's data registers read as
+	// skipped (0x80000, 0x80000, 0x8000), as after its settings were lost.
+	skipP, skipT, skipH bool
 }
 
 func (s *spyChip) Tx(w, r []byte) error {
@@ -44,6 +49,16 @@ func (s *spyChip) Tx(w, r []byte) error {
 			r[0] |= statusMeasuring
 		case w[0] == regData && s.resetData:
 			copy(r, []byte{0x80, 0, 0, 0x80, 0, 0, 0x80, 0})
+		case w[0] == regData && len(r) == 8:
+			if s.skipP {
+				copy(r[0:3], []byte{0x80, 0, 0})
+			}
+			if s.skipT {
+				copy(r[3:6], []byte{0x80, 0, 0})
+			}
+			if s.skipH {
+				copy(r[6:8], []byte{0x80, 0})
+			}
 		}
 	}
 	return nil
@@ -87,6 +102,7 @@ type rig struct {
 	chip *sim.BME280
 	spy  *spyChip
 	dev  *Device
+	w    *drivertest.Worker // set by open
 }
 
 func newRig(t *testing.T, snippet string, env sim.Environment) *rig {
@@ -96,43 +112,84 @@ func newRig(t *testing.T, snippet string, env sim.Environment) *rig {
 	if err := r.host.AddI2CChip("1", 0x76, r.spy); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(drivertest.Config(t, "attic", snippet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	r.dev = d
+	r.dev = drivertest.Device[*Device](t, New, "attic", snippet)
 	return r
 }
 
+// open opens the device on a worker, as the agent does.
 func (r *rig) open(t *testing.T) {
 	t.Helper()
-	if err := r.dev.Open(context.Background(), r.host); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.dev.Close() })
+	r.w = drivertest.Open(t, r.dev, r.host)
 }
 
-// values returns the readings by entity, checking that each has its unit.
-func values(t *testing.T, rs []drivers.Reading) (temp, hum, press float64) {
+// polled is what one poll reported.
+type polled struct {
+	states      []drivertest.Report
+	unavailable map[string]error
+}
+
+// poll polls through w and returns what that poll reported, or its error.
+func poll(t *testing.T, w *drivertest.Worker) (polled, error) {
 	t.Helper()
+	before := len(w.Reports())
+	err := w.Poll(t)
+	p := polled{unavailable: map[string]error{}}
+	for _, r := range w.Reports()[before:] {
+		switch r.Kind {
+		case "state":
+			p.states = append(p.states, r)
+		case "unavailable":
+			p.unavailable[r.Entity] = r.Err
+		default:
+			t.Fatalf("a poll reported %+v", r)
+		}
+	}
+	if err != nil && (len(p.states) > 0 || len(p.unavailable) > 0) {
+		t.Fatalf("a poll that failed (%v) reported %+v", err, w.Reports()[before:])
+	}
+	return p, err
+}
+
+// values polls and returns the three states, checking that each comes
+// once, in order, with its unit, and that nothing is unavailable.
+func values(t *testing.T, w *drivertest.Worker) (temp, hum, press float64) {
+	t.Helper()
+	p, err := poll(t, w)
+	if err != nil {
+		t.Fatalf("Poll: %v", err)
+	}
+	if len(p.unavailable) > 0 {
+		t.Fatalf("unavailable: %v", p.unavailable)
+	}
 	want := []struct {
 		id   string
 		unit drivers.Unit
 	}{{"temperature", drivers.Celsius}, {"humidity", drivers.Percent}, {"pressure", drivers.HectoPascal}}
-	if len(rs) != len(want) {
-		t.Fatalf("got %d readings, want %d: %v", len(rs), len(want), rs)
+	if len(p.states) != len(want) {
+		t.Fatalf("got %d states, want %d: %+v", len(p.states), len(want), p.states)
 	}
 	var v [3]float64
 	for i, w := range want {
-		if rs[i].Entity != w.id || rs[i].Value.Kind != drivers.ValueNumber || rs[i].Value.Unit != w.unit {
-			t.Fatalf("reading %d = %s %v, want a number in %s for %q", i, rs[i].Entity, rs[i].Value, w.unit, w.id)
+		s := p.states[i]
+		if s.Entity != w.id || s.Value.Kind != drivers.ValueNumber || s.Value.Unit != w.unit {
+			t.Fatalf("state %d = %s %v, want a number in %s for %q", i, s.Entity, s.Value, w.unit, w.id)
 		}
-		v[i] = rs[i].Value.Num
+		v[i] = s.Value.Num
 	}
 	return v[0], v[1], v[2]
 }
 
-func TestReadMatchesEnvironment(t *testing.T) {
+// pollErr polls and returns its error, which must not be nil.
+func pollErr(t *testing.T, w *drivertest.Worker) error {
+	t.Helper()
+	_, err := poll(t, w)
+	if err == nil {
+		t.Fatal("Poll succeeded")
+	}
+	return err
+}
+
+func TestPollMatchesEnvironment(t *testing.T) {
 	var (
 		mild = sim.StaticWeather{TempC: 21, Humidity: 50, PressureHPa: 1013.25}
 		cold = sim.StaticWeather{TempC: -10.57, Humidity: 85.31, PressureHPa: 960.123}
@@ -154,11 +211,7 @@ func TestReadMatchesEnvironment(t *testing.T) {
 		r := newRig(t, tt.toml, tt.env)
 		r.open(t)
 		for i := range 2 { // the second read must not depend on state left by the first
-			rs, err := r.dev.Read(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			temp, hum, press := values(t, rs)
+			temp, hum, press := values(t, r.w)
 			if math.Abs(temp-(tt.env.TempC+tt.offset)) > 0.01 || math.Abs(hum-tt.env.Humidity) > 0.05 || math.Abs(press-tt.env.PressureHPa) > 0.02 {
 				t.Errorf("%+v with %q, read %d: %.3f °C, %.3f %%, %.4f hPa", tt.env, tt.toml, i, temp, hum, press)
 			}
@@ -166,14 +219,10 @@ func TestReadMatchesEnvironment(t *testing.T) {
 	}
 }
 
-func TestReadFollowsChangingEnvironment(t *testing.T) {
+func TestPollFollowsChangingEnvironment(t *testing.T) {
 	r := newRig(t, "", sim.DriftingWeather(3))
 	r.open(t)
-	rs, err := r.dev.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	temp, hum, press := values(t, rs)
+	temp, hum, press := values(t, r.w)
 	// The chip sampled the weather some time between before and after.
 	wt, wh, wp := sim.DriftingWeather(3).Sample(time.Now())
 	if math.Abs(temp-wt) > 0.05 || math.Abs(hum-wh) > 0.1 || math.Abs(press-wp) > 0.05 {
@@ -212,7 +261,7 @@ type clockHost struct {
 
 func (h clockHost) Clock() drivers.Clock { return h.clock }
 
-func TestReadWaitsTheMeasurementTimeOnTheHostClock(t *testing.T) {
+func TestPollWaitsTheMeasurementTimeOnTheHostClock(t *testing.T) {
 	for _, tt := range []struct {
 		toml string
 		code byte // osrs code in the registers
@@ -224,24 +273,20 @@ func TestReadWaitsTheMeasurementTimeOnTheHostClock(t *testing.T) {
 	} {
 		r := newRig(t, tt.toml, nil)
 		h := clockHost{Host: r.host, clock: &recordingClock{}}
-		if err := r.dev.Open(context.Background(), h); err != nil {
-			t.Fatal(err)
-		}
+		w := drivertest.Open(t, r.dev, h)
 		if s := h.clock.take(); len(s) == 0 || s[0] != 2*time.Millisecond {
 			t.Errorf("%q: Open slept %v; want 2 ms first, the start-up time after the reset", tt.toml, s)
 		}
 		r.spy.take()
-		if _, err := r.dev.Read(context.Background()); err != nil {
-			t.Fatal(err)
-		}
+		values(t, w)
 		if s := h.clock.take(); len(s) == 0 || s[0] != tt.want {
-			t.Errorf("%q: Read slept %v; want %v first, the datasheet's maximum measurement time", tt.toml, s, tt.want)
+			t.Errorf("%q: Poll slept %v; want %v first, the datasheet's maximum measurement time", tt.toml, s, tt.want)
 		}
 		// The trigger writes ctrl_hum before ctrl_meas, in one transaction.
 		writes := r.spy.take()
 		want := []byte{0xF2, tt.code, 0xF4, tt.code<<5 | tt.code<<2 | 1}
 		if len(writes) == 0 || !bytes.Equal(writes[0], want) {
-			t.Errorf("%q: writes of Read = % x, want the first to be % x", tt.toml, writes, want)
+			t.Errorf("%q: writes of Poll = % x, want the first to be % x", tt.toml, writes, want)
 		}
 	}
 }
@@ -278,11 +323,8 @@ func TestOpenErrors(t *testing.T) {
 			if err := h.AddI2CChip(tt.bus, tt.addr, tt.chip); err != nil {
 				t.Fatal(err)
 			}
-			d, err := New(drivertest.Config(t, "attic", `bus = "1"`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			err = d.Open(context.Background(), h)
+			d := drivertest.Device[*Device](t, New, "attic", `bus = "1"`)
+			w, err := drivertest.Start(t, d, h)
 			if err == nil {
 				t.Fatal("Open succeeded")
 			}
@@ -298,30 +340,40 @@ func TestOpenErrors(t *testing.T) {
 			if tt.wantIs != nil && !errors.Is(err, tt.wantIs) {
 				t.Errorf("error %q does not wrap %v", msg, tt.wantIs)
 			}
-			if _, err := d.Read(context.Background()); err == nil {
-				t.Error("Read succeeded after a failed Open")
+			// The agent closes a device whose Open failed.
+			if w != nil {
+				if err := w.Close(t); err != nil {
+					t.Errorf("Close after a failed Open: %v", err)
+				}
+			}
+			if err := d.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "not open") {
+				t.Errorf("Poll after a failed Open and Close: err = %v, want not open", err)
 			}
 		})
 	}
+	t.Run("a host without I2C", func(t *testing.T) {
+		d := drivertest.Device[*Device](t, New, "attic", "")
+		_, err := drivertest.Start(t, d, bareHost{})
+		if err == nil || !errors.Is(err, drivers.ErrUnsupported) || !strings.HasPrefix(err.Error(), `bme280 "attic": open: `) {
+			t.Fatalf("Open on a host without I2C: err = %v, want an open error wrapping drivers.ErrUnsupported", err)
+		}
+	})
 }
+
+// bareHost is a host with a clock and a logger and no hardware.
+type bareHost struct{}
+
+func (bareHost) Clock() drivers.Clock { return drivers.SystemClock{} }
+func (bareHost) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
 func TestOpenOtherAddress(t *testing.T) {
 	h := drivertest.Host(t)
 	if err := h.AddI2CChip("I2C1", 0x77, sim.NewBME280(sim.StaticWeather{TempC: 19, Humidity: 60, PressureHPa: 1000})); err != nil {
 		t.Fatal(err)
 	}
-	d, err := New(drivertest.Config(t, "attic", `address = 0x77`+"\n"+`bus = "/dev/i2c-1"`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := d.Open(context.Background(), h); err != nil {
-		t.Fatal(err)
-	}
-	rs, err := d.Read(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if temp, _, _ := values(t, rs); math.Abs(temp-19) > 0.01 {
+	d := drivertest.Device[*Device](t, New, "attic", `address = 0x77`+"\n"+`bus = "/dev/i2c-1"`)
+	w := drivertest.Open(t, d, h)
+	if temp, _, _ := values(t, w); math.Abs(temp-19) > 0.01 {
 		t.Errorf("temperature %.2f, want 19", temp)
 	}
 }
@@ -369,9 +421,7 @@ func TestOpenResetsWhatAnotherProgramLeft(t *testing.T) {
 			if got := ctrl(t, r.chip); !bytes.Equal(got, []byte{0, 0, 0}) {
 				t.Errorf("after Open: ctrl_hum, ctrl_meas, config = % x, want 00 00 00: the soft reset did not clear what was left", got)
 			}
-			if _, err := r.dev.Read(context.Background()); err != nil {
-				t.Fatal(err)
-			}
+			values(t, r.w)
 			// A read sets its oversampling and the chip goes back to sleep;
 			// neither the filter nor normal mode comes back.
 			if got := ctrl(t, r.chip); got[0] != 0x01 || got[1]&0x03 != 0 || got[2] != 0 {
@@ -396,42 +446,36 @@ func TestNACKThenRecovery(t *testing.T) {
 	env := sim.StaticWeather{TempC: 23.5, Humidity: 45, PressureHPa: 1001}
 	r := newRig(t, "", env)
 	r.open(t)
-	if _, err := r.dev.Read(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	values(t, r.w)
 
 	r.chip.Fail(nil) // unplugged
-	_, err := r.dev.Read(context.Background())
-	if err == nil || !strings.HasPrefix(err.Error(), `bme280 "attic": read: `) || !errors.Is(err, syscall.EREMOTEIO) {
-		t.Fatalf("read of an unplugged sensor: err = %v, want a read error wrapping EREMOTEIO", err)
+	err := pollErr(t, r.w)
+	if !strings.HasPrefix(err.Error(), `bme280 "attic": poll: `) || !errors.Is(err, syscall.EREMOTEIO) {
+		t.Fatalf("poll of an unplugged sensor: err = %v, want a poll error wrapping EREMOTEIO", err)
 	}
-	_, err = r.dev.Read(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "no answer at 0x76") {
-		t.Fatalf("second read of an unplugged sensor: err = %v, want it to look for the chip again", err)
+	if err := pollErr(t, r.w); !strings.Contains(err.Error(), "no answer at 0x76") {
+		t.Fatalf("second poll of an unplugged sensor: err = %v, want it to look for the chip again", err)
+	}
+	if n := len(r.w.Reopens()); n != 0 {
+		t.Errorf("the driver asked for %d reopens; it finds the chip again by itself", n)
 	}
 
 	r.chip.Recover() // plugged back in
 	r.spy.take()
-	rs, err := r.dev.Read(context.Background())
-	if err != nil {
-		t.Fatalf("read after the sensor came back: %v", err)
-	}
-	if temp, hum, press := values(t, rs); math.Abs(temp-23.5) > 0.01 || math.Abs(hum-45) > 0.05 || math.Abs(press-1001) > 0.02 {
+	if temp, hum, press := values(t, r.w); math.Abs(temp-23.5) > 0.01 || math.Abs(hum-45) > 0.05 || math.Abs(press-1001) > 0.02 {
 		t.Errorf("after recovery: %.2f °C, %.2f %%, %.3f hPa", temp, hum, press)
 	}
 	if w := r.spy.take(); !isSetup(w) {
 		t.Errorf("after recovery the driver wrote % x; want it to check the id, reset and recalibrate first", w)
 	}
 
-	if _, err := r.dev.Read(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	values(t, r.w)
 	if w := r.spy.take(); len(w) == 0 || w[0][0] != regCtrlHum {
-		t.Errorf("a read after a good read began with % x, want the measurement trigger, not a new setup", w)
+		t.Errorf("a poll after a good poll began with % x, want the measurement trigger, not a new setup", w)
 	}
 }
 
-func TestReadErrors(t *testing.T) {
+func TestPollErrors(t *testing.T) {
 	tests := []struct {
 		name  string
 		fault func(*spyChip)
@@ -440,90 +484,171 @@ func TestReadErrors(t *testing.T) {
 		{name: "measurement never ends", fault: func(s *spyChip) { s.stuck = true }, want: "wait for measurement: the chip stays busy"},
 		{name: "status NACK", fault: func(s *spyChip) { s.failStatus = true }, want: "wait for measurement: read status"},
 		{name: "power lost", fault: func(s *spyChip) { s.resetData = true }, want: "reset values"},
+		{name: "temperature skipped", fault: func(s *spyChip) { s.skipT = true }, want: "skipped the temperature measurement"},
+		{name: "everything skipped", fault: func(s *spyChip) { s.skipT, s.skipH, s.skipP = true, true, true }, want: "reset values"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			r := newRig(t, "", nil)
 			r.open(t)
 			r.spy.set(tt.fault)
-			_, err := r.dev.Read(context.Background())
-			if err == nil || !strings.HasPrefix(err.Error(), `bme280 "attic": read: `) || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("err = %v, want a read error about %q", err, tt.want)
+			err := pollErr(t, r.w)
+			if !strings.HasPrefix(err.Error(), `bme280 "attic": poll: `) || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want a poll error about %q", err, tt.want)
 			}
-			r.spy.set(func(s *spyChip) { s.stuck, s.failStatus, s.resetData = false, false, false })
-			if _, err := r.dev.Read(context.Background()); err != nil {
-				t.Fatalf("read after the fault cleared: %v", err)
-			}
+			r.spy.set(func(s *spyChip) {
+				s.stuck, s.failStatus, s.resetData = false, false, false
+				s.skipP, s.skipT, s.skipH = false, false, false
+			})
+			values(t, r.w)
 			if w := r.spy.take(); !isSetup(w) {
-				t.Errorf("after a failed read the driver wrote % x; want a fresh setup first", w)
+				t.Errorf("after a failed poll the driver wrote % x; want a fresh setup first", w)
 			}
 		})
 	}
 }
 
-func TestReadCanceled(t *testing.T) {
+// TestPollSkippedQuantity checks that a quantity the chip skipped is
+// reported unavailable on its own, the others still reported, and that
+// the next poll sets the chip up afresh.
+func TestPollSkippedQuantity(t *testing.T) {
+	env := sim.StaticWeather{TempC: 20, Humidity: 40, PressureHPa: 990}
+	tests := []struct {
+		name    string
+		fault   func(*spyChip)
+		skipped []string
+		read    []string
+	}{
+		{"humidity", func(s *spyChip) { s.skipH = true }, []string{"humidity"}, []string{"temperature", "pressure"}},
+		{"pressure", func(s *spyChip) { s.skipP = true }, []string{"pressure"}, []string{"temperature", "humidity"}},
+		{"both", func(s *spyChip) { s.skipH, s.skipP = true, true }, []string{"humidity", "pressure"}, []string{"temperature"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			r := newRig(t, "", env)
+			r.open(t)
+			r.spy.set(tt.fault)
+			p, err := poll(t, r.w)
+			if err != nil {
+				t.Fatalf("Poll: %v; a skipped quantity is no failure of the others", err)
+			}
+			var read []string
+			for _, s := range p.states {
+				read = append(read, s.Entity)
+			}
+			if !slices.Equal(read, tt.read) {
+				t.Errorf("read %v, want %v", read, tt.read)
+			}
+			if v := p.states[0].Value; math.Abs(v.Num-20) > 0.01 {
+				t.Errorf("temperature %v, want 20 °C", v)
+			}
+			for _, id := range tt.skipped {
+				err := p.unavailable[id]
+				if err == nil || !strings.HasPrefix(err.Error(), `bme280 "attic": poll: `) || !strings.Contains(err.Error(), "skipped the "+id+" measurement") {
+					t.Errorf("%s unavailable with %v, want the skipped measurement", id, err)
+				}
+			}
+			if len(p.unavailable) != len(tt.skipped) {
+				t.Errorf("unavailable %v, want %v", p.unavailable, tt.skipped)
+			}
+
+			r.spy.set(func(s *spyChip) { s.skipH, s.skipP = false, false })
+			r.spy.take()
+			values(t, r.w)
+			if w := r.spy.take(); !isSetup(w) {
+				t.Errorf("after a skipped measurement the driver wrote % x; want a fresh setup first", w)
+			}
+			for _, id := range tt.skipped {
+				if err := r.w.Unavailable(id); err != nil {
+					t.Errorf("%s still unavailable after a state: %v", id, err)
+				}
+			}
+		})
+	}
+}
+
+func TestPollCanceled(t *testing.T) {
 	r := newRig(t, "oversampling = 16", nil)
 	r.open(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := r.dev.Read(ctx); !errors.Is(err, context.Canceled) {
+	// Called directly: the worker is idle between calls.
+	if err := r.dev.Poll(ctx); !errors.Is(err, context.Canceled) {
 		t.Fatalf("err = %v, want context.Canceled", err)
 	}
 	r.spy.take()
-	if _, err := r.dev.Read(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	values(t, r.w)
 	if w := r.spy.take(); len(w) == 0 || w[0][0] != regCtrlHum {
-		t.Errorf("a cancellation made the next read start with % x; the sensor did not fail, so no new setup is needed", w)
+		t.Errorf("a cancellation made the next poll start with % x; the sensor did not fail, so no new setup is needed", w)
 	}
 }
 
-func TestReadBeforeOpenAndAfterClose(t *testing.T) {
+func TestPollBeforeOpenAndAfterClose(t *testing.T) {
 	r := newRig(t, "", nil)
-	if _, err := r.dev.Read(context.Background()); err == nil || !strings.Contains(err.Error(), "not open") {
-		t.Errorf("Read before Open: err = %v", err)
+	if err := r.dev.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "not open") {
+		t.Errorf("Poll before Open: err = %v", err)
 	}
 	r.open(t)
-	if err := r.dev.Close(); err != nil {
+	if err := r.w.Close(t); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.dev.Read(context.Background()); err == nil || !strings.Contains(err.Error(), "not open") {
-		t.Errorf("Read after Close: err = %v", err)
+	if err := r.dev.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), "not open") {
+		t.Errorf("Poll after Close: err = %v", err)
 	}
-	// Opening again works: the agent reopens devices after a restart.
+	// Opening again works: the agent reopens devices after a failure.
 	r.open(t)
-	if _, err := r.dev.Read(context.Background()); err != nil {
+	r.spy.take()
+	values(t, r.w)
+}
+
+// TestSimModel checks the driver against the model the simulated host
+// attaches for its claims, as the demo does.
+func TestSimModel(t *testing.T) {
+	h := drivertest.Host(t)
+	d := drivertest.Device[*Device](t, New, "attic", `bus = "I2C3"`+"\naddress = 0x77")
+	if err := sim.Attach(h, "bme280", d.Claims(), 7); err != nil {
 		t.Fatal(err)
+	}
+	temp, hum, press := values(t, drivertest.Open(t, d, h))
+	if temp < -40 || temp > 85 || hum < 0 || hum > 100 || press < 300 || press > 1100 {
+		t.Errorf("read %.2f °C %.2f %% %.2f hPa from the simulated model; want values within the chip's range", temp, hum, press)
 	}
 }
 
-func TestDescription(t *testing.T) {
-	f, ok := drivers.Lookup("bme280")
+func TestRegistered(t *testing.T) {
+	drivertest.Registered[*Device](t, "bme280", SampleConfig, "")
+	drv, ok := drivers.Lookup("bme280")
 	if !ok {
 		t.Fatal("bme280 is not registered")
 	}
-	dev, err := f(drivertest.Config(t, "attic", ""))
+	if drv.DefaultInterval != time.Minute {
+		t.Errorf("DefaultInterval = %v, want 1m", drv.DefaultInterval)
+	}
+	if drv.Description == "" || strings.Contains(drv.Description, "\n") {
+		t.Errorf("Description = %q, want one line", drv.Description)
+	}
+	dev, err := drv.New(drivertest.Config(t, "attic", ""))
 	if err != nil {
 		t.Fatal(err)
 	}
 	if info := dev.Info(); info != (drivers.Info{Manufacturer: "Bosch", Model: "BME280"}) {
 		t.Errorf("Info() = %+v", info)
 	}
+	sensor := func(class string, unit drivers.Unit) drivers.Sensor {
+		return drivers.Sensor{Class: class, Unit: unit, State: drivers.StateMeasurement, Precision: 1}
+	}
 	want := []drivers.Entity{
-		{ID: "temperature", Name: "Temperature", Kind: drivers.KindSensor, Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1},
-		{ID: "humidity", Name: "Humidity", Kind: drivers.KindSensor, Class: drivers.ClassHumidity, Unit: drivers.Percent, State: drivers.StateMeasurement, Precision: 1},
-		{ID: "pressure", Name: "Pressure", Kind: drivers.KindSensor, Class: drivers.ClassPressure, Unit: drivers.HectoPascal, State: drivers.StateMeasurement, Precision: 1},
+		{ID: "temperature", Name: "Temperature", Spec: sensor(drivers.ClassTemperature, drivers.Celsius)},
+		{ID: "humidity", Name: "Humidity", Spec: sensor(drivers.ClassHumidity, drivers.Percent)},
+		{ID: "pressure", Name: "Pressure", Spec: sensor(drivers.ClassPressure, drivers.HectoPascal)},
 	}
-	got := dev.Entities()
-	if len(got) != len(want) {
-		t.Fatalf("Entities() = %+v", got)
+	if got := dev.Entities(); !slices.Equal(got, want) {
+		t.Errorf("Entities() = %+v\nwant %+v", got, want)
 	}
-	for i := range want {
-		if got[i] != want[i] {
-			t.Errorf("entity %d = %+v, want %+v", i, got[i], want[i])
-		}
+	if _, ok := dev.(drivers.Poller); !ok {
+		t.Error("the device is not a Poller")
 	}
-	if _, ok := dev.(drivers.Reader); !ok {
-		t.Error("the device is not a Reader")
+	if _, ok := dev.(drivers.Commander); ok {
+		t.Error("the device is a Commander; a BME280 takes no commands")
 	}
 }

@@ -23,7 +23,9 @@ func TestNewConfig(t *testing.T) {
 		{name: "bus as integer", toml: `bus = 4`, claim: "i2c:4:0x76", osrs: 1},
 		{name: "bus by name", toml: `bus = "I2C1"`, claim: "i2c:1:0x76", osrs: 1},
 		{name: "bus by device", toml: `bus = "/dev/i2c-0"`, claim: "i2c:0:0x76", osrs: 1},
-		{name: "bus with leading zero", toml: `bus = "01"`, claim: "i2c:1:0x76", osrs: 1},
+		{name: "bus by kernel name", toml: `bus = "i2c-22"`, claim: "i2c:22:0x76", osrs: 1},
+		{name: "bus numbered above 255", toml: `bus = 256`, claim: "i2c:256:0x76", osrs: 1},
+		{name: "bus another device provides", toml: `bus = "mux/2"`, claim: "i2c:mux/2:0x76", osrs: 1},
 		{name: "other address", toml: `address = 0x77`, claim: "i2c:1:0x77", osrs: 1},
 		{name: "address in decimal", toml: `address = 118`, claim: "i2c:1:0x76", osrs: 1},
 		{name: "oversampling 2", toml: `oversampling = 2`, claim: "i2c:1:0x76", osrs: 2},
@@ -33,11 +35,8 @@ func TestNewConfig(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, err := New(drivertest.Config(t, "attic", tt.toml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := d.Claims(); !slices.Equal(got, []string{tt.claim}) {
+			d := drivertest.Device[*Device](t, New, "attic", tt.toml)
+			if got := claims(d); !slices.Equal(got, []string{tt.claim}) {
 				t.Errorf("Claims() = %q, want [%q]", got, tt.claim)
 			}
 			if d.osrs != tt.osrs || d.offset != tt.offset {
@@ -45,6 +44,15 @@ func TestNewConfig(t *testing.T) {
 			}
 		})
 	}
+}
+
+// claims returns d's claims in their canonical form.
+func claims(d *Device) []string {
+	var s []string
+	for _, r := range d.Claims() {
+		s = append(s, r.String())
+	}
+	return s
 }
 
 func TestNewConfigErrors(t *testing.T) {
@@ -64,11 +72,14 @@ func TestNewConfigErrors(t *testing.T) {
 		{name: "offset inf", toml: `temperature_offset = -inf`, key: "temperature_offset", want: []string{"-Inf °C"}},
 		{name: "offset implausible", toml: `temperature_offset = 100`, key: "temperature_offset", want: []string{"100 °C", "-50 and 50"}},
 		{name: "offset as string", toml: `temperature_offset = "1"`, key: "temperature_offset", want: []string{"must be a number, not a string"}},
-		{name: "bus name", toml: `bus = "spi0"`, key: "bus", want: []string{`"spi0" is not a bus`, "I2C1"}},
-		{name: "bus empty", toml: `bus = ""`, key: "bus", want: []string{`"" is not a bus`}},
-		{name: "bus negative", toml: `bus = -1`, key: "bus", want: []string{`"-1" is not a bus`}},
-		{name: "bus too big", toml: `bus = 256`, key: "bus", want: []string{`"256" is not a bus`}},
+		// Bus names are drivers.ParseI2CBus's, with its words.
+		{name: "bus name", toml: `bus = "spi0"`, key: "bus", want: []string{`I2C bus "spi0": write its number`, "I2C1"}},
+		{name: "bus empty", toml: `bus = ""`, key: "bus", want: []string{`I2C bus "": write its number`}},
+		{name: "bus with leading zero", toml: `bus = "01"`, key: "bus", want: []string{`I2C bus "01"`}},
+		{name: "bus negative", toml: `bus = -1`, key: "bus", want: []string{`I2C bus "-1"`}},
+		{name: "bus too big", toml: `bus = 65536`, key: "bus", want: []string{`I2C bus "65536"`}},
 		{name: "bus bool", toml: `bus = true`, key: "bus", want: []string{"true is not a bus"}},
+		{name: "bus fraction", toml: `bus = 1.5`, key: "bus", want: []string{"1.5 is not a bus"}},
 		{name: "bus table", toml: `bus = [1]`, key: "bus", want: []string{"[1] is not a bus"}},
 		{name: "typo", toml: `adress = 0x77`, key: "adress", want: []string{`unknown key (did you mean "address"?)`}},
 		{name: "key in the wrong case", toml: `Address = 0x77`, key: "Address", want: []string{`did you mean "address"? keys are case-sensitive`}},
@@ -85,10 +96,9 @@ func TestNewConfigErrors(t *testing.T) {
 // TestNewConfigErrorsAll checks that every bad value is reported at once,
 // each at its own key and line, as the agent shows them.
 func TestNewConfigErrorsAll(t *testing.T) {
-	factory := func(c drivers.Config) (drivers.Device, error) { return New(c) }
-	probs := drivertest.Problems(t, factory, "attic", "bus = \"I2C9x\"\naddress = 0x48\n\ntemperature_offset = 75.5\noversampling = 3\n")
+	probs := drivertest.Problems(t, New, "attic", "bus = \"I2C9x\"\naddress = 0x48\n\ntemperature_offset = 75.5\noversampling = 3\n")
 	drivertest.CheckProblems(t, probs,
-		drivertest.WantProblem{Line: 1, Key: "bus", Msg: `"I2C9x" is not a bus`},
+		drivertest.WantProblem{Line: 1, Key: "bus", Msg: `I2C bus "I2C9x"`},
 		drivertest.WantProblem{Line: 2, Key: "address", Msg: "0x48 is not a BME280 address"},
 		drivertest.WantProblem{Line: 4, Key: "temperature_offset", Msg: "75.5 °C is not a plausible correction"},
 		drivertest.WantProblem{Line: 5, Key: "oversampling", Msg: "3 is not an oversampling rate"},
@@ -101,7 +111,7 @@ func TestNewWithoutDecode(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := d.Claims(); !slices.Equal(got, []string{"i2c:1:0x76"}) {
+	if got := claims(d.(*Device)); !slices.Equal(got, []string{"i2c:1:0x76"}) {
 		t.Errorf("Claims() = %q", got)
 	}
 }
@@ -114,11 +124,11 @@ func sampleDevice(t *testing.T, sample string) (drivertest.Table, *Device) {
 	if len(tbs) != 1 {
 		t.Fatalf("sample config has %d [[device]] tables, want 1", len(tbs))
 	}
-	d, err := New(tbs[0].Config)
+	d, err := tbs[0].Build(New)
 	if err != nil {
 		t.Fatalf("sample config: %v\n%s", err, sample)
 	}
-	return tbs[0], d
+	return tbs[0], d.(*Device)
 }
 
 func TestSampleConfig(t *testing.T) {
@@ -133,16 +143,19 @@ func TestSampleConfig(t *testing.T) {
 	if n == 0 {
 		t.Fatal("the sample has no commented-out defaults")
 	}
-	_, withDefaults := sampleDevice(t, uncommented)
+	tb, withDefaults := sampleDevice(t, uncommented)
 	d.log, withDefaults.log = nil, nil
 	if *withDefaults != *d {
 		t.Errorf("the defaults written in the sample differ from the driver's:\nsample  %+v\ndriver  %+v", *withDefaults, *d)
+	}
+	if tb.Config.Interval != DefaultInterval {
+		t.Errorf("the sample's interval is %v, want the driver's default %v", tb.Config.Interval, DefaultInterval)
 	}
 	drivertest.CheckSample(t, SampleConfig)
 }
 
 func FuzzNew(f *testing.F) {
-	for _, s := range []string{"", `bus = "I2C1"`, `bus = 1`, "address = 0x77\noversampling = 16", `temperature_offset = -1.5`, `bus = "/dev/i2c-99999"`} {
+	for _, s := range []string{"", `bus = "I2C1"`, `bus = 1`, "address = 0x77\noversampling = 16", `temperature_offset = -1.5`, `bus = "/dev/i2c-99999"`, `bus = "mux/0"`, `bus = "/mux/0"`} {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, snippet string) {
@@ -150,16 +163,21 @@ func FuzzNew(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d, err := New(cfg)
+		dev, err := New(cfg)
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), `bme280 "fuzz": config: `) {
 				t.Errorf("error without prefix: %v", err)
 			}
 			return
 		}
-		claim := d.Claims()[0]
-		if !regexp.MustCompile(`^i2c:\d{1,3}:0x7[67]$`).MatchString(claim) {
-			t.Errorf("accepted %q with claim %q", snippet, claim)
+		d := dev.(*Device)
+		// The claim's bus is canonical: parsing it again changes nothing.
+		c := d.Claims()[0]
+		if bus, err := drivers.ParseI2CBus(c.Bus); err != nil || bus != c.Bus || c.Kind != drivers.ResourceI2C || (c.Addr != 0x76 && c.Addr != 0x77) {
+			t.Errorf("accepted %q with claim %+v (%v)", snippet, c, err)
+		}
+		if !regexp.MustCompile(`^i2c:([0-9]+|[^/:]+/.+):0x7[67]$`).MatchString(c.String()) {
+			t.Errorf("accepted %q with claim %q", snippet, c)
 		}
 		if d.osrs < 1 || d.osrs > 5 {
 			t.Errorf("accepted %q with oversampling code %d", snippet, d.osrs)

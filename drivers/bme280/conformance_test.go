@@ -23,11 +23,7 @@ func TestConformance(t *testing.T) {
 			if err := h.AddI2CChip(tc.bus, tc.addr, sim.NewBME280(nil)); err != nil {
 				t.Fatal(err)
 			}
-			d, err := New(drivertest.Config(t, "attic", tc.toml))
-			if err != nil {
-				t.Fatal(err)
-			}
-			drivertest.Conformance(t, d, h)
+			drivertest.Conformance(t, drivertest.Device[*Device](t, New, "attic", tc.toml), h)
 		})
 	}
 }
