@@ -21,11 +21,17 @@
 //     it is the only hint of a sensor in a hot enclosure or in the sun,
 //     where CO₂ readings drift.
 //
-// Each Read empties the port's input buffer, sends the read request and
+// Each Poll empties the port's input buffer, sends the read request and
 // waits up to a second for the reply, hunting for the 0xFF start byte after
-// noise and skipping replies to other commands. A read that fails at the
-// port itself (a USB adapter unplugged) closes the port, and the next Read
-// opens it again through the host.
+// noise and skipping replies to other commands. A poll that fails at the
+// port itself — a read or write error rather than a timeout: EIO or ENXIO
+// when a USB adapter is unplugged, a port the system closed — closes the
+// port and asks the agent to reopen the device (drivers.Output.Reopen),
+// which opens the port afresh with backoff and sends the setup commands
+// again, since a replugged sensor may have been power-cycled elsewhere.
+//
+// The sensor takes no commands from Home Assistant: abc and range are
+// configuration, written at every Open.
 //
 // Real units answer a fixed value (often 500 ppm) for the first minutes
 // after power-on while the lamp warms up. The driver cannot tell that from
@@ -53,9 +59,19 @@ import (
 //go:embed sample.toml
 var SampleConfig string
 
+// DefaultInterval is how often the sensor is read when the device sets no
+// interval. It measures every 5 seconds by itself; CO₂ in a room changes
+// over minutes.
+const DefaultInterval = 30 * time.Second
+
 func init() {
-	drivers.Register("mhz19", New)
-	drivers.RegisterSample("mhz19", SampleConfig)
+	drivers.Register(drivers.Driver{
+		Name:            "mhz19",
+		New:             New,
+		Sample:          SampleConfig,
+		DefaultInterval: DefaultInterval,
+		Description:     "Winsen MH-Z19B/C CO₂ sensor on a serial port",
+	})
 }
 
 // Entity ids, which appear in topics and unique ids and so must never change.
@@ -87,7 +103,7 @@ type config struct {
 	Range *int   `toml:"range"`
 }
 
-// Device is one MH-Z19 sensor. It implements drivers.Reader and
+// Device is one MH-Z19 sensor. It implements drivers.Poller and
 // drivers.Claimer.
 type Device struct {
 	id   string
@@ -98,9 +114,9 @@ type Device struct {
 	// timeout bounds the wait for a reply; tests shorten it.
 	timeout time.Duration
 
-	host drivers.Host
 	log  *slog.Logger
-	port drivers.Port
+	out  drivers.Output // from Open to Close
+	port drivers.Port   // open from Open until Close or a port failure
 }
 
 // New builds an MH-Z19 device from its configuration. It does not touch
@@ -150,39 +166,40 @@ func (d *Device) Info() drivers.Info {
 // why the temperature is diagnostic.
 func (d *Device) Entities() []drivers.Entity {
 	return []drivers.Entity{
-		{ID: EntityCO2, Name: "CO2", Kind: drivers.KindSensor, Class: drivers.ClassCO2,
-			Unit: drivers.PPM, State: drivers.StateMeasurement, Precision: 0},
-		{ID: EntityTemperature, Name: "Internal temperature", Kind: drivers.KindSensor,
-			Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement,
-			Precision: 0, Diagnostic: true},
+		{ID: EntityCO2, Name: "CO2",
+			Spec: drivers.Sensor{Class: drivers.ClassCO2, Unit: drivers.PPM, State: drivers.StateMeasurement, Precision: 0}},
+		{ID: EntityTemperature, Name: "Internal temperature", Diagnostic: true,
+			Spec: drivers.Sensor{Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 0}},
 	}
 }
 
 // Claims implements drivers.Claimer: the serial port is the sensor's alone.
-func (d *Device) Claims() []string { return []string{"serial:" + d.conf.Port} }
+func (d *Device) Claims() []drivers.Resource {
+	return []drivers.Resource{drivers.SerialPort(d.conf.Port)}
+}
 
 // Open implements drivers.Device: it opens the port at 9600 8N1 and sends
-// the ABC and range commands the configuration asks for. It keeps h so that
-// Read can reopen the port after it went away.
-func (d *Device) Open(ctx context.Context, h drivers.Host) error {
+// the ABC and range commands the configuration asks for. States come with
+// the first Poll.
+func (d *Device) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("mhz19 %q: open: %w", d.id, err)
 	}
 	d.closePort()
-	d.host = h
 	if l := h.Logger(); l != nil {
 		d.log = l
 	}
-	if err := d.connect(); err != nil {
+	if err := d.connect(h); err != nil {
 		return fmt.Errorf("mhz19 %q: open: %w", d.id, err)
 	}
+	d.out = out
 	d.log.Debug("mhz19: port open", "port", d.conf.Port, "setup_commands", len(d.setup))
 	return nil
 }
 
 // connect opens the port and sends the setup commands.
-func (d *Device) connect() error {
-	p, err := d.host.Serial(d.conf.Port, drivers.SerialMode{BaudRate: 9600, DataBits: 8, Parity: drivers.ParityNone, StopBits: 1})
+func (d *Device) connect(h drivers.Host) error {
+	p, err := drivers.Serial(h, d.conf.Port, drivers.SerialMode{BaudRate: 9600, DataBits: 8, Parity: drivers.ParityNone, StopBits: 1})
 	if err != nil {
 		return err
 	}
@@ -200,43 +217,42 @@ func (d *Device) connect() error {
 	return nil
 }
 
-// Read implements drivers.Reader: it asks the sensor for its CO₂ level and
-// temperature.
-func (d *Device) Read(ctx context.Context) ([]drivers.Reading, error) {
-	if d.host == nil {
-		return nil, fmt.Errorf("mhz19 %q: read: the device is not open", d.id)
+// Poll implements drivers.Poller: it asks the sensor for its CO₂ level and
+// temperature. When the port itself fails, it closes the port and asks the
+// agent to reopen the device.
+func (d *Device) Poll(ctx context.Context) error {
+	if d.out == nil {
+		return fmt.Errorf("mhz19 %q: poll: the device is not open", d.id)
 	}
 	if d.port == nil {
-		if err := d.connect(); err != nil {
-			return nil, fmt.Errorf("mhz19 %q: read: reopen: %w", d.id, err)
-		}
-		d.log.Info("mhz19: serial port reopened", "port", d.conf.Port)
+		return fmt.Errorf("mhz19 %q: poll: serial %s: the port failed and is closed until the device is reopened", d.id, d.conf.Port)
 	}
 	r, err := d.exchange(ctx)
 	if err != nil {
 		if pe := (*portError)(nil); errors.As(err, &pe) {
 			d.closePort()
-			return nil, fmt.Errorf("mhz19 %q: read: %w (the next read reopens the port)", d.id, err)
+			err = fmt.Errorf("mhz19 %q: poll: %w (the port is reopened)", d.id, err)
+			d.out.Reopen(err)
+			return err
 		}
-		return nil, fmt.Errorf("mhz19 %q: read: %w", d.id, err)
+		return fmt.Errorf("mhz19 %q: poll: %w", d.id, err)
 	}
-	return []drivers.Reading{
-		{Entity: EntityCO2, Value: drivers.Num(float64(r.PPM), drivers.PPM)},
-		{Entity: EntityTemperature, Value: drivers.Num(float64(r.TempC), drivers.Celsius)},
-	}, nil
+	d.out.State(EntityCO2, drivers.Num(float64(r.PPM), drivers.PPM))
+	d.out.State(EntityTemperature, drivers.Num(float64(r.TempC), drivers.Celsius))
+	return nil
 }
 
 // Close implements drivers.Device. The sensor needs nothing on exit.
 func (d *Device) Close() error {
 	err := d.closePort()
-	d.host = nil
+	d.out = nil
 	if err != nil {
 		return fmt.Errorf("mhz19 %q: close: %w", d.id, err)
 	}
 	return nil
 }
 
-// closePort closes the port, if open, so that the next Read opens it anew.
+// closePort closes the port, if open.
 func (d *Device) closePort() error {
 	if d.port == nil {
 		return nil
@@ -247,7 +263,10 @@ func (d *Device) closePort() error {
 }
 
 // portError marks a failure of the serial port itself rather than of the
-// sensor's reply: the port is closed and reopened on the next read.
+// sensor's reply: a read or write that fails instead of timing out, which
+// means the adapter is gone or broken (EIO or ENXIO when a USB adapter is
+// unplugged, a port closed under the driver). Only opening the port again
+// can help, so Poll asks the agent to reopen the device.
 type portError struct{ err error }
 
 func (e *portError) Error() string { return e.err.Error() }
@@ -327,6 +346,7 @@ func writeFull(w io.Writer, b []byte) error {
 }
 
 var (
-	_ drivers.Reader  = (*Device)(nil)
+	_ drivers.Device  = (*Device)(nil)
+	_ drivers.Poller  = (*Device)(nil)
 	_ drivers.Claimer = (*Device)(nil)
 )
