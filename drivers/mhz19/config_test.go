@@ -3,6 +3,7 @@ package mhz19
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
@@ -26,8 +27,8 @@ func TestConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			d := drivertest.Device[*Device](t, New, "co2", tt.snippet)
-			if got := d.Claims(); len(got) != 1 || got[0] != tt.claim {
-				t.Errorf("Claims() = %q, want [%q]", got, tt.claim)
+			if got := d.Claims(); len(got) != 1 || got[0].String() != tt.claim || got[0].Shared {
+				t.Errorf("Claims() = %v, want [%q], not shared", got, tt.claim)
 			}
 			if len(d.setup) != tt.setup {
 				t.Errorf("%d setup commands, want %d", len(d.setup), tt.setup)
@@ -86,8 +87,13 @@ func TestSampleConfig(t *testing.T) {
 	if len(devs) != 1 {
 		t.Fatalf("sample.toml has %d [[device]] tables, want 1", len(devs))
 	}
-	if got := devs[0].Claims(); got[0] != "serial:/dev/serial0" {
-		t.Errorf("sample claims %q, want serial:/dev/serial0", got)
+	if got := devs[0].Claims(); got[0] != drivers.SerialPort("/dev/serial0") {
+		t.Errorf("sample claims %v, want serial:/dev/serial0", got)
+	}
+	// The interval the sample shows is the driver's default.
+	uncommented, _ := drivertest.SampleDefaults(SampleConfig)
+	if got := drivertest.Tables(t, uncommented)[0].Config.Interval; got != DefaultInterval {
+		t.Errorf("the sample's interval is %v, want the driver's default %v", got, DefaultInterval)
 	}
 	// Every optional key is in the sample, commented out, so users find it.
 	for _, key := range []string{"# abc = ", "# range = "} {
@@ -102,5 +108,15 @@ func TestRegistered(t *testing.T) {
 	dev := drivertest.Registered[*Device](t, "mhz19", SampleConfig, `port = "/dev/serial0"`)
 	if info := dev.Info(); info.Manufacturer != "Winsen" || info.Model != "MH-Z19" {
 		t.Errorf("Info() = %+v, want Winsen MH-Z19", info)
+	}
+	d, ok := drivers.Lookup("mhz19")
+	if !ok {
+		t.Fatal("mhz19 is not registered")
+	}
+	if d.DefaultInterval != 30*time.Second {
+		t.Errorf("DefaultInterval = %v, want 30s", d.DefaultInterval)
+	}
+	if d.Description == "" || strings.Contains(d.Description, "\n") {
+		t.Errorf("Description = %q, want one line", d.Description)
 	}
 }

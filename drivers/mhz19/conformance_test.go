@@ -19,11 +19,7 @@ func TestConformance(t *testing.T) {
 			if _, err := h.AddSerialPeer("/dev/serial0", sim.NewMHZ19(sim.StaticCO2(650))); err != nil {
 				t.Fatal(err)
 			}
-			d, err := drivertest.Build(t, New, "co2", snippet)
-			if err != nil {
-				t.Fatal(err)
-			}
-			drivertest.Conformance(t, d, h)
+			drivertest.Conformance(t, drivertest.Device[*Device](t, New, "co2", snippet), h)
 		})
 	}
 }

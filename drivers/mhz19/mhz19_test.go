@@ -5,8 +5,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,8 +40,9 @@ func (k *co2Knob) Set(ppm float64)       { k.bits.Store(math.Float64bits(ppm)) }
 func (k *co2Knob) PPM(time.Time) float64 { return math.Float64frombits(k.bits.Load()) }
 
 // openSensor attaches a simulated MH-Z19 at /dev/serial0 of a simulated
-// host, over a real pty, and opens a driver on it configured by snippet.
-func openSensor(t *testing.T, snippet string, co2 sim.CO2Source) (*Device, *sim.MHZ19) {
+// host, over a real pty, and opens a driver on it configured by snippet, on
+// a worker as the agent does.
+func openSensor(t *testing.T, snippet string, co2 sim.CO2Source) (*Device, *drivertest.Worker, *sim.MHZ19) {
 	t.Helper()
 	h := drivertest.Host(t)
 	return openSensorOn(t, h, h, snippet, co2)
@@ -47,57 +50,78 @@ func openSensor(t *testing.T, snippet string, co2 sim.CO2Source) (*Device, *sim.
 
 // openSensorOn is openSensor on board h, with the driver opened through
 // host (h itself, or a wrapper of it).
-func openSensorOn(t *testing.T, h *sim.Host, host drivers.Host, snippet string, co2 sim.CO2Source) (*Device, *sim.MHZ19) {
+func openSensorOn(t *testing.T, h *sim.Host, host drivers.Host, snippet string, co2 sim.CO2Source) (*Device, *drivertest.Worker, *sim.MHZ19) {
 	t.Helper()
 	peer := sim.NewMHZ19(co2)
 	if _, err := h.AddSerialPeer("/dev/serial0", peer); err != nil {
 		t.Fatal(err)
 	}
-	dev, err := New(drivertest.Config(t, "test", snippet))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := dev.(*Device)
-	if err := d.Open(context.Background(), host); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	// Registered after h.Close, so it runs first: the port closes before
-	// the simulation stops.
-	t.Cleanup(func() { d.Close() })
-	return d, peer
+	d := drivertest.Device[*Device](t, New, "test", snippet)
+	// The worker closes the device at the end of the test, before the
+	// host made earlier stops the simulation.
+	return d, drivertest.Open(t, d, host), peer
 }
 
-// mustRead reads and returns the CO₂ and temperature values.
-func mustRead(t *testing.T, d *Device) (ppm, tempC float64) {
+// poll polls through w and returns the states that poll reported, or its
+// error; a poll reports nothing else.
+func poll(t *testing.T, w *drivertest.Worker) ([]drivertest.Report, error) {
 	t.Helper()
-	rs, err := d.Read(context.Background())
-	if err != nil {
-		t.Fatalf("Read: %v", err)
+	before := len(w.Reports())
+	err := w.Poll(t)
+	var states []drivertest.Report
+	for _, r := range w.Reports()[before:] {
+		switch {
+		case r.Kind == "state" && err == nil:
+			states = append(states, r)
+		case r.Kind == "reopen" && err != nil:
+		default:
+			t.Fatalf("a poll that returned %v reported %+v", err, r)
+		}
 	}
-	return values(t, rs)
+	return states, err
 }
 
-func values(t *testing.T, rs []drivers.Reading) (ppm, tempC float64) {
+// mustRead polls and returns the CO₂ and temperature values.
+func mustRead(t *testing.T, w *drivertest.Worker) (ppm, tempC float64) {
 	t.Helper()
-	if len(rs) != 2 {
-		t.Fatalf("Read returned %d readings, want 2: %v", len(rs), rs)
+	states, err := poll(t, w)
+	if err != nil {
+		t.Fatalf("Poll: %v", err)
 	}
-	for _, r := range rs {
+	return values(t, states)
+}
+
+// pollErr polls and returns its error, which must not be nil.
+func pollErr(t *testing.T, w *drivertest.Worker) error {
+	t.Helper()
+	_, err := poll(t, w)
+	if err == nil {
+		t.Fatal("Poll succeeded")
+	}
+	return err
+}
+
+func values(t *testing.T, states []drivertest.Report) (ppm, tempC float64) {
+	t.Helper()
+	if len(states) != 2 {
+		t.Fatalf("Poll reported %d states, want 2: %+v", len(states), states)
+	}
+	for _, r := range states {
 		switch {
 		case r.Entity == EntityCO2 && r.Value.Kind == drivers.ValueNumber && r.Value.Unit == drivers.PPM:
 			ppm = r.Value.Num
 		case r.Entity == EntityTemperature && r.Value.Kind == drivers.ValueNumber && r.Value.Unit == drivers.Celsius:
 			tempC = r.Value.Num
 		default:
-			t.Fatalf("unexpected reading %s = %v", r.Entity, r.Value)
+			t.Fatalf("unexpected state %s = %v", r.Entity, r.Value)
 		}
 	}
 	return ppm, tempC
 }
 
-func TestReadMatchesSensor(t *testing.T) {
+func TestPollMatchesSensor(t *testing.T) {
 	knob := newKnob(0)
-	d, peer := openSensor(t, `port = "/dev/serial0"`, knob)
+	_, w, peer := openSensor(t, `port = "/dev/serial0"`, knob)
 	tests := []struct {
 		ppm, temp         float64
 		wantPPM, wantTemp float64
@@ -113,56 +137,59 @@ func TestReadMatchesSensor(t *testing.T) {
 	for _, tt := range tests {
 		knob.Set(tt.ppm)
 		peer.SetTemperature(tt.temp)
-		ppm, temp := mustRead(t, d)
+		ppm, temp := mustRead(t, w)
 		if ppm != tt.wantPPM || temp != tt.wantTemp {
 			t.Errorf("air %v ppm at %v °C: read %v ppm, %v °C; want %v ppm, %v °C", tt.ppm, tt.temp, ppm, temp, tt.wantPPM, tt.wantTemp)
 		}
 	}
 }
 
-func TestReadStaticCO2(t *testing.T) {
-	d, _ := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(612))
+func TestPollStaticCO2(t *testing.T) {
+	_, w, _ := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(612))
 	for range 3 {
-		if ppm, temp := mustRead(t, d); ppm != 612 || temp != 24 {
+		if ppm, temp := mustRead(t, w); ppm != 612 || temp != 24 {
 			t.Fatalf("read %v ppm %v °C, want 612 ppm 24 °C (the simulated sensor's default)", ppm, temp)
 		}
 	}
 }
 
-func TestReadCorruptThenRecover(t *testing.T) {
-	d, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(800))
+func TestPollCorruptThenRecover(t *testing.T) {
+	_, w, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(800))
 	peer.Corrupt(true)
-	_, err := d.Read(context.Background())
-	if err == nil {
-		t.Fatal("Read of a corrupted reply succeeded")
-	}
-	for _, want := range []string{`mhz19 "test": read: checksum mismatch: got 0x`, ", want 0x", "check the wiring"} {
+	err := pollErr(t, w)
+	for _, want := range []string{`mhz19 "test": poll: checksum mismatch: got 0x`, ", want 0x", "check the wiring"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q does not contain %q", err, want)
 		}
 	}
+	if n := len(w.Reopens()); n != 0 {
+		t.Errorf("a damaged reply asked for %d reopens; the port is fine", n)
+	}
 	peer.Corrupt(false)
-	if ppm, _ := mustRead(t, d); ppm != 800 {
+	if ppm, _ := mustRead(t, w); ppm != 800 {
 		t.Fatalf("after recovery read %v ppm, want 800", ppm)
 	}
 }
 
-func TestReadSilenceThenRecover(t *testing.T) {
-	d, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(650))
+func TestPollSilenceThenRecover(t *testing.T) {
+	_, w, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(650))
 	peer.Silence(true)
-	_, err := d.Read(context.Background())
-	want := `mhz19 "test": read: no answer within 1s (check wiring TX↔RX and 5V supply)`
-	if err == nil || err.Error() != want {
-		t.Fatalf("Read of a silent sensor: err = %v, want %q", err, want)
+	err := pollErr(t, w)
+	want := `mhz19 "test": poll: no answer within 1s (check wiring TX↔RX and 5V supply)`
+	if err.Error() != want {
+		t.Fatalf("Poll of a silent sensor: err = %v, want %q", err, want)
+	}
+	if n := len(w.Reopens()); n != 0 {
+		t.Errorf("a silent sensor asked for %d reopens; the port is fine", n)
 	}
 	peer.Silence(false)
-	if ppm, _ := mustRead(t, d); ppm != 650 {
+	if ppm, _ := mustRead(t, w); ppm != 650 {
 		t.Fatalf("after recovery read %v ppm, want 650", ppm)
 	}
 }
 
-func TestReadResyncsAfterNoise(t *testing.T) {
-	d, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(1500))
+func TestPollResyncsAfterNoise(t *testing.T) {
+	_, w, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(1500))
 	tests := []struct {
 		name  string
 		noise []byte
@@ -175,12 +202,12 @@ func TestReadResyncsAfterNoise(t *testing.T) {
 	}
 	for _, tt := range tests {
 		peer.Noise(tt.noise)
-		rs, err := d.Read(context.Background())
+		states, err := poll(t, w)
 		if err != nil {
 			t.Errorf("%s before the reply: %v", tt.name, err)
 			continue
 		}
-		if ppm, _ := values(t, rs); ppm != 1500 {
+		if ppm, _ := values(t, states); ppm != 1500 {
 			t.Errorf("%s before the reply: read %v ppm, want 1500", tt.name, ppm)
 		}
 	}
@@ -213,16 +240,17 @@ func TestNoReplyExplains(t *testing.T) {
 	}
 }
 
-// TestReadDropsLateReply checks that a reply arriving after its read gave
-// up is not taken for the next read's.
-func TestReadDropsLateReply(t *testing.T) {
+// TestPollDropsLateReply checks that a reply arriving after its poll gave
+// up is not taken for the next poll's.
+func TestPollDropsLateReply(t *testing.T) {
 	knob := newKnob(700)
-	d, peer := openSensor(t, `port = "/dev/serial0"`, knob)
+	d, w, peer := openSensor(t, `port = "/dev/serial0"`, knob)
+	// Set between calls: the worker takes each call through a channel,
+	// after this write.
 	d.timeout = 200 * time.Millisecond
 	peer.SetResponseDelay(600 * time.Millisecond)
-	_, err := d.Read(context.Background())
-	if err == nil || !strings.Contains(err.Error(), "no answer within 200ms") {
-		t.Fatalf("Read of a slow sensor: err = %v, want no answer within 200ms", err)
+	if err := pollErr(t, w); !strings.Contains(err.Error(), "no answer within 200ms") {
+		t.Fatalf("Poll of a slow sensor: err = %v, want no answer within 200ms", err)
 	}
 	// Wait until the late reply (700 ppm) is on the line.
 	for end := time.Now().Add(waitLimit); peer.Answered() < 1; time.Sleep(5 * time.Millisecond) {
@@ -233,22 +261,22 @@ func TestReadDropsLateReply(t *testing.T) {
 	knob.Set(900)
 	peer.SetResponseDelay(time.Millisecond)
 	d.timeout = replyTimeout
-	if ppm, _ := mustRead(t, d); ppm != 900 {
+	if ppm, _ := mustRead(t, w); ppm != 900 {
 		t.Fatalf("read %v ppm, want 900: a stale reply was taken for the new one", ppm)
 	}
 }
 
-func TestReadCancelled(t *testing.T) {
-	d, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(500))
+func TestPollCancelled(t *testing.T) {
+	d, w, peer := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(500))
 	peer.Silence(true)
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := d.Read(ctx)
-	if !errors.Is(err, context.Canceled) {
-		t.Fatalf("Read with a cancelled context: err = %v, want context.Canceled", err)
+	// Called directly: the worker is idle between calls.
+	if err := d.Poll(ctx); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Poll with a cancelled context: err = %v, want context.Canceled", err)
 	}
 	peer.Silence(false)
-	if ppm, _ := mustRead(t, d); ppm != 500 {
+	if ppm, _ := mustRead(t, w); ppm != 500 {
 		t.Fatalf("read %v ppm after a cancelled read, want 500", ppm)
 	}
 }
@@ -269,10 +297,10 @@ func TestSetupCommandsReachSensor(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			d, peer := openSensor(t, "port = \"/dev/serial0\"\n"+tt.snippet, sim.StaticCO2(3000))
+			_, w, peer := openSensor(t, "port = \"/dev/serial0\"\n"+tt.snippet, sim.StaticCO2(3000))
 			// The sensor handles requests in order, so once the read is
 			// answered every setup command has been taken.
-			ppm, _ := mustRead(t, d)
+			ppm, _ := mustRead(t, w)
 			var got []string
 			for _, c := range peer.Commands() {
 				got = append(got, fmt.Sprintf("% x", c.Frame))
@@ -300,7 +328,7 @@ type slowLineHost struct {
 	port *slowLinePort
 }
 
-// Serial implements drivers.Host.
+// Serial implements drivers.SerialHost.
 func (h *slowLineHost) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
 	p, err := h.Host.Serial(path, mode)
 	if err != nil {
@@ -409,7 +437,7 @@ func TestSetupAcknowledgementsAreNotReadings(t *testing.T) {
 			if !tt.slow {
 				host = h.Host
 			}
-			d, peer := openSensorOn(t, h.Host, host, snippet, sim.StaticCO2(3000))
+			_, w, peer := openSensorOn(t, h.Host, host, snippet, sim.StaticCO2(3000))
 			if !tt.slow {
 				// Both acknowledgements are on the line before the read.
 				for end := time.Now().Add(waitLimit); peer.Answered() < len(acks); time.Sleep(time.Millisecond) {
@@ -420,7 +448,7 @@ func TestSetupAcknowledgementsAreNotReadings(t *testing.T) {
 			}
 
 			for i := range 2 {
-				ppm, temp := mustRead(t, d)
+				ppm, temp := mustRead(t, w)
 				if ppm != 2000 || temp != 24 {
 					t.Fatalf("read %d: %v ppm at %v °C, want 2000 ppm (3000 saturated at the range) at 24 °C", i+1, ppm, temp)
 				}
@@ -445,52 +473,66 @@ func TestSetupAcknowledgementsAreNotReadings(t *testing.T) {
 
 func TestOpenErrors(t *testing.T) {
 	h := drivertest.Host(t)
-	dev, err := New(drivertest.Config(t, "kitchen", `port = "/dev/ttyUSB7"`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = dev.Open(context.Background(), h)
-	if err == nil || !strings.Contains(err.Error(), `mhz19 "kitchen": open: `) || !strings.Contains(err.Error(), "/dev/ttyUSB7") {
+	d := drivertest.Device[*Device](t, New, "kitchen", `port = "/dev/ttyUSB7"`)
+	w, err := drivertest.Start(t, d, h)
+	if err == nil || !strings.HasPrefix(err.Error(), `mhz19 "kitchen": open: `) || !strings.Contains(err.Error(), "/dev/ttyUSB7") {
 		t.Fatalf("Open of a port with nothing attached: err = %v, want an error naming the device and the port", err)
 	}
-	// The agent retries Open; a Read in between tries the port again too.
-	if _, err := dev.(drivers.Reader).Read(context.Background()); err == nil || !strings.Contains(err.Error(), `mhz19 "kitchen": read: reopen: `) || !strings.Contains(err.Error(), "/dev/ttyUSB7") {
-		t.Fatalf("Read after a failed Open: err = %v, want a reopen error naming the port", err)
+	// The agent closes a device whose Open failed, and retries Open later;
+	// the driver does not try the port on its own in between.
+	if w != nil {
+		if err := w.Close(t); err != nil {
+			t.Fatalf("Close after a failed Open: %v", err)
+		}
+		if n := len(w.Reopens()); n != 0 {
+			t.Errorf("a failed Open asked for %d reopens; the agent retries Open by itself", n)
+		}
 	}
+	if err := d.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), `mhz19 "kitchen": poll: the device is not open`) {
+		t.Fatalf("Poll after a failed Open: err = %v, want not open", err)
+	}
+
+	t.Run("a host without serial ports", func(t *testing.T) {
+		d := drivertest.Device[*Device](t, New, "kitchen", `port = "/dev/ttyUSB7"`)
+		_, err := drivertest.Start(t, d, bareHost{})
+		if err == nil || !errors.Is(err, drivers.ErrUnsupported) || !strings.HasPrefix(err.Error(), `mhz19 "kitchen": open: `) {
+			t.Fatalf("Open on a host without serial ports: err = %v, want an open error wrapping drivers.ErrUnsupported", err)
+		}
+	})
 }
 
-func TestReadAfterClose(t *testing.T) {
-	d, _ := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(500))
-	if err := d.Close(); err != nil {
+// bareHost is a host with a clock and a logger and no hardware.
+type bareHost struct{}
+
+func (bareHost) Clock() drivers.Clock { return drivers.SystemClock{} }
+func (bareHost) Logger() *slog.Logger { return slog.New(slog.DiscardHandler) }
+
+func TestPollAfterClose(t *testing.T) {
+	d, w, _ := openSensor(t, `port = "/dev/serial0"`, sim.StaticCO2(500))
+	if err := w.Close(t); err != nil {
 		t.Fatal(err)
 	}
 	if err := d.Close(); err != nil {
 		t.Fatalf("second Close: %v", err)
 	}
-	if _, err := d.Read(context.Background()); err == nil || !strings.Contains(err.Error(), `mhz19 "test": read: the device is not open`) {
-		t.Fatalf("Read after Close: err = %v", err)
+	if err := d.Poll(context.Background()); err == nil || !strings.Contains(err.Error(), `mhz19 "test": poll: the device is not open`) {
+		t.Fatalf("Poll after Close: err = %v", err)
 	}
 }
 
 func TestEntities(t *testing.T) {
-	dev, err := New(drivertest.Config(t, "x", `port = "/dev/serial0"`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	es := dev.Entities()
+	d := drivertest.Device[*Device](t, New, "x", `port = "/dev/serial0"`)
 	want := []drivers.Entity{
-		{ID: "co2", Name: "CO2", Kind: drivers.KindSensor, Class: "carbon_dioxide", Unit: "ppm",
-			State: drivers.StateMeasurement, Precision: 0},
-		{ID: "temperature", Name: "Internal temperature", Kind: drivers.KindSensor, Class: "temperature",
-			Unit: "°C", State: drivers.StateMeasurement, Precision: 0, Diagnostic: true},
+		{ID: "co2", Name: "CO2",
+			Spec: drivers.Sensor{Class: "carbon_dioxide", Unit: "ppm", State: drivers.StateMeasurement, Precision: 0}},
+		{ID: "temperature", Name: "Internal temperature", Diagnostic: true,
+			Spec: drivers.Sensor{Class: "temperature", Unit: "°C", State: drivers.StateMeasurement, Precision: 0}},
 	}
-	if len(es) != len(want) {
-		t.Fatalf("Entities() = %+v, want %+v", es, want)
+	if es := d.Entities(); !slices.Equal(es, want) {
+		t.Fatalf("Entities() = %+v\nwant %+v", es, want)
 	}
-	for i := range want {
-		if es[i] != want[i] {
-			t.Errorf("entity %d = %+v, want %+v", i, es[i], want[i])
-		}
+	if _, ok := drivers.Device(d).(drivers.Commander); ok {
+		t.Error("the device is a Commander; the sensor takes no commands (abc and range are configuration)")
 	}
 }
 
@@ -555,7 +597,7 @@ func (h *plugHost) unplug() {
 	}
 }
 
-// Serial implements drivers.Host.
+// Serial implements drivers.SerialHost.
 func (h *plugHost) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -598,31 +640,48 @@ func openPollablePTY(t *testing.T) (*os.File, string) {
 func TestReopenAfterPortVanishes(t *testing.T) {
 	h := newPlugHost(t)
 	h.plug(sim.StaticCO2(555))
-	dev, err := New(drivertest.Config(t, "attic", "port = \"/dev/ttyUSB0\"\nabc = false"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := dev.(*Device)
-	if err := d.Open(context.Background(), h); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.Close() })
-	if ppm, _ := mustRead(t, d); ppm != 555 {
+	d := drivertest.Device[*Device](t, New, "attic", "port = \"/dev/ttyUSB0\"\nabc = false")
+	w := drivertest.Open(t, d, h)
+	if ppm, _ := mustRead(t, w); ppm != 555 {
 		t.Fatalf("read %v ppm, want 555", ppm)
 	}
 
 	h.unplug()
-	_, err = d.Read(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `mhz19 "attic": read: `) || !strings.Contains(err.Error(), "the next read reopens the port") {
-		t.Fatalf("Read with the adapter unplugged: err = %v, want a port error that promises a reopen", err)
+	err := pollErr(t, w)
+	if !strings.HasPrefix(err.Error(), `mhz19 "attic": poll: `) || !strings.Contains(err.Error(), "the port is reopened") {
+		t.Fatalf("Poll with the adapter unplugged: err = %v, want a port error that promises a reopen", err)
 	}
-	_, err = d.Read(context.Background())
-	if err == nil || !strings.Contains(err.Error(), `mhz19 "attic": read: reopen: serial /dev/ttyUSB0: open: `) {
-		t.Fatalf("Read while still unplugged: err = %v, want a reopen error naming the port", err)
+	reopens := w.Reopens()
+	if len(reopens) != 1 || reopens[0] == nil || !strings.Contains(reopens[0].Error(), "/dev/ttyUSB0") {
+		t.Fatalf("the driver asked for reopens %v, want one naming the port", reopens)
+	}
+	// Until the agent reopens it, the device says why it cannot read, and
+	// asks no more.
+	if err := pollErr(t, w); !strings.Contains(err.Error(), "closed until the device is reopened") {
+		t.Fatalf("Poll after the port failed: err = %v, want it to wait for the reopen", err)
+	}
+	if n := len(w.Reopens()); n != 1 {
+		t.Errorf("%d reopens asked for, want still 1", n)
+	}
+
+	// The agent closes the device and opens it again, with backoff: still
+	// unplugged, Open fails and the device is closed again.
+	if err := w.Close(t); err != nil {
+		t.Fatalf("Close after the port vanished: %v", err)
+	}
+	w2, err := drivertest.Start(t, d, h)
+	if err == nil || !strings.Contains(err.Error(), `mhz19 "attic": open: serial /dev/ttyUSB0: open: `) {
+		t.Fatalf("Open while still unplugged: err = %v, want an open error naming the port", err)
+	}
+	if w2 != nil {
+		if err := w2.Close(t); err != nil {
+			t.Fatalf("Close after a failed Open: %v", err)
+		}
 	}
 
 	peer := h.plug(sim.StaticCO2(777))
-	if ppm, _ := mustRead(t, d); ppm != 777 {
+	w3 := drivertest.Open(t, d, h)
+	if ppm, _ := mustRead(t, w3); ppm != 777 {
 		t.Fatalf("after replugging read %v ppm, want 777", ppm)
 	}
 	if got := h.Opens(); got != 3 {
@@ -632,5 +691,94 @@ func TestReopenAfterPortVanishes(t *testing.T) {
 	// commands are sent again.
 	if peer.ABC() {
 		t.Error("the reopened sensor did not get the abc = false command again")
+	}
+}
+
+// failingPort is a serial port whose operations fail with the errors set,
+// and whose reads otherwise time out, after the read timeout as a real
+// port's do.
+type failingPort struct {
+	readErr, writeErr, resetErr error
+	timeout                     time.Duration
+}
+
+func (p *failingPort) Read([]byte) (int, error) {
+	if p.readErr != nil {
+		return 0, p.readErr
+	}
+	time.Sleep(p.timeout) // the line stays silent for the read timeout
+	return 0, fmt.Errorf("serial: read: %w", os.ErrDeadlineExceeded)
+}
+
+func (p *failingPort) Write(b []byte) (int, error) {
+	if p.writeErr != nil {
+		return 0, p.writeErr
+	}
+	return len(b), nil
+}
+
+func (p *failingPort) Close() error                         { return nil }
+func (p *failingPort) SetReadTimeout(d time.Duration) error { p.timeout = d; return nil }
+func (p *failingPort) ResetInputBuffer() error              { return p.resetErr }
+
+// portHost hands out a failingPort. Its serial port goes bad only after
+// Open, as an unplugged adapter's would.
+type portHost struct {
+	*sim.Host
+	port *failingPort
+}
+
+// Serial implements drivers.SerialHost.
+func (h portHost) Serial(string, drivers.SerialMode) (drivers.Port, error) { return h.port, nil }
+
+// TestPortFailuresAskForReopen checks which failures of a poll ask the
+// agent to reopen the device: those of the port itself, not a sensor that
+// does not answer.
+func TestPortFailuresAskForReopen(t *testing.T) {
+	tests := []struct {
+		name   string
+		fail   func(p *failingPort)
+		reopen bool
+		want   string
+	}{
+		{"read EIO (USB adapter unplugged)", func(p *failingPort) { p.readErr = fmt.Errorf("serial /dev/ttyUSB0: read: %w", unix.EIO) }, true, "input/output error"},
+		{"write ENXIO", func(p *failingPort) { p.writeErr = fmt.Errorf("serial /dev/ttyUSB0: write: %w", unix.ENXIO) }, true, "no such device or address"},
+		{"closed port", func(p *failingPort) { p.readErr = os.ErrClosed }, true, "file already closed"},
+		{"input buffer", func(p *failingPort) { p.resetErr = unix.EIO }, true, "reset input buffer"},
+		{"no answer", func(*failingPort) {}, false, "no answer within"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			port := &failingPort{}
+			d := drivertest.Device[*Device](t, New, "attic", `port = "/dev/ttyUSB0"`)
+			d.timeout = 50 * time.Millisecond
+			w := drivertest.Open(t, d, portHost{drivertest.Host(t), port})
+			tt.fail(port) // before the call, which the worker takes through a channel
+			err := pollErr(t, w)
+			if !strings.Contains(err.Error(), tt.want) {
+				t.Errorf("err = %v, want it to say %q", err, tt.want)
+			}
+			reopens := w.Reopens()
+			if tt.reopen != (len(reopens) == 1) || len(reopens) > 1 {
+				t.Fatalf("reopens asked for: %v; want a reopen: %t", reopens, tt.reopen)
+			}
+			if tt.reopen && reopens[0].Error() != err.Error() {
+				t.Errorf("reopen asked with %v, want Poll's error %v", reopens[0], err)
+			}
+		})
+	}
+}
+
+// TestSimModel checks the driver against the model the simulated host
+// attaches for its claims, as the demo does.
+func TestSimModel(t *testing.T) {
+	h := drivertest.Host(t)
+	d := drivertest.Device[*Device](t, New, "air", `port = "/dev/ttyAMA0"`)
+	if err := sim.Attach(h, "mhz19", d.Claims(), 3); err != nil {
+		t.Fatal(err)
+	}
+	ppm, temp := mustRead(t, drivertest.Open(t, d, h))
+	if ppm < 300 || ppm > 5000 || temp < -10 || temp > 60 {
+		t.Errorf("read %v ppm at %v °C from the simulated model; want plausible room air", ppm, temp)
 	}
 }
