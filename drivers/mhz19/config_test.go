@@ -1,6 +1,7 @@
 package mhz19
 
 import (
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -119,4 +120,32 @@ func TestRegistered(t *testing.T) {
 	if d.Description == "" || strings.Contains(d.Description, "\n") {
 		t.Errorf("Description = %q, want one line", d.Description)
 	}
+}
+
+// FuzzNew checks the factory on any table: it refuses with the driver and
+// device first, or builds a device whose claim is one clean absolute path
+// and whose setup commands are valid frames of the commands it sends.
+func FuzzNew(f *testing.F) {
+	for _, s := range []string{`port = "/dev/serial0"`, "port = \"/dev/./x/\"\nabc = true\nrange = 2000", `port = "rel"`, "range = 10000", `port = "/"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, snippet string) {
+		dev := drivertest.FuzzFactory(t, New, "fuzz", `mhz19 "fuzz": `, snippet)
+		if dev == nil {
+			return
+		}
+		d := dev.(*Device)
+		c := d.Claims()
+		if len(c) != 1 || c[0].Kind != drivers.ResourceSerial || c[0].Shared || !filepath.IsAbs(c[0].Name) || filepath.Clean(c[0].Name) != c[0].Name {
+			t.Fatalf("accepted %q with claims %v", snippet, c)
+		}
+		if len(d.setup) > 2 {
+			t.Fatalf("accepted %q with %d setup commands", snippet, len(d.setup))
+		}
+		for _, req := range d.setup {
+			if len(req) != frameLen || req[0] != startByte || checksum(req) != req[8] || (req[2] != cmdABC && req[2] != cmdRange) {
+				t.Fatalf("accepted %q with setup command % x", snippet, req)
+			}
+		}
+	})
 }

@@ -230,6 +230,28 @@ func TestNewConfigErrors(t *testing.T) {
 	})
 }
 
+// FuzzNew checks the factory on any table: it refuses with the driver and
+// device first, or builds a device with a clean absolute disk_path and a
+// cpu_temperature setting it knows.
+func FuzzNew(f *testing.F) {
+	for _, s := range []string{"", `disk_path = "/mnt//data/"`, `cpu_temperature = "auto"`, "cpu_temperature = false\ndisk_path = \"x\"", `root = "/"`} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, snippet string) {
+		dev := drivertest.FuzzFactory(t, New, "fuzz", `system "fuzz": `, snippet)
+		if dev == nil {
+			return
+		}
+		c := dev.(*Device).conf
+		if !filepath.IsAbs(c.DiskPath) || filepath.Clean(c.DiskPath) != c.DiskPath || c.CPUTemperature < cpuAuto || c.CPUTemperature > cpuOff {
+			t.Fatalf("accepted %q as %+v", snippet, c)
+		}
+		if got, want := len(dev.Entities()), 6+map[bool]int{true: 1}[c.CPUTemperature != cpuOff]; got != want {
+			t.Fatalf("accepted %q with %d entities, want %d", snippet, got, want)
+		}
+	})
+}
+
 func TestSampleConfig(t *testing.T) {
 	if !strings.Contains(SampleConfig, `driver = "system"`) {
 		t.Fatalf("SampleConfig does not configure the system driver:\n%s", SampleConfig)
