@@ -176,7 +176,7 @@ func FuzzNew(f *testing.F) {
 		if bus, err := drivers.ParseI2CBus(c.Bus); err != nil || bus != c.Bus || c.Kind != drivers.ResourceI2C || (c.Addr != 0x76 && c.Addr != 0x77) {
 			t.Errorf("accepted %q with claim %+v (%v)", snippet, c, err)
 		}
-		if !regexp.MustCompile(`^i2c:([0-9]+|[^/:]+/.+):0x7[67]$`).MatchString(c.String()) {
+		if !regexp.MustCompile(`^i2c:.+:0x7[67]$`).MatchString(c.String()) {
 			t.Errorf("accepted %q with claim %q", snippet, c)
 		}
 		if d.osrs < 1 || d.osrs > 5 {
