@@ -327,8 +327,9 @@ func (d *Device) Poll(ctx context.Context) error {
 		d.out.State(r.entity, r.v)
 	}
 	for _, f := range failed {
+		err := fmt.Errorf("system %q: poll: %w", d.id, f.err)
 		for _, e := range f.entities {
-			d.out.Unavailable(e, f.err)
+			d.out.Unavailable(e, err)
 		}
 	}
 	return nil

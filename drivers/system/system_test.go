@@ -635,7 +635,7 @@ func TestPollPartialFailure(t *testing.T) {
 					t.Errorf("%s not made unavailable", id)
 					continue
 				}
-				for _, want := range []string{tt.file, tt.wantErr} {
+				for _, want := range []string{`system "host": poll: `, tt.file, tt.wantErr} {
 					if !strings.Contains(err.Error(), want) {
 						t.Errorf("%s unavailable with %q, which does not contain %q", id, err, want)
 					}
