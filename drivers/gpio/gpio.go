@@ -1,12 +1,25 @@
-// Package gpio is pinion's driver for a single GPIO line: an output that
-// switches a relay, an LED or a buzzer (a switch in Home Assistant), or an
-// input that reads a button, a reed contact or a PIR sensor (a binary
-// sensor).
+// Package gpio is pinion's driver for a single GPIO line. What the line is
+// depends on its mode and a key or two:
+//
+//   - mode = "output": a relay, an LED or a buzzer, shown in Home Assistant
+//     as a switch (entity "relay"). With pulse = "500ms" it is a button
+//     instead (entity "pulse"): each press switches the line on for the
+//     pulse and off again, as a gate or garage door opener wants.
+//   - mode = "input": a button, a reed contact or a PIR sensor, shown as a
+//     binary sensor (entity "input"). With report = "press" it is an event
+//     entity instead (entity "press"), which fires the event "press" each
+//     time the input becomes active, for a doorbell or a wall button that
+//     triggers automations.
+//   - mode = "pwm": a dimmable LED or LED strip on a PWM line, shown as a
+//     light with brightness (entity "light").
 //
 // One [[device]] is one line, because a person thinks of "the garage door
-// relay" and "the doorbell button" as separate things. The line is named as
-// the board names it ("GPIO17"), never by number: chip and line numbers
-// differ between boards and kernels, names do not.
+// relay" and "the doorbell button" as separate things. The line is named
+// as the board names it ("GPIO17"), never by number: chip and line numbers
+// differ between boards and kernels, names do not. A line that another
+// device provides, such as a pin of an I2C port expander, is named
+// "<device id>/<line>" ("relays/GPA0") and takes every option a board's
+// line does.
 //
 // Outputs do not glitch. The start level is set in the same call that
 // makes the line an output (periph's Out), so the driver never drives any
@@ -20,12 +33,33 @@
 // an output first and set the level after). An output is never read back
 // from the line: on Linux's GPIO character device, reading an output line
 // turns it into an input with pull-up, which would drop the relay. The
-// driver reports the state it last commanded instead.
+// driver reports the state it last commanded instead; it holds an output
+// as a gpio.PinOut, which has no Read.
 //
-// Inputs are edge-driven and debounced: after an edge the driver waits the
-// debounce delay, reads the settled level and reports it if it changed. A
-// line that cannot report edges is polled instead, and the driver says so
-// once in the log.
+// A pulse lasts exactly pulse: a press switches the line on and starts a
+// waiter (drivers.Output.Go) that sleeps for the pulse on the host's
+// clock and hands the end to the device's worker, which switches the line
+// off. A press while a pulse is under way is ignored, so every pulse has
+// the configured length and two quick presses make one pulse (two would
+// start a garage door and stop it again). Closing the device during a
+// pulse ends it: the line is left off.
+//
+// Inputs are edge-driven and debounced: a waiter waits for an edge, then
+// for the debounce delay on the host's clock, and hands over to the
+// worker, which reads the settled level and reports it if it changed. A
+// line that cannot report edges is polled by a waiter instead (each change
+// confirmed by a second read after the debounce delay), and the driver
+// says so once in the log. An input with report = "press" reports no
+// state: it fires "press" on each debounced change to active (ON, after
+// inverted), so a press shorter than the debounce delay is not seen.
+//
+// A PWM light maps brightness 1–255 linearly to the duty cycle (255 is
+// always on) and switches off with a duty cycle of 0 (the line held at its
+// off level); it reports its state as a drivers.LightState with the last
+// brightness, which ON without a brightness restores.
+//
+// The driver starts no goroutines and takes no locks of its own: its
+// worker runs Open, Command, Handle and Close, and its waiters only wait.
 //
 // See SampleConfig for every key and its default.
 package gpio
@@ -41,6 +75,7 @@ import (
 	"unicode"
 
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/pinion-home/pinion/drivers"
 )
@@ -51,17 +86,31 @@ import (
 //go:embed sample.toml
 var SampleConfig string
 
-// Entity ids of the two modes. They appear in topics such as
+// DriverName is the driver's name in a [[device]] table's driver key.
+const DriverName = "gpio"
+
+// Entity ids, one per kind of line. They appear in topics such as
 // pinion/garage/door/relay/set, so they are part of the user interface and
 // must not change.
 const (
-	// EntityRelay is the switch entity of an output line.
+	// EntityRelay is the switch of an output line.
 	EntityRelay = "relay"
-	// EntityInput is the binary sensor entity of an input line.
+	// EntityPulse is the button of an output line with a pulse.
+	EntityPulse = "pulse"
+	// EntityInput is the binary sensor of an input line.
 	EntityInput = "input"
+	// EntityPress is the event entity of an input line with
+	// report = "press".
+	EntityPress = "press"
+	// EntityLight is the light of a PWM line.
+	EntityLight = "light"
 )
 
-// Timing defaults of inputs.
+// EventPress is the one event type of EntityPress: the input became
+// active.
+const EventPress = "press"
+
+// Timing and PWM defaults.
 const (
 	// DefaultDebounce is how long an input must settle after an edge
 	// before its level is reported. Mechanical buttons and reed contacts
@@ -71,35 +120,56 @@ const (
 	// DefaultFallbackPoll is how often an input is read when its line
 	// cannot report edges and no poll interval is configured.
 	DefaultFallbackPoll = 100 * time.Millisecond
+	// DefaultFrequency is the PWM frequency of a light: fast enough that
+	// neither eyes nor most cameras see an LED flicker, slow enough for
+	// the MOSFETs of common LED strip drivers and for the Pi's DMA PWM.
+	DefaultFrequency = physic.KiloHertz
 	// minPoll keeps a mistyped poll interval ("1ns") from spinning a core.
 	minPoll = time.Millisecond
+	// minPulse is the shortest pulse: shorter ones are typos ("500ns"), and
+	// no relay closes that fast.
+	minPulse = time.Millisecond
+	// minFrequency and maxFrequency bound a PWM frequency to what an LED
+	// driver can use; a value outside is a typo.
+	minFrequency = physic.Hertz
+	maxFrequency = physic.MegaHertz
+	// maxBrightness is the brightness of a light at full duty.
+	maxBrightness = 255
 )
 
 func init() {
-	drivers.Register("gpio", New)
-	drivers.RegisterSample("gpio", SampleConfig)
+	drivers.Register(drivers.Driver{
+		Name:        DriverName,
+		New:         New,
+		Sample:      SampleConfig,
+		Description: "one GPIO line: a relay (switch), a momentary pulse (button), an input (binary sensor or press event) or a PWM-dimmed LED (light)",
+	})
 }
 
-// config is the driver's part of a [[device]] table. Keys that only one
-// mode takes are pointers so that their presence can be checked: a key of
-// the other mode is a mistake worth reporting, not something to ignore.
+// config is the driver's part of a [[device]] table. Keys that only some
+// modes take are pointers so that their presence can be checked: a key of
+// another mode is a mistake worth reporting, not something to ignore.
 type config struct {
-	Pin      lineName  `toml:"pin"`
-	Mode     string    `toml:"mode"`
-	Inverted bool      `toml:"inverted"`
-	Class    *string   `toml:"class"`
-	PowerOn  *string   `toml:"power_on"`
-	OnExit   *string   `toml:"on_exit"`
-	Pull     *string   `toml:"pull"`
-	Debounce *duration `toml:"debounce"`
-	Poll     *duration `toml:"poll"`
+	Pin       lineName   `toml:"pin"`
+	Mode      string     `toml:"mode"`
+	Inverted  bool       `toml:"inverted"`
+	Class     *string    `toml:"class"`
+	PowerOn   *string    `toml:"power_on"`
+	OnExit    *string    `toml:"on_exit"`
+	Pulse     *duration  `toml:"pulse"`
+	Pull      *string    `toml:"pull"`
+	Debounce  *duration  `toml:"debounce"`
+	Poll      *duration  `toml:"poll"`
+	Report    *string    `toml:"report"`
+	Frequency *frequency `toml:"frequency"`
 }
 
-// New is the driver's drivers.Factory. It decodes and checks the device's
-// configuration and returns an *Output or an *Input; it does not touch the
-// hardware, which is claimed in Open. Every bad value is a
-// drivers.KeyError, and all of them are returned at once, with Decode's
-// problems (keys of the wrong type, unknown keys) if it found any.
+// New is the driver's factory (drivers.Driver.New). It decodes and checks
+// the device's configuration and returns an *Output, a *Pulse, an *Input
+// or a *Light; it does not touch the hardware, which is claimed in Open.
+// Every bad value is a drivers.KeyError, and all of them are returned at
+// once, with Decode's problems (keys of the wrong type, unknown keys) if
+// it found any.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	if cfg.Decode == nil {
 		return nil, fmt.Errorf("gpio %q: no configuration to decode (Config.Decode is nil)", cfg.ID)
@@ -117,7 +187,7 @@ func New(cfg drivers.Config) (drivers.Device, error) {
 }
 
 // modes says what each mode is, for messages.
-const modes = `"output" (a relay, shown as a switch) or "input" (a button or contact, shown as a binary sensor)`
+const modes = `"output" (a relay, shown as a switch, or with pulse a button), "input" (a button or contact, shown as a binary sensor, or with report = "press" an event) or "pwm" (a dimmable LED, shown as a light)`
 
 // build checks the decoded configuration and makes the device, or returns
 // a drivers.KeyError for every bad value. With a mode it cannot tell, it
@@ -125,130 +195,303 @@ const modes = `"output" (a relay, shown as a switch) or "input" (a button or con
 func (c *config) build(id string) (drivers.Device, []error) {
 	var errs []error
 	if c.Pin == "" {
-		errs = append(errs, drivers.BadKey("pin", `is required: the line's name, such as pin = "GPIO17"`))
+		errs = append(errs, drivers.BadKey("pin", `is required: the line's name, such as pin = "GPIO17", or "<device>/<line>" for a line another device provides`))
 	}
+	var d drivers.Device
+	var merrs []error
 	switch c.Mode {
 	case "output":
-		d, oerrs := c.output(id)
-		return d, append(errs, oerrs...)
+		d, merrs = c.output(id)
 	case "input":
-		d, ierrs := c.input(id)
-		return d, append(errs, ierrs...)
+		d, merrs = c.input(id)
+	case "pwm":
+		d, merrs = c.pwm(id)
 	case "":
 		errs = append(errs, drivers.BadKey("mode", "is required: %s", modes))
 	default:
 		errs = append(errs, drivers.BadKey("mode", "%q is not a mode: use %s", c.Mode, modes))
 	}
-	_, oerrs := c.outputValues(&Output{})
-	_, ierrs := c.inputValues(&Input{})
-	return nil, append(errs, append(oerrs, ierrs...)...)
+	if d == nil && merrs == nil {
+		merrs = c.anyMode()
+	}
+	if errs = append(errs, merrs...); len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
 }
 
-// output checks the keys of an output line.
-func (c *config) output(id string) (*Output, []error) {
-	errs := onlyFor("input", map[string]bool{"pull": c.Pull != nil, "debounce": c.Debounce != nil, "poll": c.Poll != nil})
-	d := &Output{id: id, pin: string(c.Pin), inverted: c.Inverted, class: drivers.ClassSwitch, onExit: exitKeep}
-	d, verrs := c.outputValues(d)
+// anyMode checks, for a configuration whose mode is missing or wrong, the
+// values whose meaning does not depend on the mode.
+func (c *config) anyMode() []error {
+	var errs []error
+	_, _, err := c.powerOn()
+	errs = appendErr(errs, err)
+	_, err = c.onExit()
+	errs = appendErr(errs, err)
+	_, err = c.pull()
+	errs = appendErr(errs, err)
+	_, err = c.poll()
+	errs = appendErr(errs, err)
+	_, err = c.report()
+	errs = appendErr(errs, err)
+	_, err = c.pulse()
+	errs = appendErr(errs, err)
+	_, err = c.frequency()
+	return appendErr(errs, err)
+}
+
+func appendErr(errs []error, err error) []error {
+	if err != nil {
+		return append(errs, err)
+	}
+	return errs
+}
+
+// output checks the keys of an output line: a switch, or a button with
+// pulse.
+func (c *config) output(id string) (drivers.Device, []error) {
+	errs := c.onlyFor("input", "pull", "debounce", "poll", "report")
+	errs = append(errs, c.onlyFor("pwm", "frequency")...)
+	if c.Pulse != nil {
+		return c.pulseOutput(id, errs)
+	}
+	d := &Output{id: id, pin: string(c.Pin), inverted: c.Inverted, class: drivers.ClassSwitch}
+	var err error
+	d.powerOn, _, err = c.powerOn()
+	errs = appendErr(errs, err)
+	d.onExit, err = c.onExit()
+	errs = appendErr(errs, err)
 	if c.Class != nil {
 		switch *c.Class {
 		case drivers.ClassSwitch, drivers.ClassOutlet:
 			d.class = *c.Class
 		default:
-			verrs = append(verrs, drivers.BadKey("class", `%q is not a switch class: use "switch" (the default) or "outlet"`, *c.Class))
+			errs = append(errs, drivers.BadKey("class", `%q is not a switch class: use "switch" (the default) or "outlet"`, *c.Class))
 		}
 	}
-	if errs = append(errs, verrs...); len(errs) > 0 {
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	return d, nil
 }
 
-// outputValues checks the values of the keys only outputs take, into d.
-func (c *config) outputValues(d *Output) (*Output, []error) {
-	var errs []error
+// buttonClasses are the classes a pulse output may take.
+var buttonClasses = []string{"identify", "restart", "update"}
+
+// pulseOutput checks the keys of an output line with a pulse.
+func (c *config) pulseOutput(id string, errs []error) (drivers.Device, []error) {
+	d := &Pulse{id: id, pin: string(c.Pin), inverted: c.Inverted}
+	var err error
+	d.pulse, err = c.pulse()
+	errs = appendErr(errs, err)
 	if c.PowerOn != nil {
-		switch *c.PowerOn {
-		case "off":
-		case "on":
-			d.powerOn = true
-		default:
-			errs = append(errs, drivers.BadKey("power_on", `%q is not a start state: use "off" (the default) or "on"`, *c.PowerOn))
-		}
+		errs = append(errs, drivers.BadKey("power_on", "a pulse output always starts off: remove power_on, or remove pulse for a switch that stays on"))
 	}
 	if c.OnExit != nil {
-		switch *c.OnExit {
-		case "keep":
-		case "off":
-			d.onExit = exitOff
-		case "on":
-			d.onExit = exitOn
-		default:
-			errs = append(errs, drivers.BadKey("on_exit", `%q is not an exit state: use "keep" (the default: leave the line as it is), "off" or "on"`, *c.OnExit))
-		}
+		errs = append(errs, drivers.BadKey("on_exit", "a pulse output is always left off, even when the agent stops during a pulse: remove on_exit, or remove pulse for a switch that stays on"))
 	}
-	return d, errs
-}
-
-// binaryClasses are the classes an input may take, from the drivers
-// package's binary sensor classes.
-var binaryClasses = drivers.BinaryClasses
-
-// input checks the keys of an input line.
-func (c *config) input(id string) (*Input, []error) {
-	errs := onlyFor("output", map[string]bool{"power_on": c.PowerOn != nil, "on_exit": c.OnExit != nil})
-	d := &Input{id: id, pin: string(c.Pin), inverted: c.Inverted, pull: gpio.PullUp, debounce: DefaultDebounce}
-	d, verrs := c.inputValues(d)
 	if c.Class != nil {
-		if *c.Class != "" && !slices.Contains(binaryClasses, *c.Class) {
-			verrs = append(verrs, drivers.BadKey("class", "%q is not a binary sensor class: use one of %s, or leave class out for a generic on/off", *c.Class, quoteList(binaryClasses)))
+		if *c.Class != "" && !slices.Contains(buttonClasses, *c.Class) {
+			errs = append(errs, drivers.BadKey("class", "%q is not a button class: use %s, or leave class out for a generic button", *c.Class, quoteList(buttonClasses)))
 		}
 		d.class = *c.Class
 	}
-	if errs = append(errs, verrs...); len(errs) > 0 {
+	if len(errs) > 0 {
 		return nil, errs
 	}
 	return d, nil
 }
 
-// inputValues checks the values of the keys only inputs take, into d.
-func (c *config) inputValues(d *Input) (*Input, []error) {
-	var errs []error
-	if c.Pull != nil {
-		switch *c.Pull {
-		case "up":
-		case "down":
-			d.pull = gpio.PullDown
-		case "none":
-			d.pull = gpio.Float
-		default:
-			errs = append(errs, drivers.BadKey("pull", `%q is not a pull: use "up" (the default, for a button or contact to ground), "down" or "none" (the circuit has its own resistor)`, *c.Pull))
-		}
-	}
+// eventClasses are the classes an input with report = "press" may take.
+var eventClasses = []string{drivers.ClassButton, drivers.ClassDoorbell, drivers.ClassMotion}
+
+// input checks the keys of an input line.
+func (c *config) input(id string) (drivers.Device, []error) {
+	errs := c.onlyFor("output", "power_on", "on_exit", "pulse")
+	errs = append(errs, c.onlyFor("pwm", "frequency")...)
+	d := &Input{id: id, pin: string(c.Pin), inverted: c.Inverted, debounce: DefaultDebounce}
+	var err error
+	d.pull, err = c.pull()
+	errs = appendErr(errs, err)
+	d.poll, err = c.poll()
+	errs = appendErr(errs, err)
+	d.press, err = c.report()
+	errs = appendErr(errs, err)
 	if c.Debounce != nil {
 		d.debounce = time.Duration(*c.Debounce)
 	}
-	if c.Poll != nil {
-		d.poll = time.Duration(*c.Poll)
-		if d.poll != 0 && d.poll < minPoll {
-			errs = append(errs, drivers.BadKey("poll", `%q is too short: use at least "1ms", or "0s" to wait for edges`, d.poll))
+	if d.press {
+		d.class = drivers.ClassButton
+	}
+	if c.Class != nil {
+		d.class = *c.Class
+		switch {
+		case d.class == "":
+		case d.press && !slices.Contains(eventClasses, d.class):
+			errs = append(errs, drivers.BadKey("class", `%q is not an event class: use %s (the default), or "" for a generic event`, d.class, quoteList(eventClasses)))
+		case !d.press && !slices.Contains(drivers.BinaryClasses, d.class):
+			errs = append(errs, drivers.BadKey("class", "%q is not a binary sensor class: use one of %s, or leave class out for a generic on/off", d.class, quoteList(drivers.BinaryClasses)))
 		}
 	}
-	return d, errs
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
 }
 
-// onlyFor returns an error for each present key (in sorted order, so that
-// messages are stable) that only mode takes.
-func onlyFor(mode string, present map[string]bool) []error {
-	keys := make([]string, 0, len(present))
-	for k, ok := range present {
-		if ok {
-			keys = append(keys, k)
-		}
+// pwm checks the keys of a PWM line.
+func (c *config) pwm(id string) (drivers.Device, []error) {
+	errs := c.onlyFor("input", "pull", "debounce", "poll", "report")
+	errs = append(errs, c.onlyFor("output", "pulse")...)
+	if c.Class != nil {
+		errs = append(errs, drivers.BadKey("class", "a PWM light has no class: remove it"))
 	}
-	slices.Sort(keys)
+	d := &Light{id: id, pin: string(c.Pin), inverted: c.Inverted}
+	var err error
+	d.powerOn, _, err = c.powerOn()
+	errs = appendErr(errs, err)
+	d.onExit, err = c.onExit()
+	errs = appendErr(errs, err)
+	d.freq, err = c.frequency()
+	errs = appendErr(errs, err)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return d, nil
+}
+
+// powerOn is the power_on key: whether the output starts on, and whether
+// the key is set.
+func (c *config) powerOn() (on, set bool, err error) {
+	if c.PowerOn == nil {
+		return false, false, nil
+	}
+	switch *c.PowerOn {
+	case "off":
+		return false, true, nil
+	case "on":
+		return true, true, nil
+	}
+	return false, true, drivers.BadKey("power_on", `%q is not a start state: use "off" (the default) or "on"`, *c.PowerOn)
+}
+
+// exitAction is what an output does to its line on Close.
+type exitAction int
+
+const (
+	exitKeep exitAction = iota // leave the line as it is
+	exitOff
+	exitOn
+)
+
+// onExit is the on_exit key.
+func (c *config) onExit() (exitAction, error) {
+	if c.OnExit == nil {
+		return exitKeep, nil
+	}
+	switch *c.OnExit {
+	case "keep":
+		return exitKeep, nil
+	case "off":
+		return exitOff, nil
+	case "on":
+		return exitOn, nil
+	}
+	return exitKeep, drivers.BadKey("on_exit", `%q is not an exit state: use "keep" (the default: leave the line as it is), "off" or "on"`, *c.OnExit)
+}
+
+// pulse is the pulse key.
+func (c *config) pulse() (time.Duration, error) {
+	if c.Pulse == nil {
+		return 0, nil
+	}
+	p := time.Duration(*c.Pulse)
+	if p < minPulse {
+		return 0, drivers.BadKey("pulse", `%q is too short: a pulse lasts at least "1ms" (a relay needs some 10ms to close; "500ms" suits most openers); remove pulse for a switch that stays on`, p)
+	}
+	return p, nil
+}
+
+// pull is the pull key; an input pulls up by default.
+func (c *config) pull() (gpio.Pull, error) {
+	if c.Pull == nil {
+		return gpio.PullUp, nil
+	}
+	switch *c.Pull {
+	case "up":
+		return gpio.PullUp, nil
+	case "down":
+		return gpio.PullDown, nil
+	case "none":
+		return gpio.Float, nil
+	}
+	return gpio.PullUp, drivers.BadKey("pull", `%q is not a pull: use "up" (the default, for a button or contact to ground), "down" or "none" (the circuit has its own resistor)`, *c.Pull)
+}
+
+// poll is the poll key: 0 waits for edges.
+func (c *config) poll() (time.Duration, error) {
+	if c.Poll == nil {
+		return 0, nil
+	}
+	p := time.Duration(*c.Poll)
+	if p != 0 && p < minPoll {
+		return 0, drivers.BadKey("poll", `%q is too short: use at least "1ms", or "0s" to wait for edges`, p)
+	}
+	return p, nil
+}
+
+// report is the report key: whether the input fires press events rather
+// than reporting a state.
+func (c *config) report() (press bool, err error) {
+	if c.Report == nil {
+		return false, nil
+	}
+	switch *c.Report {
+	case "state":
+		return false, nil
+	case "press":
+		return true, nil
+	}
+	return false, drivers.BadKey("report", `%q is not a way to report: use "state" (the default: a binary sensor, ON while the input is active) or "press" (an event entity that fires "press" each time the input becomes active)`, *c.Report)
+}
+
+// frequency is the frequency key.
+func (c *config) frequency() (physic.Frequency, error) {
+	if c.Frequency == nil {
+		return DefaultFrequency, nil
+	}
+	f := physic.Frequency(*c.Frequency)
+	if f < minFrequency || f > maxFrequency {
+		return 0, drivers.BadKey("frequency", `%q is out of range: use a frequency from "1Hz" to "1MHz", such as "1kHz" (the default) for an LED`, f.String())
+	}
+	return f, nil
+}
+
+// keyModes are the modes that take each key that not every mode takes.
+var keyModes = map[string][]string{
+	"power_on":  {"output", "pwm"},
+	"on_exit":   {"output", "pwm"},
+	"pulse":     {"output"},
+	"pull":      {"input"},
+	"debounce":  {"input"},
+	"poll":      {"input"},
+	"report":    {"input"},
+	"frequency": {"pwm"},
+}
+
+// onlyFor returns an error for each of keys that is set, in the order
+// given, saying which modes take it; mode is the one to suggest.
+func (c *config) onlyFor(mode string, keys ...string) []error {
+	set := map[string]bool{
+		"power_on": c.PowerOn != nil, "on_exit": c.OnExit != nil, "pulse": c.Pulse != nil,
+		"pull": c.Pull != nil, "debounce": c.Debounce != nil, "poll": c.Poll != nil,
+		"report": c.Report != nil, "frequency": c.Frequency != nil,
+	}
 	var errs []error
 	for _, k := range keys {
-		errs = append(errs, drivers.BadKey(k, "is only for mode = %q: remove it, or set mode = %q", mode, mode))
+		if set[k] {
+			errs = append(errs, drivers.BadKey(k, "is only for mode = %s: remove it, or set mode = %q", quoteList(keyModes[k]), mode))
+		}
 	}
 	return errs
 }
@@ -283,17 +526,35 @@ func (n *lineName) UnmarshalTOML(v any) error {
 }
 
 // UnmarshalText implements encoding.TextUnmarshaler, for decoders that only
-// see text.
+// see text. A name with a '/' is a line another device provides,
+// "<device id>/<line>".
 func (n *lineName) UnmarshalText(b []byte) error {
 	s := string(b)
-	if s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0 {
+	if isDigits(s) {
 		return fmt.Errorf(`pin = %q is a number; lines are named because numbering differs between boards: write "GPIO%s"`, s, s)
 	}
 	if strings.IndexFunc(s, unicode.IsSpace) >= 0 {
 		return fmt.Errorf(`pin = %q has spaces in it: write the line's name alone, such as "GPIO17"`, s)
 	}
+	if strings.Contains(s, "/") {
+		dev, _, ok := drivers.SplitProvided(s)
+		if !ok || !validID(dev) {
+			return fmt.Errorf(`pin = %q: a line of another device is written "<device id>/<line>", such as "relays/GPA0"; a line of the board has no '/' ("GPIO17")`, s)
+		}
+	}
 	*n = lineName(s)
 	return nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool { return r < '0' || r > '9' }) < 0
+}
+
+// validID reports whether s is a device id: [a-zA-Z0-9_-], not empty.
+func validID(s string) bool {
+	return s != "" && strings.IndexFunc(s, func(r rune) bool {
+		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '-')
+	}) < 0
 }
 
 // duration is a time span written with its unit ("50ms"). It rejects bare
@@ -333,6 +594,39 @@ func (d *duration) UnmarshalText(b []byte) error {
 	return nil
 }
 
+// frequency is a frequency written with its unit ("1kHz"). A bare number
+// is refused rather than taken as hertz, as durations refuse theirs, so
+// that every value of the driver reads the same way.
+type frequency physic.Frequency
+
+// UnmarshalTOML implements BurntSushi/toml's Unmarshaler.
+func (f *frequency) UnmarshalTOML(v any) error {
+	switch v := v.(type) {
+	case string:
+		return f.UnmarshalText([]byte(v))
+	case int64, float64:
+		return fmt.Errorf(`%v has no unit: write it as a string with its unit, such as "%vHz"`, v, v)
+	}
+	return fmt.Errorf(`want a frequency as a string with its unit, such as "1kHz", not a %T`, v)
+}
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (f *frequency) UnmarshalText(b []byte) error {
+	s := string(b)
+	if _, err := strconv.ParseFloat(s, 64); err == nil {
+		return fmt.Errorf(`%q has no unit: write it with its unit, such as "%sHz"`, s, s)
+	}
+	var v physic.Frequency
+	if err := v.Set(s); err != nil {
+		return fmt.Errorf(`%q is not a frequency (%v): write it with its unit, such as "1kHz" or "500Hz"`, s, err)
+	}
+	if !strings.HasSuffix(strings.ToLower(s), "hz") {
+		return fmt.Errorf(`%q is not a frequency: write it with its unit, such as "1kHz" or "500Hz"`, s)
+	}
+	*f = frequency(v)
+	return nil
+}
+
 // levelOf is the line level for an on/off state: High for on, unless the
 // line is active-low.
 func levelOf(on, inverted bool) gpio.Level {
@@ -342,4 +636,28 @@ func levelOf(on, inverted bool) gpio.Level {
 // stateOf is the on/off state a line level stands for.
 func stateOf(l gpio.Level, inverted bool) bool {
 	return bool(l) != inverted
+}
+
+// prefixed formats an error with the driver and device, as every error of
+// the driver is: gpio "door": ...
+func prefixed(id, format string, args ...any) error {
+	return fmt.Errorf("gpio %q: %w", id, fmt.Errorf(format, args...))
+}
+
+// notOpen is the error of a command before Open or after Close.
+func notOpen(id, pin string) error {
+	return prefixed(id, "%s is not open", pin)
+}
+
+// unsupported is the error of a command for an entity the device does not
+// have, or an action its entity does not take.
+func unsupported(id string, entity, have string, c drivers.Command) error {
+	if entity != have {
+		return prefixed(id, "command %s for %q: no such entity (this device has %q): %w", c, entity, have, drivers.ErrUnsupported)
+	}
+	return prefixed(id, "command %s for %q: %w", c, entity, drivers.ErrUnsupported)
+}
+
+func onOff(on bool) string {
+	return drivers.Bool(on).String()
 }
