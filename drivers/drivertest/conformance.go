@@ -19,11 +19,6 @@ import (
 	"github.com/pinion-home/pinion/internal/devconf"
 )
 
-// CallTimeout bounds each call Conformance makes into a device. It is
-// generous on purpose: it only decides when a call that hangs is reported,
-// never what passes.
-const CallTimeout = 10 * time.Second
-
 // Conformance checks that d keeps the contract of the driver API, the way
 // the agent relies on it. d must be fresh from its factory, never opened; h
 // must provide the hardware it uses (a Host with the chips attached, or any

@@ -1,13 +1,11 @@
 package drivertest
 
 import (
-	"context"
 	"log/slog"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
 )
 
@@ -16,7 +14,8 @@ import (
 // drive its lines, before handing it to a device's Open.
 //
 // Close runs in a t.Cleanup registered here, so cleanups the test registers
-// later (closing the device, stopping a Watch) run before it.
+// later (closing a device opened with Open, and stopping its waiters) run
+// before it.
 func Host(t testing.TB) *sim.Host {
 	t.Helper()
 	h := sim.NewHost(Logger(t))
@@ -24,24 +23,10 @@ func Host(t testing.TB) *sim.Host {
 	return h
 }
 
-// Open opens d through h, as the agent does before it reads, watches or
-// commands a device, and closes d when the test ends. The test fails at
-// once if Open fails. Close's error is not checked: a test that cares
-// calls Close itself (a second Close must be harmless). Cleanups run last
-// first, so d closes before a Host made earlier, and after a Watch started
-// later (StartWatch) has stopped.
-func Open(t testing.TB, d drivers.Device, h drivers.Host) {
-	t.Helper()
-	if err := d.Open(context.Background(), h); err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { d.Close() })
-}
-
 // Logger returns a logger that writes each record to t.Log, at every
 // level, without the time (the test's output has its own order). Records
 // logged after the test ended are dropped rather than passed to t.Log,
-// which would panic: a driver's goroutine may outlive the test by a moment.
+// which would panic: a waiter may outlive the test by a moment.
 func Logger(t testing.TB) *slog.Logger {
 	w := &testWriter{t: t}
 	t.Cleanup(w.stop)
