@@ -1,14 +1,19 @@
 // Package serialport opens serial ports with go.bug.st/serial and adapts
 // them to drivers.Port, fixing the library's sharp edges in one place: a
 // read timeout returns os.ErrDeadlineExceeded instead of (0, nil)
-// (bugst/go-serial#148), and modem-control bits are never touched so that
-// ptys work as well as UARTs.
+// (bugst/go-serial#148), a closed port refuses writes instead of writing
+// to a descriptor the process may have reused, and modem-control bits are
+// never touched so that ptys work as well as UARTs. Shared serial lines
+// (Shared) let several devices take turns on one port, as Modbus units on
+// an RS-485 line do.
 package serialport
 
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
+	"sync"
 	"time"
 
 	"go.bug.st/serial"
@@ -78,9 +83,27 @@ func toMode(m drivers.SerialMode) (*serial.Mode, error) {
 }
 
 // Port is an open serial port. It implements drivers.Port.
+//
+// After Close, Write, SetReadTimeout and ResetInputBuffer return an error
+// wrapping fs.ErrClosed: go.bug.st/serial would use the closed descriptor,
+// which the process may have reused for another file by then.
 type Port struct {
 	path string
 	p    serial.Port
+
+	mu     sync.RWMutex // held for reading while the descriptor is in use
+	closed bool
+}
+
+// use runs f with the descriptor open, or returns the error for a closed
+// port.
+func (p *Port) use(op string, f func() error) error {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
+	if p.closed {
+		return fmt.Errorf("serial %s: %s: %w", p.path, op, fs.ErrClosed)
+	}
+	return f()
 }
 
 // Read implements io.Reader; a timeout is os.ErrDeadlineExceeded.
@@ -97,11 +120,16 @@ func (p *Port) Read(b []byte) (int, error) {
 
 // Write implements io.Writer.
 func (p *Port) Write(b []byte) (int, error) {
-	n, err := p.p.Write(b)
-	if err != nil {
-		return n, fmt.Errorf("serial %s: write: %w", p.path, err)
-	}
-	return n, nil
+	var n int
+	err := p.use("write", func() error {
+		var err error
+		n, err = p.p.Write(b)
+		if err != nil {
+			return fmt.Errorf("serial %s: write: %w", p.path, err)
+		}
+		return nil
+	})
+	return n, err
 }
 
 // SetReadTimeout implements drivers.Port.
@@ -109,13 +137,37 @@ func (p *Port) SetReadTimeout(d time.Duration) error {
 	if d <= 0 {
 		d = serial.NoTimeout
 	}
-	return p.p.SetReadTimeout(d)
+	return p.use("set read timeout", func() error {
+		if err := p.p.SetReadTimeout(d); err != nil {
+			return fmt.Errorf("serial %s: set read timeout: %w", p.path, err)
+		}
+		return nil
+	})
 }
 
 // ResetInputBuffer implements drivers.Port.
-func (p *Port) ResetInputBuffer() error { return p.p.ResetInputBuffer() }
+func (p *Port) ResetInputBuffer() error {
+	return p.use("reset input buffer", func() error {
+		if err := p.p.ResetInputBuffer(); err != nil {
+			return fmt.Errorf("serial %s: reset input buffer: %w", p.path, err)
+		}
+		return nil
+	})
+}
 
-// Close implements io.Closer; closing twice is harmless.
-func (p *Port) Close() error { return p.p.Close() }
+// Close implements io.Closer: a pending Read returns an error. Closing
+// twice is harmless.
+func (p *Port) Close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil
+	}
+	p.closed = true
+	if err := p.p.Close(); err != nil {
+		return fmt.Errorf("serial %s: close: %w", p.path, err)
+	}
+	return nil
+}
 
 var _ drivers.Port = (*Port)(nil)

@@ -3,6 +3,7 @@ package serialport
 import (
 	"errors"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 	"testing"
@@ -75,5 +76,56 @@ func TestOpenErrors(t *testing.T) {
 	defer m.Close()
 	if _, err := Open(path, drivers.SerialMode{StopBits: 3}); err == nil || !strings.Contains(err.Error(), "stop bits") {
 		t.Fatalf("3 stop bits: err=%v, want a stop-bits error", err)
+	}
+}
+
+func TestClosedPortRefusesUse(t *testing.T) {
+	m, path, err := OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := Open(path, drivers.SerialMode{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	uses := []struct {
+		name string
+		use  func() error
+	}{
+		{"Write", func() error { _, err := p.Write([]byte("x")); return err }},
+		{"SetReadTimeout", func() error { return p.SetReadTimeout(time.Second) }},
+		{"ResetInputBuffer", p.ResetInputBuffer},
+	}
+	for _, u := range uses {
+		if err := u.use(); !errors.Is(err, fs.ErrClosed) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s after Close: err = %v, want fs.ErrClosed naming the port", u.name, err)
+		}
+	}
+	if _, err := p.Read(make([]byte, 1)); err == nil {
+		t.Error("Read after Close succeeded")
+	}
+}
+
+func TestModeString(t *testing.T) {
+	tests := []struct {
+		mode drivers.SerialMode
+		want string
+	}{
+		{drivers.SerialMode{}, "9600 8N1"},
+		{drivers.SerialMode{BaudRate: 115200, DataBits: 7, Parity: drivers.ParityEven, StopBits: 2}, "115200 7E2"},
+		{drivers.SerialMode{Parity: drivers.ParityOdd}, "9600 8O1"},
+		{drivers.SerialMode{Parity: 7}, "9600 8?1"},
+	}
+	for _, tt := range tests {
+		if got := ModeString(tt.mode); got != tt.want {
+			t.Errorf("ModeString(%+v) = %q, want %q", tt.mode, got, tt.want)
+		}
 	}
 }
