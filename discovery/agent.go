@@ -30,26 +30,21 @@ func AgentEntities() []drivers.Entity {
 		{
 			ID:         AgentConnectivity,
 			Name:       "Connectivity",
-			Kind:       drivers.KindBinarySensor,
-			Class:      drivers.ClassConnectivity,
-			Precision:  -1,
 			Diagnostic: true,
+			Spec:       drivers.BinarySensor{Class: drivers.ClassConnectivity},
 		},
 		{
 			ID:         AgentStarted,
 			Name:       "Started",
-			Kind:       drivers.KindSensor,
-			Class:      drivers.ClassTimestamp,
-			Precision:  -1,
 			Diagnostic: true,
+			Spec:       drivers.Sensor{Class: drivers.ClassTimestamp, Precision: -1},
 		},
 		{
 			ID:         AgentVersion,
 			Name:       "Version",
-			Kind:       drivers.KindSensor,
-			Precision:  -1,
 			Diagnostic: true,
 			Icon:       "mdi:tag-outline",
+			Spec:       drivers.Sensor{Precision: -1},
 		},
 	}
 }

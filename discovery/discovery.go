@@ -91,7 +91,7 @@ func Messages(n Node, devs []Device) ([]Message, error) {
 	var msgs []Message
 	for _, d := range all {
 		for _, e := range d.Entities {
-			component := e.Kind.String()
+			component := Component(e)
 			payload, err := marshal(n.config(d, e))
 			if err != nil {
 				return nil, &Error{Device: d.ID, Entity: e.ID, Reason: fmt.Sprintf("encode config: %v", err)}
@@ -166,12 +166,13 @@ func plan(n Node, devs []Device) ([]Device, error) {
 			for _, reason := range checkEntity(e) {
 				fail(d.ID, e.ID, "%s", reason)
 			}
-			if !ValidID(e.ID) || e.Kind.String() == "unknown" {
+			component := Component(e)
+			if !ValidID(e.ID) || component == "" {
 				continue
 			}
-			key := e.Kind.String() + "/" + ObjectID(d.ID, e.ID)
+			key := component + "/" + ObjectID(d.ID, e.ID)
 			if other, dup := objects[key]; dup {
-				fail(d.ID, e.ID, "its config topic %s is also that of %s; rename one of the devices so that <device>_<entity> differ", n.ConfigTopic(e.Kind.String(), d.ID, e.ID), other)
+				fail(d.ID, e.ID, "its config topic %s is also that of %s; rename one of the devices so that <device>_<entity> differ", n.ConfigTopic(component, d.ID, e.ID), other)
 				continue
 			}
 			objects[key] = fmt.Sprintf("device %q entity %q", d.ID, e.ID)
@@ -193,87 +194,61 @@ func checkEntity(e drivers.Entity) []string {
 	if !utf8.ValidString(e.Name) {
 		bad = append(bad, "name is not valid UTF-8")
 	}
-	component := e.Kind.String()
-	if component == "unknown" {
-		return append(bad, fmt.Sprintf("kind %d is not one of sensor, binary_sensor, switch", int(e.Kind)))
-	}
 	if e.Icon != "" && !strings.Contains(e.Icon, ":") {
 		bad = append(bad, fmt.Sprintf("icon %q must be written prefix:name, such as mdi:fan", e.Icon))
+	} else if !utf8.ValidString(e.Icon) {
+		bad = append(bad, "icon is not valid UTF-8")
 	}
-	if e.Class != "" && !slices.Contains(classes(component), e.Class) {
-		bad = append(bad, fmt.Sprintf("device class %q is not valid for a %s; use one of %s", e.Class, component, strings.Join(classes(component), ", ")))
-	}
-	if e.State < drivers.StateNone || e.State > drivers.StateTotalIncreasing {
-		bad = append(bad, fmt.Sprintf("state class %d is not one of the drivers.State* constants", int(e.State)))
-	}
-	if component != "sensor" {
-		if e.Unit != "" {
-			bad = append(bad, fmt.Sprintf("unit %q is only for sensors, not a %s", e.Unit, component))
+	component := Component(e)
+	if component == "" {
+		if e.Spec == nil {
+			return append(bad, "it has no Spec; set it to one of "+componentList)
 		}
-		if e.State != drivers.StateNone {
-			bad = append(bad, fmt.Sprintf("state class %s is only for sensors, not a %s", stateClass(e.State), component))
-		}
-		return bad
+		return append(bad, fmt.Sprintf("its Spec is a nil %T; set it to one of %s", e.Spec, componentList))
 	}
-	if !utf8.ValidString(string(e.Unit)) {
-		bad = append(bad, "unit is not valid UTF-8")
-	} else if slices.Contains(classes(component), e.Class) {
-		if err := checkUnit(e.Class, string(e.Unit)); err != nil {
-			bad = append(bad, err.Error())
-		}
-	}
-	if nonNumericClass(e.Class) && e.State != drivers.StateNone {
-		bad = append(bad, fmt.Sprintf("state class %s needs numbers, but device class %s is not numeric; use drivers.StateNone", stateClass(e.State), e.Class))
-	} else if err := checkStateClass(e.Class, stateClass(e.State)); err != nil {
-		bad = append(bad, err.Error())
-	}
-	if !numeric(e) && e.Precision > 0 {
-		bad = append(bad, "precision is set on a text sensor; Home Assistant would then expect numbers. Give it a unit or a state class, or set Precision to -1")
-	}
-	return bad
-}
-
-// numeric reports whether Home Assistant expects numbers from sensor e:
-// it does when the sensor has a numeric device class, a unit or a state
-// class.
-func numeric(e drivers.Entity) bool {
-	if e.Kind != drivers.KindSensor {
-		return false
-	}
-	return e.Unit != "" || e.State != drivers.StateNone || e.Class != "" && !nonNumericClass(e.Class)
-}
-
-// stateClass is the Home Assistant name of a state class.
-func stateClass(s drivers.StateClass) string {
-	switch s {
-	case drivers.StateMeasurement:
-		return "measurement"
-	case drivers.StateTotal:
-		return "total"
-	case drivers.StateTotalIncreasing:
-		return "total_increasing"
-	}
-	return ""
+	return append(bad, checkSpec(e, component)...)
 }
 
 // config is one discovery payload. Struct fields, not a map, fix the key
 // order so that payloads are byte-for-byte stable across runs: Home
 // Assistant ignores an unchanged config, and the golden files pin them.
 // Keys are spelled out, not abbreviated, so a person can read them on the
-// broker.
+// broker. Each component sets only the keys it has; the rest are left out.
 type config struct {
-	Name                      *string        `json:"name"`
-	UniqueID                  string         `json:"unique_id"`
-	DefaultEntityID           string         `json:"default_entity_id"`
-	DeviceClass               string         `json:"device_class,omitempty"`
-	EntityCategory            string         `json:"entity_category,omitempty"`
-	Icon                      string         `json:"icon,omitempty"`
-	StateTopic                string         `json:"state_topic"`
-	CommandTopic              string         `json:"command_topic,omitempty"`
-	PayloadOn                 string         `json:"payload_on,omitempty"`
-	PayloadOff                string         `json:"payload_off,omitempty"`
-	UnitOfMeasurement         string         `json:"unit_of_measurement,omitempty"`
-	StateClass                string         `json:"state_class,omitempty"`
+	Name              *string `json:"name"`
+	UniqueID          string  `json:"unique_id"`
+	DefaultEntityID   string  `json:"default_entity_id"`
+	DeviceClass       string  `json:"device_class,omitempty"`
+	EntityCategory    string  `json:"entity_category,omitempty"`
+	EnabledByDefault  *bool   `json:"enabled_by_default,omitempty"`
+	Icon              string  `json:"icon,omitempty"`
+	Schema            string  `json:"schema,omitempty"`
+	StateTopic        string  `json:"state_topic,omitempty"`
+	ValueTemplate     string  `json:"value_template,omitempty"`
+	CommandTopic      string  `json:"command_topic,omitempty"`
+	PositionTopic     string  `json:"position_topic,omitempty"`
+	PositionTemplate  string  `json:"position_template,omitempty"`
+	SetPositionTopic  string  `json:"set_position_topic,omitempty"`
+	PayloadOn         string  `json:"payload_on,omitempty"`
+	PayloadOff        string  `json:"payload_off,omitempty"`
+	PayloadPress      string  `json:"payload_press,omitempty"`
+	PayloadOpen       string  `json:"payload_open,omitempty"`
+	PayloadClose      string  `json:"payload_close,omitempty"`
+	// PayloadStop is raw so that it can be null: a cover that cannot stop
+	// has the feature dropped that way.
+	PayloadStop         json.RawMessage `json:"payload_stop,omitempty"`
+	SupportedColorModes []string        `json:"supported_color_modes,omitempty"`
+	Flash               *bool           `json:"flash,omitempty"`
+	Transition          *bool           `json:"transition,omitempty"`
+	Min                 *float64        `json:"min,omitempty"`
+	Max                 *float64        `json:"max,omitempty"`
+	Step                *float64        `json:"step,omitempty"`
+	Mode                string          `json:"mode,omitempty"`
+	Options             []string        `json:"options,omitempty"`
+	EventTypes          []string        `json:"event_types,omitempty"`
+	UnitOfMeasurement   string          `json:"unit_of_measurement,omitempty"`
+	StateClass          string          `json:"state_class,omitempty"`
+	// SuggestedDisplayPrecision is a pointer because 0 is a precision.
 	SuggestedDisplayPrecision *int           `json:"suggested_display_precision,omitempty"`
 	Availability              []availability `json:"availability,omitempty"`
 	AvailabilityMode          string         `json:"availability_mode,omitempty"`
@@ -305,17 +280,36 @@ type origin struct {
 	SupportURL string `json:"support_url"`
 }
 
+// Templates and payloads of the JSON states of lights and covers.
+const (
+	// stateTemplate reads a cover's state out of its JSON state.
+	stateTemplate = "{{ value_json.state }}"
+	// positionTemplate reads a cover's position out of the same state.
+	positionTemplate = "{{ value_json.position }}"
+)
+
+// Command payloads Home Assistant sends with its default config, and that
+// pinion publishes as states of switches and binary sensors.
+const (
+	payloadOn    = "ON"
+	payloadOff   = "OFF"
+	payloadPress = "PRESS"
+	payloadOpen  = "OPEN"
+	payloadClose = "CLOSE"
+	payloadStop  = "STOP"
+)
+
+func ptr[T any](v T) *T { return &v }
+
 // config builds the discovery payload of entity e of device d; d and e are
 // already validated.
 func (n Node) config(d Device, e drivers.Entity) config {
-	component := e.Kind.String()
+	component := Component(e)
 	agent := d.ID == AgentDeviceID
 	c := config{
 		UniqueID:        n.UniqueID(d.ID, e.ID),
 		DefaultEntityID: n.DefaultEntityID(component, d.ID, e.ID),
-		DeviceClass:     e.Class,
 		Icon:            e.Icon,
-		StateTopic:      n.StateTopic(d.ID, e.ID),
 		Origin:          origin{Name: "pinion", SWVersion: n.Version, SupportURL: SupportURL},
 	}
 	if e.Name != "" {
@@ -325,19 +319,69 @@ func (n Node) config(d Device, e drivers.Entity) config {
 	if e.Diagnostic {
 		c.EntityCategory = "diagnostic"
 	}
-	switch e.Kind {
-	case drivers.KindSwitch:
+	if e.DisabledByDefault {
+		c.EnabledByDefault = ptr(false)
+	}
+	if Stateful(e) {
+		c.StateTopic = n.StateTopic(d.ID, e.ID)
+	}
+	if Commandable(e) {
 		c.CommandTopic = n.CommandTopic(d.ID, e.ID)
-		c.PayloadOn, c.PayloadOff = "ON", "OFF"
-	case drivers.KindBinarySensor:
-		c.PayloadOn, c.PayloadOff = "ON", "OFF"
-	case drivers.KindSensor:
-		c.UnitOfMeasurement = string(e.Unit)
-		c.StateClass = stateClass(e.State)
-		if numeric(e) && e.Precision >= 0 {
-			p := e.Precision
-			c.SuggestedDisplayPrecision = &p
+	}
+	switch s := specOf(e).(type) {
+	case drivers.Sensor:
+		c.DeviceClass = s.Class
+		c.UnitOfMeasurement = string(s.Unit)
+		c.StateClass = stateClass(s.State)
+		if numericSensor(s) && s.Precision >= 0 {
+			c.SuggestedDisplayPrecision = ptr(s.Precision)
 		}
+	case drivers.BinarySensor:
+		c.DeviceClass = s.Class
+		c.PayloadOn, c.PayloadOff = payloadOn, payloadOff
+	case drivers.Switch:
+		c.DeviceClass = s.Class
+		c.PayloadOn, c.PayloadOff = payloadOn, payloadOff
+	case drivers.Button:
+		c.DeviceClass = s.Class
+		c.PayloadPress = payloadPress
+	case drivers.Number:
+		c.DeviceClass = s.Class
+		c.Min, c.Max, c.Step = ptr(s.Min), ptr(s.Max), ptr(step(s))
+		c.Mode = numberMode(s.Mode)
+		c.UnitOfMeasurement = string(s.Unit)
+	case drivers.Light:
+		// Home Assistant's JSON schema: one topic each way, the state as
+		// {"state":"ON","brightness":128}. Flash and transition are
+		// declared unsupported, so Home Assistant does not offer them.
+		c.Schema = "json"
+		c.SupportedColorModes = []string{"onoff"}
+		if s.Brightness {
+			c.SupportedColorModes = []string{"brightness"}
+		}
+		c.Flash, c.Transition = ptr(false), ptr(false)
+	case drivers.Cover:
+		c.DeviceClass = s.Class
+		c.ValueTemplate = stateTemplate
+		c.PayloadOpen, c.PayloadClose = payloadOpen, payloadClose
+		c.PayloadStop = json.RawMessage(`"` + payloadStop + `"`)
+		if s.NoStop {
+			c.PayloadStop = json.RawMessage("null")
+		}
+		if s.Position {
+			// The position rides in the same JSON state, and a position
+			// to go to arrives on the command topic as a plain number,
+			// which ParseCommand tells apart from OPEN, CLOSE and STOP.
+			c.PositionTopic = c.StateTopic
+			c.PositionTemplate = positionTemplate
+			c.SetPositionTopic = c.CommandTopic
+		}
+	case drivers.Event:
+		c.DeviceClass = s.Class
+		c.StateTopic = n.StateTopic(d.ID, e.ID)
+		c.EventTypes = slices.Clone(s.Types)
+	case drivers.Select:
+		c.Options = slices.Clone(s.Options)
 	}
 	switch {
 	case agent && e.ID == AgentConnectivity:
@@ -349,7 +393,13 @@ func (n Node) config(d Device, e drivers.Entity) config {
 	case agent:
 		c.Availability = []availability{{Topic: n.StatusTopic()}}
 	default:
-		c.Availability = []availability{{Topic: n.StatusTopic()}, {Topic: n.DeviceStatusTopic(d.ID)}}
+		// The node, the device and the entity must all be online: the
+		// agent runs, the device is open, the entity could be read.
+		c.Availability = []availability{
+			{Topic: n.StatusTopic()},
+			{Topic: n.DeviceStatusTopic(d.ID)},
+			{Topic: n.EntityStatusTopic(d.ID, e.ID)},
+		}
 		c.AvailabilityMode = "all"
 	}
 	if agent {

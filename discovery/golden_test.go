@@ -6,7 +6,6 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 
 	"github.com/pinion-home/pinion/drivers"
@@ -17,17 +16,20 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden from the curr
 // garage is the node of the golden files.
 var garage = Node{ID: "garage", Name: "Garage Pi", Version: "1.2.3"}
 
-// Devices shaped like the ones drivers describe, chosen to cover every kind
-// of payload discovery emits (a class on a switch, a text sensor, a data
-// size unit, a device with and without manufacturer). The built-in drivers'
-// own payloads are pinned by agent/testdata/cli/demo-discovery.golden.
+// Devices shaped like the ones drivers describe, chosen to cover every
+// component and every kind of payload discovery emits (a class on a
+// switch, a text sensor, a data size unit, a device with and without
+// manufacturer, an entity disabled by default, a dimmable and an on/off
+// light, a cover with a position and one that cannot stop, …). The
+// built-in drivers' own payloads are pinned by
+// agent/testdata/cli/demo-discovery.golden.
 var (
 	relayDevice = Device{
 		ID:   "heater",
 		Name: "Heater plug",
 		Info: drivers.Info{Manufacturer: "Songle", Model: "SRD-05VDC relay"},
 		Entities: []drivers.Entity{
-			{ID: "relay", Kind: drivers.KindSwitch, Class: drivers.ClassOutlet, Precision: -1},
+			{ID: "relay", Spec: drivers.Switch{Class: drivers.ClassOutlet}},
 		},
 	}
 	doorDevice = Device{
@@ -35,7 +37,7 @@ var (
 		Name: "Garage door",
 		Info: drivers.Info{Model: "GPIO input"},
 		Entities: []drivers.Entity{
-			{ID: "contact", Kind: drivers.KindBinarySensor, Class: drivers.ClassDoor, Precision: -1},
+			{ID: "contact", Spec: drivers.BinarySensor{Class: drivers.ClassDoor}},
 		},
 	}
 	bme280Device = Device{
@@ -43,9 +45,9 @@ var (
 		Name: "Attic",
 		Info: drivers.Info{Manufacturer: "Bosch", Model: "BME280"},
 		Entities: []drivers.Entity{
-			{ID: "temperature", Name: "Temperature", Kind: drivers.KindSensor, Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1},
-			{ID: "humidity", Name: "Humidity", Kind: drivers.KindSensor, Class: drivers.ClassHumidity, Unit: drivers.Percent, State: drivers.StateMeasurement, Precision: 0},
-			{ID: "pressure", Name: "Pressure", Kind: drivers.KindSensor, Class: drivers.ClassPressure, Unit: drivers.HectoPascal, State: drivers.StateMeasurement, Precision: 1},
+			{ID: "temperature", Name: "Temperature", Spec: drivers.Sensor{Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}},
+			{ID: "humidity", Name: "Humidity", Spec: drivers.Sensor{Class: drivers.ClassHumidity, Unit: drivers.Percent, State: drivers.StateMeasurement, Precision: 0}},
+			{ID: "pressure", Name: "Pressure", Spec: &drivers.Sensor{Class: drivers.ClassPressure, Unit: drivers.HectoPascal, State: drivers.StateMeasurement, Precision: 1}},
 		},
 	}
 	systemDevice = Device{
@@ -53,13 +55,69 @@ var (
 		Name: "Garage Pi system",
 		Info: drivers.Info{Manufacturer: "Raspberry Pi", Model: "Raspberry Pi 4 Model B"},
 		Entities: []drivers.Entity{
-			{ID: "cpu_temperature", Name: "CPU temperature", Kind: drivers.KindSensor, Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1, Diagnostic: true},
-			{ID: "load", Name: "Load (1 min)", Kind: drivers.KindSensor, State: drivers.StateMeasurement, Precision: 2, Diagnostic: true, Icon: "mdi:gauge"},
-			{ID: "uptime", Name: "Uptime", Kind: drivers.KindSensor, Class: drivers.ClassDuration, Unit: drivers.Seconds, State: drivers.StateTotalIncreasing, Precision: -1, Diagnostic: true},
-			{ID: "memory_free", Name: "Memory free", Kind: drivers.KindSensor, Class: drivers.ClassDataSize, Unit: drivers.MebiBytes, State: drivers.StateMeasurement, Precision: 0, Diagnostic: true},
-			{ID: "hostname", Name: "Hostname", Kind: drivers.KindSensor, Precision: -1, Diagnostic: true, Icon: "mdi:dns"},
+			{ID: "cpu_temperature", Name: "CPU temperature", Diagnostic: true, Spec: drivers.Sensor{Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}},
+			{ID: "load", Name: "Load (1 min)", Diagnostic: true, Icon: "mdi:gauge", Spec: drivers.Sensor{State: drivers.StateMeasurement, Precision: 2}},
+			{ID: "uptime", Name: "Uptime", Diagnostic: true, Spec: drivers.Sensor{Class: drivers.ClassDuration, Unit: drivers.Seconds, State: drivers.StateTotalIncreasing, Precision: -1}},
+			{ID: "memory_free", Name: "Memory free", Diagnostic: true, DisabledByDefault: true, Spec: drivers.Sensor{Class: drivers.ClassDataSize, Unit: drivers.MebiBytes, State: drivers.StateMeasurement, Precision: 0}},
+			{ID: "hostname", Name: "Hostname", Diagnostic: true, Icon: "mdi:dns", Spec: drivers.Sensor{Precision: -1}},
 		},
 	}
+	buttonDevice = Device{
+		ID:   "gate",
+		Name: "Gate opener",
+		Info: drivers.Info{Model: "GPIO pulse"},
+		Entities: []drivers.Entity{
+			{ID: "pulse", Spec: drivers.Button{}},
+			{ID: "restart", Name: "Restart", Diagnostic: true, Spec: drivers.Button{Class: "restart"}},
+		},
+	}
+	numberDevice = Device{
+		ID:   "thermostat",
+		Name: "Thermostat",
+		Info: drivers.Info{Manufacturer: "pinion", Model: "setpoint"},
+		Entities: []drivers.Entity{
+			{ID: "setpoint", Name: "Set point", Spec: drivers.Number{Class: drivers.ClassTemperature, Min: 5, Max: 30, Step: 0.5, Unit: drivers.Celsius, Mode: drivers.NumberBox}},
+			{ID: "fan_duty", Name: "Fan duty", Icon: "mdi:fan", Spec: drivers.Number{Max: 100, Unit: drivers.Percent, Mode: drivers.NumberSlider}},
+			{ID: "offset", Name: "Offset", DisabledByDefault: true, Spec: drivers.Number{Min: -2.5, Max: 2.5, Step: 0.25}},
+		},
+	}
+	lightDevice = Device{
+		ID:   "porch",
+		Name: "Porch",
+		Info: drivers.Info{Model: "PWM LED"},
+		Entities: []drivers.Entity{
+			{ID: "led", Spec: drivers.Light{Brightness: true}},
+			{ID: "lamp", Name: "Lamp", Spec: &drivers.Light{}},
+		},
+	}
+	coverDevice = Device{
+		ID:   "windows",
+		Name: "Windows",
+		Info: drivers.Info{Model: "Motor pair"},
+		Entities: []drivers.Entity{
+			{ID: "blind", Name: "Blind", Spec: drivers.Cover{Class: "blind", Position: true}},
+			{ID: "garage", Name: "Garage door", Spec: drivers.Cover{Class: "garage", NoStop: true}},
+		},
+	}
+	eventDevice = Device{
+		ID:   "bell",
+		Name: "Doorbell",
+		Info: drivers.Info{Model: "GPIO input"},
+		Entities: []drivers.Entity{
+			{ID: "button", Spec: drivers.Event{Class: drivers.ClassDoorbell, Types: []string{"press", "double_press"}}},
+		},
+	}
+	selectDevice = Device{
+		ID:   "heatpump",
+		Name: "Heat pump",
+		Info: drivers.Info{Manufacturer: "Acme", Model: "HP-1"},
+		Entities: []drivers.Entity{
+			{ID: "mode", Name: "Mode", Icon: "mdi:tune", Spec: drivers.Select{Options: []string{"auto", "heat", "Eco mode"}}},
+		},
+	}
+
+	// goldenDevices are all the devices above.
+	goldenDevices = []Device{relayDevice, doorDevice, bme280Device, systemDevice, buttonDevice, numberDevice, lightDevice, coverDevice, eventDevice, selectDevice}
 )
 
 func TestMessagesGolden(t *testing.T) {
@@ -73,6 +131,12 @@ func TestMessagesGolden(t *testing.T) {
 		{"door", garage, &doorDevice},
 		{"bme280", garage, &bme280Device},
 		{"system", garage, &systemDevice},
+		{"button", garage, &buttonDevice},
+		{"number", garage, &numberDevice},
+		{"light", garage, &lightDevice},
+		{"cover", garage, &coverDevice},
+		{"event", garage, &eventDevice},
+		{"select", garage, &selectDevice},
 		{"custom_prefixes", Node{ID: "shed", Name: "Shed", Version: "0.1.0", TopicPrefix: "home/pinion", DiscoveryPrefix: "ha"}, &relayDevice},
 	}
 	for _, tt := range tests {
@@ -149,31 +213,63 @@ func belongsTo(n Node, topic, id string, devs []Device) bool {
 }
 
 func TestMessagesSortedAndConsistent(t *testing.T) {
-	devs := []Device{systemDevice, relayDevice, bme280Device, doorDevice}
+	devs := goldenDevices
 	msgs, err := Messages(garage, devs)
 	if err != nil {
 		t.Fatal(err)
 	}
-	wantCount := len(AgentEntities())
-	for _, d := range devs {
-		wantCount += len(d.Entities)
+	// Every entity of every device has its config topic, with the unique
+	// id and availability of its own.
+	type want struct{ uid, entityID, state, command, status string }
+	wants := map[string]want{}
+	for _, e := range AgentEntities() {
+		wants[garage.ConfigTopic(Component(e), AgentDeviceID, e.ID)] = want{uid: garage.UniqueID(AgentDeviceID, e.ID), entityID: garage.DefaultEntityID(Component(e), AgentDeviceID, e.ID)}
 	}
-	if len(msgs) != wantCount {
-		t.Fatalf("got %d messages, want one per entity: %d", len(msgs), wantCount)
+	components := map[string]bool{}
+	for _, d := range devs {
+		for _, e := range d.Entities {
+			components[Component(e)] = true
+			w := want{
+				uid:      garage.UniqueID(d.ID, e.ID),
+				entityID: garage.DefaultEntityID(Component(e), d.ID, e.ID),
+				status:   garage.EntityStatusTopic(d.ID, e.ID),
+			}
+			if Stateful(e) || Component(e) == "event" {
+				w.state = garage.StateTopic(d.ID, e.ID)
+			}
+			if Commandable(e) {
+				w.command = garage.CommandTopic(d.ID, e.ID)
+			}
+			wants[garage.ConfigTopic(Component(e), d.ID, e.ID)] = w
+		}
+	}
+	if len(components) != 9 {
+		t.Errorf("the golden devices cover %d components, want all 9: %v", len(components), components)
+	}
+	if len(msgs) != len(wants) {
+		t.Fatalf("got %d messages, want one per entity: %d", len(msgs), len(wants))
 	}
 	seenUID := map[string]bool{}
 	for i, m := range msgs {
 		if i > 0 && msgs[i-1].Topic >= m.Topic {
 			t.Errorf("messages not sorted by topic: %s before %s", msgs[i-1].Topic, m.Topic)
 		}
-		component, obj, ok := garage.ParseConfigTopic(m.Topic)
-		if !ok {
+		if _, _, ok := garage.ParseConfigTopic(m.Topic); !ok {
 			t.Errorf("ParseConfigTopic(%q) rejects a topic Messages produced", m.Topic)
+		}
+		w, ok := wants[m.Topic]
+		if !ok {
+			t.Errorf("unexpected config topic %s", m.Topic)
+			continue
 		}
 		var p struct {
 			UniqueID        string `json:"unique_id"`
 			DefaultEntityID string `json:"default_entity_id"`
 			StateTopic      string `json:"state_topic"`
+			CommandTopic    string `json:"command_topic"`
+			Availability    []struct {
+				Topic string `json:"topic"`
+			} `json:"availability"`
 		}
 		if err := json.Unmarshal(m.Payload, &p); err != nil {
 			t.Fatal(err)
@@ -182,11 +278,21 @@ func TestMessagesSortedAndConsistent(t *testing.T) {
 			t.Errorf("unique_id %s used twice", p.UniqueID)
 		}
 		seenUID[p.UniqueID] = true
-		if p.UniqueID != "pinion_garage_"+obj {
-			t.Errorf("%s: unique_id %q, want pinion_garage_%s", m.Topic, p.UniqueID, obj)
+		if p.UniqueID != w.uid || p.DefaultEntityID != w.entityID {
+			t.Errorf("%s: unique_id %q, default_entity_id %q; want %q, %q", m.Topic, p.UniqueID, p.DefaultEntityID, w.uid, w.entityID)
 		}
-		if !strings.HasPrefix(p.DefaultEntityID, component+".garage_") {
-			t.Errorf("%s: default_entity_id %q does not start with %s.garage_", m.Topic, p.DefaultEntityID, component)
+		if w.status == "" {
+			continue // the agent's own entities
+		}
+		if p.StateTopic != w.state || p.CommandTopic != w.command {
+			t.Errorf("%s: state_topic %q, command_topic %q; want %q, %q", m.Topic, p.StateTopic, p.CommandTopic, w.state, w.command)
+		}
+		var avail []string
+		for _, a := range p.Availability {
+			avail = append(avail, a.Topic)
+		}
+		if len(avail) != 3 || avail[2] != w.status {
+			t.Errorf("%s: availability %q, want node, device and entity status (%s)", m.Topic, avail, w.status)
 		}
 	}
 	// The same input gives the same bytes: Home Assistant ignores unchanged
@@ -198,6 +304,39 @@ func TestMessagesSortedAndConsistent(t *testing.T) {
 	for i := range msgs {
 		if !bytes.Equal(msgs[i].Payload, again[i].Payload) {
 			t.Errorf("%s: payload differs between two calls", msgs[i].Topic)
+		}
+	}
+}
+
+// Entities disabled by default are added disabled: enabled_by_default is
+// false in their config and absent from all others.
+func TestDisabledByDefault(t *testing.T) {
+	msgs, err := Messages(garage, goldenDevices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disabled := map[string]bool{}
+	for _, d := range goldenDevices {
+		for _, e := range d.Entities {
+			if e.DisabledByDefault {
+				disabled[garage.ConfigTopic(Component(e), d.ID, e.ID)] = true
+			}
+		}
+	}
+	if len(disabled) == 0 {
+		t.Fatal("no golden entity is disabled by default")
+	}
+	for _, m := range msgs {
+		var p map[string]any
+		if err := json.Unmarshal(m.Payload, &p); err != nil {
+			t.Fatal(err)
+		}
+		got, has := p["enabled_by_default"]
+		switch {
+		case disabled[m.Topic] && got != false:
+			t.Errorf("%s: enabled_by_default = %v, want false", m.Topic, got)
+		case !disabled[m.Topic] && has:
+			t.Errorf("%s: enabled_by_default = %v, want it left out (Home Assistant's default is true)", m.Topic, got)
 		}
 	}
 }

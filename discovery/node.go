@@ -75,7 +75,16 @@ func (n Node) DeviceStatusTopic(device string) string {
 	return n.topicPrefix() + "/" + n.ID + "/" + device + "/status"
 }
 
-// StateTopic is where an entity's state is published, retained.
+// EntityStatusTopic is one entity's own availability topic, "offline"
+// while the device reports that entity unavailable. Configured devices'
+// configs list it with the node's and the device's status, all of which
+// must be "online" for Home Assistant to show the entity available.
+func (n Node) EntityStatusTopic(device, entity string) string {
+	return n.StateTopic(device, entity) + "/status"
+}
+
+// StateTopic is where an entity's state is published, retained, or an
+// event entity's events, not retained.
 func (n Node) StateTopic(device, entity string) string {
 	return n.topicPrefix() + "/" + n.ID + "/" + device + "/" + entity
 }
@@ -115,7 +124,7 @@ func (n Node) BirthTopic() string {
 }
 
 // ConfigTopic is the discovery topic of an entity of the given component
-// ("sensor", "switch", "binary_sensor").
+// (as Component returns it: "sensor", "switch", "light", …).
 func (n Node) ConfigTopic(component, device, entity string) string {
 	return n.discoveryPrefix() + "/" + component + "/" + n.ID + "/" + ObjectID(device, entity) + "/config"
 }
@@ -147,11 +156,17 @@ func (n Node) ParseConfigTopic(topic string) (component, objectID string, ok boo
 	return parts[0], parts[2], true
 }
 
+// idSeparator joins the parts of unique ids and device identifiers. Ids
+// cannot contain it, so every unique id splits back into exactly one node,
+// device and entity: node "garage" with device "pi_x" and node
+// "garage_pi" with device "x" never meet.
+const idSeparator = ":"
+
 // UniqueID is an entity's Home Assistant unique id,
-// "pinion_<node>_<device>_<entity>". It must never change for an entity
+// "pinion:<node>:<device>:<entity>". It must never change for an entity
 // that stays, or Home Assistant loses its history and customisations.
 func (n Node) UniqueID(device, entity string) string {
-	return "pinion_" + n.ID + "_" + device + "_" + entity
+	return n.deviceIdentifier(device) + idSeparator + entity
 }
 
 // DefaultEntityID is the entity id Home Assistant gives an entity when it
@@ -163,19 +178,22 @@ func (n Node) DefaultEntityID(component, device, entity string) string {
 }
 
 // deviceIdentifier is the identifier of a configured device in Home
-// Assistant's device registry.
+// Assistant's device registry, "pinion:<node>:<device>".
 func (n Node) deviceIdentifier(device string) string {
-	return "pinion_" + n.ID + "_" + device
+	return n.agentIdentifier() + idSeparator + device
 }
 
-// agentIdentifier is the identifier of the agent's own device, which the
-// configured devices name as their via_device.
+// agentIdentifier is the identifier of the agent's own device,
+// "pinion:<node>", which the configured devices name as their via_device.
 func (n Node) agentIdentifier() string {
-	return "pinion_" + n.ID
+	return "pinion" + idSeparator + n.ID
 }
 
 // ObjectID is the object id of an entity in its config topic,
-// "<device>_<entity>".
+// "<device>_<entity>". Home Assistant allows only the characters of ids in
+// it, so it has no separator of its own: Validate refuses two entities of
+// a node whose object ids meet ("a_b"+"c" and "a"+"b_c"). Across nodes,
+// the node level of the topic keeps them apart.
 func ObjectID(device, entity string) string {
 	return device + "_" + entity
 }

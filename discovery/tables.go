@@ -22,6 +22,10 @@ type haTables struct {
 	SensorUnits         map[string][]*string `json:"sensor_device_class_units"`
 	BinarySensorClasses []string             `json:"binary_sensor_device_classes"`
 	SwitchClasses       []string             `json:"switch_device_classes"`
+	ButtonClasses       []string             `json:"button_device_classes"`
+	NumberClasses       []string             `json:"number_device_classes"`
+	CoverClasses        []string             `json:"cover_device_classes"`
+	EventClasses        []string             `json:"event_device_classes"`
 	// SensorStateClasses are the state classes Home Assistant keeps
 	// statistics for, by device class; it logs any other as impossible.
 	SensorStateClasses map[string][]string `json:"sensor_device_class_state_classes"`
@@ -36,7 +40,8 @@ func mustParseTables(b []byte) haTables {
 	if err := json.Unmarshal(b, &t); err != nil {
 		panic(fmt.Sprintf("discovery: embedded ha_tables.json: %v", err))
 	}
-	if len(t.SensorClasses) == 0 || len(t.SensorUnits) == 0 || len(t.BinarySensorClasses) == 0 || len(t.SwitchClasses) == 0 || len(t.SensorStateClasses) == 0 {
+	if len(t.SensorClasses) == 0 || len(t.SensorUnits) == 0 || len(t.BinarySensorClasses) == 0 || len(t.SwitchClasses) == 0 || len(t.SensorStateClasses) == 0 ||
+		len(t.ButtonClasses) == 0 || len(t.NumberClasses) == 0 || len(t.CoverClasses) == 0 || len(t.EventClasses) == 0 {
 		panic("discovery: embedded ha_tables.json: a table is missing")
 	}
 	return t
@@ -51,6 +56,14 @@ func classes(component string) []string {
 		return tables.BinarySensorClasses
 	case "switch":
 		return tables.SwitchClasses
+	case "button":
+		return tables.ButtonClasses
+	case "number":
+		return tables.NumberClasses
+	case "cover":
+		return tables.CoverClasses
+	case "event":
+		return tables.EventClasses
 	}
 	return nil
 }

@@ -29,7 +29,12 @@ func allErrors(t *testing.T, err error) []*Error {
 }
 
 func sensor(id string, class string, unit drivers.Unit, state drivers.StateClass) drivers.Entity {
-	return drivers.Entity{ID: id, Kind: drivers.KindSensor, Class: class, Unit: unit, State: state, Precision: 1}
+	return drivers.Entity{ID: id, Spec: drivers.Sensor{Class: class, Unit: unit, State: state, Precision: 1}}
+}
+
+// entity returns an entity with id and spec.
+func entity(id string, spec drivers.Spec) drivers.Entity {
+	return drivers.Entity{ID: id, Spec: spec}
 }
 
 func dev(id string, es ...drivers.Entity) Device {
@@ -67,31 +72,28 @@ func TestValidateRejects(t *testing.T) {
 			[]Device{dev("sys", sensor("boot", drivers.ClassTimestamp, drivers.Seconds, drivers.StateNone))},
 			"sys", "boot", "whose states are not numbers"},
 		{"state class on timestamp", garage,
-			[]Device{dev("sys", drivers.Entity{ID: "boot", Kind: drivers.KindSensor, Class: drivers.ClassTimestamp, State: drivers.StateMeasurement, Precision: -1})},
+			[]Device{dev("sys", entity("boot", drivers.Sensor{Class: drivers.ClassTimestamp, State: drivers.StateMeasurement, Precision: -1}))},
 			"sys", "boot", "state class measurement needs numbers"},
 		{"monetary needs a currency code", garage,
 			[]Device{dev("meter", sensor("cost", "monetary", "euro", drivers.StateTotal))},
 			"meter", "cost", "ISO 4217"},
-		{"unit on binary sensor", garage,
-			[]Device{dev("door", drivers.Entity{ID: "contact", Kind: drivers.KindBinarySensor, Unit: drivers.Percent})},
-			"door", "contact", `unit "%" is only for sensors`},
-		{"state class on switch", garage,
-			[]Device{dev("plug", drivers.Entity{ID: "relay", Kind: drivers.KindSwitch, State: drivers.StateMeasurement})},
-			"plug", "relay", "state class measurement is only for sensors"},
 		{"switch with a binary sensor class", garage,
-			[]Device{dev("plug", drivers.Entity{ID: "relay", Kind: drivers.KindSwitch, Class: drivers.ClassDoor})},
-			"plug", "relay", `device class "door" is not valid for a switch; use one of outlet, switch`},
+			[]Device{dev("plug", entity("relay", drivers.Switch{Class: drivers.ClassDoor}))},
+			"plug", "relay", `device class "door" is not valid for a switch; use one of outlet, switch, or none`},
 		{"binary sensor with a switch class", garage,
-			[]Device{dev("door", drivers.Entity{ID: "contact", Kind: drivers.KindBinarySensor, Class: drivers.ClassOutlet})},
+			[]Device{dev("door", entity("contact", drivers.BinarySensor{Class: drivers.ClassOutlet}))},
 			"door", "contact", `device class "outlet" is not valid for a binary_sensor`},
-		{"unknown kind", garage,
+		{"no spec", garage,
 			[]Device{dev("x", drivers.Entity{ID: "y"})},
-			"x", "y", "kind 0 is not one of sensor, binary_sensor, switch"},
+			"x", "y", "it has no Spec; set it to one of drivers.Sensor, BinarySensor, Switch, Button, Number, Light, Cover, Event or Select"},
+		{"nil spec pointer", garage,
+			[]Device{dev("x", entity("y", (*drivers.Number)(nil)))},
+			"x", "y", "its Spec is a nil *drivers.Number; set it to one of"},
 		{"icon without prefix", garage,
-			[]Device{dev("fan", drivers.Entity{ID: "relay", Kind: drivers.KindSwitch, Icon: "fan"})},
+			[]Device{dev("fan", drivers.Entity{ID: "relay", Icon: "fan", Spec: drivers.Switch{}})},
 			"fan", "relay", `icon "fan" must be written prefix:name`},
 		{"precision on a text sensor", garage,
-			[]Device{dev("sys", drivers.Entity{ID: "host", Kind: drivers.KindSensor, Precision: 2})},
+			[]Device{dev("sys", entity("host", drivers.Sensor{Precision: 2}))},
 			"sys", "host", "precision is set on a text sensor"},
 		{"device id with a space", garage,
 			[]Device{dev("my device", sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement))},
@@ -106,15 +108,15 @@ func TestValidateRejects(t *testing.T) {
 			[]Device{dev("attic"), dev("attic")},
 			"attic", "", "device id is used by device number 1 and 2"},
 		{"reserved entity id", garage,
-			[]Device{dev("plug", drivers.Entity{ID: "status", Kind: drivers.KindBinarySensor})},
+			[]Device{dev("plug", entity("status", drivers.BinarySensor{}))},
 			"plug", "status", "its state topic would be the device's availability topic"},
 		{"reserved device id", garage,
 			[]Device{dev(AgentDeviceID, sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement))},
 			AgentDeviceID, "", "reserved for the agent's own device"},
 		{"colliding object ids", garage,
 			[]Device{
-				dev("a_b", drivers.Entity{ID: "c", Kind: drivers.KindSwitch}),
-				dev("a", drivers.Entity{ID: "b_c", Kind: drivers.KindSwitch}),
+				dev("a_b", entity("c", drivers.Switch{})),
+				dev("a", entity("b_c", drivers.Switch{})),
 			},
 			"a", "b_c", `homeassistant/switch/garage/a_b_c/config is also that of device "a_b" entity "c"`},
 		{"bad node id", Node{ID: "garage.pi"}, nil,
@@ -181,7 +183,7 @@ func TestValidateAccepts(t *testing.T) {
 		name string
 		devs []Device
 	}{
-		{"golden devices", []Device{relayDevice, doorDevice, bme280Device, systemDevice}},
+		{"golden devices", goldenDevices},
 		{"no devices", nil},
 		{"device without entities", []Device{dev("empty")}},
 		{"legacy micro sign", []Device{dev("air", sensor("pm25", "pm25", "\u00b5g/m³", drivers.StateMeasurement))}},
@@ -189,11 +191,11 @@ func TestValidateAccepts(t *testing.T) {
 		{"monetary", []Device{dev("meter", sensor("cost", "monetary", "EUR", drivers.StateTotal))}},
 		{"sensor without class takes any unit", []Device{dev("rain", sensor("rate", "", "drops/min", drivers.StateMeasurement))}},
 		{"same object id on different components", []Device{
-			dev("a_b", drivers.Entity{ID: "c", Kind: drivers.KindSwitch}),
-			dev("a", drivers.Entity{ID: "b_c", Kind: drivers.KindBinarySensor}),
+			dev("a_b", entity("c", drivers.Switch{})),
+			dev("a", entity("b_c", drivers.BinarySensor{})),
 		}},
-		{"text sensor with zero precision", []Device{dev("sys", drivers.Entity{ID: "host", Kind: drivers.KindSensor})}},
-		{"hyphens and capitals in ids", []Device{dev("Relay-Board", drivers.Entity{ID: "CH-1", Kind: drivers.KindSwitch})}},
+		{"text sensor with zero precision", []Device{dev("sys", entity("host", drivers.Sensor{}))}},
+		{"hyphens and capitals in ids", []Device{dev("Relay-Board", entity("CH-1", drivers.Switch{}))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -236,16 +238,16 @@ func TestDriverConstantsAreAccepted(t *testing.T) {
 		}
 	}
 	for _, c := range []string{drivers.ClassOutlet, drivers.ClassSwitch} {
-		if err := Validate(garage, []Device{dev("d", drivers.Entity{ID: "e", Kind: drivers.KindSwitch, Class: c})}); err != nil {
+		if err := Validate(garage, []Device{dev("d", entity("e", drivers.Switch{Class: c}))}); err != nil {
 			t.Errorf("switch %s: %v", c, err)
 		}
 	}
 	for _, c := range []string{drivers.ClassConnectivity, drivers.ClassDoor, drivers.ClassWindow, drivers.ClassMotion, drivers.ClassOpening, drivers.ClassProblem} {
-		if err := Validate(garage, []Device{dev("d", drivers.Entity{ID: "e", Kind: drivers.KindBinarySensor, Class: c})}); err != nil {
+		if err := Validate(garage, []Device{dev("d", entity("e", drivers.BinarySensor{Class: c}))}); err != nil {
 			t.Errorf("binary_sensor %s: %v", c, err)
 		}
 	}
-	ts := drivers.Entity{ID: "e", Kind: drivers.KindSensor, Class: drivers.ClassTimestamp, Precision: -1}
+	ts := entity("e", drivers.Sensor{Class: drivers.ClassTimestamp, Precision: -1})
 	if err := Validate(garage, []Device{dev("d", ts)}); err != nil {
 		t.Errorf("timestamp sensor: %v", err)
 	}
