@@ -4,6 +4,7 @@ import (
 	"errors"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/devconf"
@@ -28,10 +29,12 @@ type Problem = devconf.Problem
 type ConfigError = devconf.ConfigError
 
 // Config returns the drivers.Config the agent would pass to a driver's
-// factory for a [[device]] table with id id whose other keys are tomlBody:
+// New for a [[device]] table with id id whose other keys are tomlBody:
 // the driver's own keys, and optionally the common keys name and interval,
-// which go to Config.Name and Config.Interval as in the agent (Name
-// defaults to id).
+// which go to Config.Name and Config.Interval as in the agent. Name
+// defaults to id, and Interval to the agent's default of 30 s (the table
+// names no driver, so its DefaultInterval is not known here; Tables
+// resolves it).
 //
 // Decode decodes the driver's keys the way the agent's does: strictly, with
 // every key the target does not take and every value of the wrong type
@@ -66,7 +69,7 @@ func ParseConfig(id, tomlBody string) (drivers.Config, error) {
 	return tb.Config, nil
 }
 
-// Build builds a device with factory f from a table as Config makes it, and
+// Build builds a device with f, a driver's New, from a table as Config makes it, and
 // then checks what the agent checks after a factory returns: a factory that
 // returns neither a device nor an error is a bug, and one that never calls
 // Decode takes no keys, so every key in tomlBody is reported as unknown.
@@ -74,7 +77,7 @@ func ParseConfig(id, tomlBody string) (drivers.Config, error) {
 //
 // A panic in f is not recovered: the test fails with its stack, where the
 // agent would report "driver factory panicked".
-func Build(t testing.TB, f drivers.Factory, id, tomlBody string) (drivers.Device, error) {
+func Build(t testing.TB, f func(drivers.Config) (drivers.Device, error), id, tomlBody string) (drivers.Device, error) {
 	t.Helper()
 	tb, err := parseBody(id, tomlBody)
 	if err != nil {
@@ -89,7 +92,7 @@ func Build(t testing.TB, f drivers.Factory, id, tomlBody string) (drivers.Device
 // wrong, if f fails, or if it makes something else.
 //
 //	b := drivertest.Device[*relay.Board](t, relay.New, "blinds", `pins = ["GPIO20", "GPIO21"]`)
-func Device[D drivers.Device](t testing.TB, f drivers.Factory, id, tomlBody string) D {
+func Device[D drivers.Device](t testing.TB, f func(drivers.Config) (drivers.Device, error), id, tomlBody string) D {
 	t.Helper()
 	d, err := Build(t, f, id, tomlBody)
 	if err != nil {
@@ -116,7 +119,7 @@ type Table struct {
 	dec *devconf.Decoder
 }
 
-// Problems builds a device with factory f from a table as Config makes it
+// Problems builds a device with f, a driver's New, from a table as Config makes it
 // and returns every problem the agent would report for the table, sorted
 // by line, or nil when f accepts it: Decode's problems, each
 // drivers.KeyError of f's error at its own key and line, the rest of f's
@@ -128,7 +131,7 @@ type Table struct {
 //	drivertest.CheckProblems(t, probs, drivertest.WantProblem{Line: 3, Key: "power_on", Msg: `"maybe"`})
 //
 // A panic in f is not recovered, as in Build.
-func Problems(t testing.TB, f drivers.Factory, id, tomlBody string) []Problem {
+func Problems(t testing.TB, f func(drivers.Config) (drivers.Device, error), id, tomlBody string) []Problem {
 	t.Helper()
 	tb, err := parseBody(id, tomlBody)
 	if err != nil {
@@ -141,7 +144,7 @@ func Problems(t testing.TB, f drivers.Factory, id, tomlBody string) []Problem {
 // agent would report, sorted by line; see the package function Problems.
 // Lines count in the document and keys are the document's
 // ("device[1].power_on"). Call it, or Build, once per Table.
-func (tb Table) Problems(f drivers.Factory) []Problem {
+func (tb Table) Problems(f func(drivers.Config) (drivers.Device, error)) []Problem {
 	if tb.dec == nil {
 		return []Problem{{File: File, Msg: "drivertest: Table.Problems on a Table not made by Tables or ParseTables"}}
 	}
@@ -151,7 +154,7 @@ func (tb Table) Problems(f drivers.Factory) []Problem {
 
 // Build calls f with the table's Config and checks its result as the agent
 // does; see the package function Build. Call it once per Table.
-func (tb Table) Build(f drivers.Factory) (drivers.Device, error) {
+func (tb Table) Build(f func(drivers.Config) (drivers.Device, error)) (drivers.Device, error) {
 	if tb.dec == nil {
 		return nil, errors.New("drivertest: Table.Build on a Table not made by Tables or ParseTables")
 	}
@@ -236,7 +239,24 @@ func table(d *devconf.Doc, path devconf.Path, m map[string]any, ids devconf.IDs,
 	return Table{
 		Driver: common.Driver,
 		Line:   common.Line,
-		Config: drivers.Config{ID: common.ID, Name: common.Name, Interval: common.Interval, Decode: dec.Decode},
+		Config: drivers.Config{ID: common.ID, Name: common.Name, Interval: interval(common.Interval, common.Driver), Decode: dec.Decode},
 		dec:    dec,
 	}
+}
+
+// defaultInterval is the agent's interval for a device whose table sets
+// none and whose driver has no DefaultInterval.
+const defaultInterval = 30 * time.Second
+
+// interval resolves a device's interval as the agent does: its interval
+// key, else its driver's DefaultInterval (when driver is registered), else
+// the agent's default.
+func interval(key time.Duration, driver string) time.Duration {
+	if key > 0 {
+		return key
+	}
+	if drv, ok := drivers.Lookup(driver); ok && drv.DefaultInterval > 0 {
+		return drv.DefaultInterval
+	}
+	return defaultInterval
 }

@@ -132,7 +132,7 @@ func CheckProblems(t testing.TB, got []Problem, want ...WantProblem) {
 	}
 }
 
-// FuzzFactory is the heart of a fuzz test of a driver's factory f: it calls
+// FuzzFactory is the heart of a fuzz test of a driver's New, f: it calls
 // f with the drivers.Config that ParseConfig makes of id and tomlBody, the
 // fuzzer's input, and returns the device f built. It returns nil when
 // tomlBody is no table the agent would hand to a driver (not TOML, or a
@@ -141,7 +141,7 @@ func CheckProblems(t testing.TB, got []Problem, want ...WantProblem) {
 // (`gpio "fuzz": `), or the test fails at once, as it does when f returns
 // neither a device nor an error. What a device f accepts must be like is
 // the caller's to check.
-func FuzzFactory(t testing.TB, f drivers.Factory, id, prefix, tomlBody string) drivers.Device {
+func FuzzFactory(t testing.TB, f func(drivers.Config) (drivers.Device, error), id, prefix, tomlBody string) drivers.Device {
 	t.Helper()
 	cfg, err := ParseConfig(id, tomlBody)
 	if err != nil {

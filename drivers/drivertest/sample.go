@@ -57,7 +57,7 @@ func CheckSample(t testing.TB, sample string) {
 // The test fails at once if doc is not a valid document, if a table names
 // a driver other than driver, or if a device fails to build or is not a D:
 // a sample a user copies must work as it is.
-func SampleDevices[D drivers.Device](t testing.TB, doc, driver string, f drivers.Factory) []D {
+func SampleDevices[D drivers.Device](t testing.TB, doc, driver string, f func(drivers.Config) (drivers.Device, error)) []D {
 	t.Helper()
 	var out []D
 	for i, tb := range Tables(t, doc) {
@@ -77,28 +77,38 @@ func SampleDevices[D drivers.Device](t testing.TB, doc, driver string, f drivers
 	return out
 }
 
-// Registered checks that a driver is registered as the agent finds it: its
-// factory under name (drivers.Lookup), which must build a D from a table
-// whose keys are tomlBody, and its sample configuration (drivers.Sample),
-// which must be sample, since `pinion -sample <name>` prints it. It returns
-// the device built. The test fails at once if there is no factory, or if
-// it fails or builds something else.
+// Registered checks that a driver is registered as the agent finds it
+// (drivers.Lookup(name)): its record's Sample must be sample, since
+// `pinion -sample <name>` prints it; its Description one line that says
+// what the driver drives, for `pinion -drivers`; and its New must build a D
+// from a table whose keys are tomlBody. It returns the device built. The
+// test fails at once if the driver is not registered, or if New fails or
+// builds something else; a wrong Sample or Description is an error.
 func Registered[D drivers.Device](t testing.TB, name, sample, tomlBody string) D {
 	t.Helper()
-	f, ok := drivers.Lookup(name)
+	drv, ok := drivers.Lookup(name)
 	if !ok {
-		t.Fatalf("drivers.Lookup(%q): not registered", name)
+		t.Fatalf("drivers.Lookup(%q): not registered, want the driver registered from its package's init()", name)
 	}
-	if s, ok := drivers.Sample(name); !ok || s != sample {
-		t.Errorf("drivers.Sample(%q) = %q, %t; want the driver's sample configuration", name, s, ok)
+	if drv.Name != name {
+		t.Errorf("drivers.Lookup(%q) returned the record of %q", name, drv.Name)
 	}
-	d, err := f(Config(t, "dev", tomlBody))
+	if drv.Sample != sample {
+		t.Errorf("drivers.Lookup(%q).Sample = %q; want the driver's sample configuration %q", name, drv.Sample, sample)
+	}
+	if d := drv.Description; d == "" || strings.ContainsAny(d, "\r\n") {
+		t.Errorf("drivers.Lookup(%q).Description = %q; want one line that says what the driver drives, for pinion -drivers", name, d)
+	}
+	if drv.New == nil {
+		t.Fatalf("drivers.Lookup(%q).New is nil", name)
+	}
+	d, err := drv.New(Config(t, "dev", tomlBody))
 	if err != nil {
-		t.Fatalf("registered factory: %v", err)
+		t.Fatalf("drivers.Lookup(%q).New: %v", name, err)
 	}
 	dd, ok := d.(D)
 	if !ok {
-		t.Fatalf("registered factory made a %T, want %v", d, reflect.TypeFor[D]())
+		t.Fatalf("drivers.Lookup(%q).New made a %T, want %v", name, d, reflect.TypeFor[D]())
 	}
 	return dd
 }
