@@ -17,9 +17,11 @@
 //
 // With interlock, switching a channel on first switches every other channel
 // off, so a motor's up and down relays are never on together. Home
-// Assistant hears of the channels switched off at once: the device is also
-// a drivers.Watcher that pushes every change of its channels, not only the
-// one commanded.
+// Assistant hears of the channels switched off at once: Command reports
+// every channel it drives through the drivers.Output it was opened with,
+// the side effects as well as the commanded channel. The board needs no
+// goroutine, lock or channel of its own for that: the agent's worker runs
+// Open, Command and Close one at a time.
 //
 // The board never glitches: Open makes each line an output already at the
 // off level (one call to periph's Out, the first call on the line), so no
@@ -44,8 +46,9 @@
 //	func main() { agent.Main() }
 //
 // Then `pinion -sample example-relay` prints SampleConfig. The registration
-// is in register.go on its own; everything a Go plugin wrapper needs
-// (DriverName, New and SampleConfig) is exported.
+// is in register.go on its own; everything a Go plugin's wrapper needs to
+// build the same drivers.Driver record (DriverName, Description, New and
+// SampleConfig) is exported.
 package relay
 
 import (
@@ -56,7 +59,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"unicode"
 
 	"periph.io/x/conn/v3/gpio"
@@ -68,6 +70,9 @@ import (
 // in a [[device]] table. Custom drivers should take a name that no built-in
 // driver will take; a prefix of your own does that.
 const DriverName = "example-relay"
+
+// Description is the line `pinion -drivers` shows for the driver.
+const Description = "example: a relay board of several channels on GPIO lines, with an optional interlock"
 
 // SampleConfig is a commented sample [[device]] table, shown by
 // `pinion -sample example-relay`: every key, with the optional ones
@@ -84,9 +89,9 @@ type config struct {
 	Interlock bool      `toml:"interlock"`
 }
 
-// New is the driver's drivers.Factory. It decodes and checks the
-// configuration and returns a *Board. It touches no hardware: the agent
-// calls it for -check and -print-discovery on any machine.
+// New is the driver's factory, drivers.Driver's New. It decodes and checks
+// the configuration and returns a *Board. It touches no hardware: the
+// agent calls it for -check and -print-discovery on any machine.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	if cfg.Decode == nil {
 		return nil, fmt.Errorf("%s %q: no configuration to decode (Config.Decode is nil)", DriverName, cfg.ID)
@@ -143,7 +148,11 @@ func (c *config) board(id string) (*Board, []error) {
 func EntityID(n int) string { return "ch" + strconv.Itoa(n) }
 
 // Board is a relay board: one switch entity per channel. It implements
-// drivers.Device, Reader, Setter, Watcher and Claimer.
+// drivers.Device, drivers.Commander and drivers.Claimer.
+//
+// It has no lock and starts no goroutine: the agent runs Open, Command and
+// Close on the device's worker, one at a time, and nothing else touches
+// the board.
 type Board struct {
 	id        string
 	pins      []string
@@ -151,19 +160,14 @@ type Board struct {
 	interlock bool
 	channels  map[string]int // entity id → channel index
 
-	// mu guards the fields below. The agent calls Open, Read, Set and
-	// Close from one goroutine, but Watch runs on its own and reads the
-	// states; Watch never touches a line.
-	mu sync.Mutex
 	// lines are PinOuts, not PinIOs, so that the compiler refuses a Read
 	// of an output. nil while the board is not open.
 	lines []gpio.PinOut
-	// on is each channel's commanded state.
+	// on is each channel's state, as last driven.
 	on []bool
-	// changed is closed (and replaced) whenever a channel changes, to wake
-	// every running Watch; closed is closed by Close to end them.
-	changed chan struct{}
-	closed  chan struct{}
+	// out is where the board reports states, from Open until Close
+	// returns.
+	out drivers.Output
 }
 
 // Info implements drivers.Device.
@@ -177,11 +181,9 @@ func (b *Board) Entities() []drivers.Entity {
 	es := make([]drivers.Entity, len(b.pins))
 	for i := range b.pins {
 		es[i] = drivers.Entity{
-			ID:        EntityID(i + 1),
-			Name:      "Channel " + strconv.Itoa(i+1),
-			Kind:      drivers.KindSwitch,
-			Class:     drivers.ClassSwitch,
-			Precision: -1,
+			ID:   EntityID(i + 1),
+			Name: "Channel " + strconv.Itoa(i+1),
+			Spec: drivers.Switch{Class: drivers.ClassSwitch},
 		}
 	}
 	return es
@@ -189,30 +191,22 @@ func (b *Board) Entities() []drivers.Entity {
 
 // Claims implements drivers.Claimer: the agent refuses a config in which
 // another device uses one of the board's lines.
-func (b *Board) Claims() []string {
-	cs := make([]string, len(b.pins))
+func (b *Board) Claims() []drivers.Resource {
+	rs := make([]drivers.Resource, len(b.pins))
 	for i, p := range b.pins {
-		cs[i] = "gpio:" + p
+		rs[i] = drivers.GPIOLine(p)
 	}
-	return cs
+	return rs
 }
 
 // Open implements drivers.Device. It makes every line an output at the
 // off level in one call, the first call on the line, so no channel ever
-// clicks on at start. Opening again (the agent retries a failed Open)
-// starts over with every channel off.
-func (b *Board) Open(ctx context.Context, h drivers.Host) error {
-	b.mu.Lock()
-	if b.lines != nil {
-		// Opened before: until this opening succeeds the board is not
-		// open, and the previous opening's Watch ends.
-		close(b.closed)
-		b.lines, b.closed = nil, nil
-	}
-	b.mu.Unlock()
+// clicks on at start, and reports every channel off. Opening again (the
+// agent reopens a device after Close) starts over the same way.
+func (b *Board) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
 	lines := make([]gpio.PinOut, len(b.pins))
 	for i, name := range b.pins {
-		p, err := h.GPIO(name)
+		p, err := drivers.GPIO(h, name)
 		if err != nil {
 			return b.errorf("open channel %d: %w", i+1, err)
 		}
@@ -221,150 +215,79 @@ func (b *Board) Open(ctx context.Context, h drivers.Host) error {
 		}
 		lines[i] = p
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.lines, b.on = lines, make([]bool, len(lines))
-	b.changed, b.closed = make(chan struct{}), make(chan struct{})
+	b.lines, b.on, b.out = lines, make([]bool, len(lines)), out
+	for i := range lines {
+		out.State(EntityID(i+1), drivers.Bool(false))
+	}
 	return nil
 }
 
-// Read implements drivers.Reader: the commanded state of every channel.
-// The lines are not read; see the package documentation.
-func (b *Board) Read(ctx context.Context) ([]drivers.Reading, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.lines == nil {
-		return nil, b.errorf("read: the board is not open")
-	}
-	return b.readingsLocked(), nil
-}
-
-// Set implements drivers.Setter. A channel takes an on/off value
-// (drivers.Bool); any other entity or value is an error wrapping
+// Command implements drivers.Commander. A channel takes ActionOn and
+// ActionOff; any other entity or action is an error wrapping
 // drivers.ErrUnsupported. With interlock, switching a channel on first
 // switches the others off, and if one of them fails to go off, the
-// commanded channel stays off. Set returns the channel's state as the
-// board now holds it.
-func (b *Board) Set(ctx context.Context, entity string, v drivers.Value) (drivers.Value, error) {
+// commanded channel stays off. Every channel it drives is reported through
+// the Output as soon as its line took the level: the side effects of a
+// command reach Home Assistant as its result does.
+func (b *Board) Command(ctx context.Context, entity string, c drivers.Command) error {
 	ch, ok := b.channels[entity]
 	if !ok {
-		return drivers.Value{}, b.errorf("set %q: no such channel (this board has ch1 to ch%d): %w", entity, len(b.pins), drivers.ErrUnsupported)
+		return b.errorf("%s %v: no such channel (this board has ch1 to ch%d): %w", entity, c, len(b.pins), drivers.ErrUnsupported)
 	}
-	if v.Kind != drivers.ValueBool {
-		return drivers.Value{}, b.errorf("set %s to %q: a channel takes ON or OFF: %w", entity, v, drivers.ErrUnsupported)
+	if c.Action != drivers.ActionOn && c.Action != drivers.ActionOff {
+		return b.errorf("%s %v: a channel takes ON or OFF: %w", entity, c, drivers.ErrUnsupported)
 	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.lines == nil {
-		return drivers.Value{}, b.errorf("set %s: the board is not open", entity)
+		return b.errorf("%s %v: the board is not open", entity, c)
 	}
-	// Whatever happens below, tell Watch about the channels that changed.
-	defer b.notifyLocked()
-	if v.Bool && b.interlock {
+	on := c.Action == drivers.ActionOn
+	if on && b.interlock {
 		for i := range b.lines {
 			if i == ch || !b.on[i] {
 				continue
 			}
-			if err := b.driveLocked(i, false); err != nil {
-				return drivers.Bool(b.on[ch]), b.errorf("set %s ON: interlock: switch %s off first: %w", entity, EntityID(i+1), err)
+			if err := b.drive(i, false); err != nil {
+				return b.errorf("%s ON: interlock: switch %s off first: %w", entity, EntityID(i+1), err)
 			}
 		}
 	}
-	if err := b.driveLocked(ch, v.Bool); err != nil {
-		return drivers.Bool(b.on[ch]), b.errorf("set %s %s: %w", entity, v, err)
+	if err := b.drive(ch, on); err != nil {
+		return b.errorf("%s %v: %w", entity, c, err)
 	}
-	return drivers.Bool(b.on[ch]), nil
-}
-
-// Watch implements drivers.Watcher. It reports every channel's state, then
-// every change, whoever made it: with interlock, a command to one channel
-// switches others off, and Set can only return the commanded one. Watch
-// returns nil when ctx is done or the board is closed.
-func (b *Board) Watch(ctx context.Context, emit func(drivers.Reading)) error {
-	b.mu.Lock()
-	if b.lines == nil {
-		b.mu.Unlock()
-		return b.errorf("watch: the board is not open")
-	}
-	closed := b.closed
-	b.mu.Unlock()
-
-	var last []drivers.Reading
-	for {
-		b.mu.Lock()
-		if b.closed != closed {
-			// Closed, or closed and opened again: this Watch is over.
-			b.mu.Unlock()
-			return nil
-		}
-		now, changed := b.readingsLocked(), b.changed
-		b.mu.Unlock()
-		// emit is called without the lock held: the agent's emit may block
-		// until its worker is free, and the worker may be in Set.
-		for i, r := range now {
-			if last == nil || !r.Value.Equal(last[i].Value) {
-				emit(r)
-			}
-		}
-		last = now
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-closed:
-			return nil
-		case <-changed:
-		}
-	}
+	return nil
 }
 
 // Close implements drivers.Device. It switches every channel off, so that
-// nothing (a motor, a heater) keeps running unsupervised, and ends Watch.
-// The host releases the lines itself. Close on a closed board does
-// nothing.
+// nothing (a motor, a heater) keeps running unsupervised, and reports
+// them off. It goes on past a channel that fails, and returns every
+// failure. The host releases the lines itself. Close on a board that is
+// not open (never opened, or its Open failed) does nothing.
 func (b *Board) Close() error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	if b.lines == nil {
 		return nil
 	}
 	var errs []error
 	for i := range b.lines {
-		if err := b.driveLocked(i, false); err != nil {
+		if err := b.drive(i, false); err != nil {
 			errs = append(errs, fmt.Errorf("switch %s off: %w", EntityID(i+1), err))
 		}
 	}
-	b.notifyLocked()
-	close(b.closed)
-	b.lines, b.closed = nil, nil
+	b.lines, b.out = nil, nil
 	if len(errs) > 0 {
 		return b.errorf("close: %w", errors.Join(errs...))
 	}
 	return nil
 }
 
-// driveLocked sets channel i's line and, once the line took it, its
-// tracked state. Callers hold mu.
-func (b *Board) driveLocked(i int, on bool) error {
+// drive sets channel i's line and, once the line took it, records and
+// reports the channel's state. A line that failed keeps its last state.
+func (b *Board) drive(i int, on bool) error {
 	if err := b.lines[i].Out(b.level(on)); err != nil {
 		return fmt.Errorf("%s: %w", b.pins[i], err)
 	}
 	b.on[i] = on
+	b.out.State(EntityID(i+1), drivers.Bool(on))
 	return nil
-}
-
-// notifyLocked wakes every running Watch. Callers hold mu.
-func (b *Board) notifyLocked() {
-	close(b.changed)
-	b.changed = make(chan struct{})
-}
-
-// readingsLocked returns every channel's state. Callers hold mu.
-func (b *Board) readingsLocked() []drivers.Reading {
-	rs := make([]drivers.Reading, len(b.on))
-	for i, on := range b.on {
-		rs[i] = drivers.Reading{Entity: EntityID(i + 1), Value: drivers.Bool(on)}
-	}
-	return rs
 }
 
 // level is the line level that switches a channel on or off: High for on,
@@ -406,9 +329,7 @@ func (p *pinName) UnmarshalTOML(v any) error {
 // The compiler checks that Board has every capability the package
 // documentation promises.
 var (
-	_ drivers.Device  = (*Board)(nil)
-	_ drivers.Reader  = (*Board)(nil)
-	_ drivers.Setter  = (*Board)(nil)
-	_ drivers.Watcher = (*Board)(nil)
-	_ drivers.Claimer = (*Board)(nil)
+	_ drivers.Device    = (*Board)(nil)
+	_ drivers.Commander = (*Board)(nil)
+	_ drivers.Claimer   = (*Board)(nil)
 )
