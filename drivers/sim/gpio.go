@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -9,14 +8,39 @@ import (
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 	"periph.io/x/conn/v3/pin"
+
+	"github.com/pinion-home/pinion/drivers"
 )
 
-// Change is one level change seen on a line, for tests that check what the
-// hardware went through (a relay must never glitch on).
+// PWM limits of the simulated lines.
+const (
+	// PWMDefaultFrequency is the frequency of a PWM started with frequency
+	// 0 ("the pin's preferred one", in periph's words).
+	PWMDefaultFrequency = physic.KiloHertz
+	// PWMMaxFrequency is the highest frequency a line outputs: the
+	// Raspberry Pi's PWM clock.
+	PWMMaxFrequency = 25 * physic.MegaHertz
+)
+
+// Change is one change seen on a line, for tests that check what the
+// hardware went through (a relay must never glitch on; a dimmed light
+// must reach its brightness): a change of level, or of PWM duty or
+// frequency.
 type Change struct {
 	Level  gpio.Level
 	Output bool // whether the line was driving (output) at the change
-	At     time.Time
+	// PWM reports that the line was outputting PWM after the change, at
+	// Frequency.
+	PWM bool
+	// Duty is the share of each period the line drove high after the
+	// change: the PWM duty, gpio.DutyMax for an output driving High, and
+	// 0 otherwise.
+	Duty gpio.Duty
+	// Frequency is the PWM frequency, 0 when the line was not outputting
+	// PWM.
+	Frequency physic.Frequency
+	// At is when the change happened, on the host's clock.
+	At time.Time
 }
 
 // Line is a simulated GPIO line. It implements gpio.PinIO with the
@@ -32,13 +56,21 @@ type Change struct {
 //   - Read on a line configured as output reconfigures it as an input with
 //     pull-up, as gpioioctl does; a driver must track its outputs itself.
 //   - Halt interrupts a pending WaitForEdge.
+//
+// A line also outputs PWM (see PWM), as every line of a Raspberry Pi does
+// through periph's DMA-driven PWM and four of them through the hardware
+// PWM that the kernel's sysfs PWM drives.
 type Line struct {
-	name string
-	num  int
+	name  string
+	num   int
+	clock func() drivers.Clock
 
 	mu       sync.Mutex
 	output   bool
 	outLevel gpio.Level
+	pwm      bool // outputting PWM at duty and freq; output is true
+	duty     gpio.Duty
+	freq     physic.Frequency
 	pull     gpio.Pull
 	edge     gpio.Edge
 	driven   bool
@@ -49,13 +81,16 @@ type Line struct {
 	reads    int
 }
 
-func newLine(name string, num int) *Line {
-	return &Line{name: name, num: num, pull: gpio.Float, wake: make(chan struct{})}
+func newLine(name string, num int, clock func() drivers.Clock) *Line {
+	return &Line{name: name, num: num, clock: clock, pull: gpio.Float, wake: make(chan struct{})}
 }
 
-// level is the line's electrical level. Callers hold mu.
+// level is the line's electrical level; a PWM output is High while its
+// duty is above zero. Callers hold mu.
 func (l *Line) level() gpio.Level {
 	switch {
+	case l.pwm:
+		return l.duty > 0
 	case l.output:
 		return l.outLevel
 	case l.driven:
@@ -67,18 +102,51 @@ func (l *Line) level() gpio.Level {
 	}
 }
 
-// update records a level change from before to now and queues an edge if
-// the line listens for it. Callers hold mu.
-func (l *Line) update(before gpio.Level) {
-	now := l.level()
+// lineState is what History tells apart.
+type lineState struct {
+	level gpio.Level
+	pwm   bool
+	duty  gpio.Duty
+	freq  physic.Frequency
+}
+
+// state returns the line's state for update. Callers hold mu.
+func (l *Line) state() lineState {
+	s := lineState{level: l.level(), pwm: l.pwm}
+	if l.pwm {
+		s.duty, s.freq = l.duty, l.freq
+	}
+	return s
+}
+
+// dutyNow is the share of each period the line drives high. Callers hold
+// mu.
+func (l *Line) dutyNow() gpio.Duty {
+	switch {
+	case l.pwm:
+		return l.duty
+	case l.output && l.outLevel == gpio.High:
+		return gpio.DutyMax
+	}
+	return 0
+}
+
+// update records a change from before to now and queues an edge if the
+// line listens for it. Callers hold mu.
+func (l *Line) update(before lineState) {
+	now := l.state()
 	if now == before {
 		return
 	}
-	l.history = append(l.history, Change{Level: now, Output: l.output, At: time.Now()})
-	if l.output {
+	c := Change{Level: now.level, Output: l.output, PWM: l.pwm, Duty: l.dutyNow(), At: l.clock().Now()}
+	if l.pwm {
+		c.Frequency = l.freq
+	}
+	l.history = append(l.history, c)
+	if l.output || now.level == before.level {
 		return
 	}
-	if l.edge == gpio.BothEdges || (l.edge == gpio.RisingEdge && now == gpio.High) || (l.edge == gpio.FallingEdge && now == gpio.Low) {
+	if edge := now.level; l.edge == gpio.BothEdges || (l.edge == gpio.RisingEdge && edge == gpio.High) || (l.edge == gpio.FallingEdge && edge == gpio.Low) {
 		l.pending++
 		l.signal()
 	}
@@ -95,7 +163,7 @@ func (l *Line) signal() {
 func (l *Line) Drive(v gpio.Level) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	before := l.level()
+	before := l.state()
 	l.driven, l.extLevel = true, v
 	l.update(before)
 }
@@ -104,7 +172,7 @@ func (l *Line) Drive(v gpio.Level) {
 func (l *Line) Release() {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	before := l.level()
+	before := l.state()
 	l.driven = false
 	l.update(before)
 }
@@ -142,10 +210,37 @@ func (l *Line) Reads() int {
 // String implements conn.Resource.
 func (l *Line) String() string { return l.name }
 
-// Halt implements conn.Resource: it interrupts a pending WaitForEdge.
+// Duty returns the share of each period the line drives high, as a
+// meter that averages the pin would show it: the PWM duty while the line
+// outputs PWM, gpio.DutyMax while it drives High, and 0 otherwise.
+func (l *Line) Duty() gpio.Duty {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.dutyNow()
+}
+
+// Frequency returns the PWM frequency while the line outputs PWM, and 0
+// otherwise.
+func (l *Line) Frequency() physic.Frequency {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if !l.pwm {
+		return 0
+	}
+	return l.freq
+}
+
+// Halt implements conn.Resource: it interrupts a pending WaitForEdge and
+// stops PWM, leaving the line an output driving Low, as stopping a PWM
+// channel does.
 func (l *Line) Halt() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.pwm {
+		before := l.state()
+		l.pwm, l.outLevel = false, gpio.Low
+		l.update(before)
+	}
 	l.signal()
 	return nil
 }
@@ -163,6 +258,9 @@ func (l *Line) Function() string { return string(l.Func()) }
 func (l *Line) Func() pin.Func {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	if l.pwm {
+		return gpio.PWM
+	}
 	if l.output {
 		if l.outLevel {
 			return gpio.OUT_HIGH
@@ -176,7 +274,7 @@ func (l *Line) Func() pin.Func {
 }
 
 // SupportedFuncs implements pin.PinFunc.
-func (l *Line) SupportedFuncs() []pin.Func { return []pin.Func{gpio.IN, gpio.OUT} }
+func (l *Line) SupportedFuncs() []pin.Func { return []pin.Func{gpio.IN, gpio.OUT, gpio.PWM} }
 
 // SetFunc implements pin.PinFunc.
 func (l *Line) SetFunc(f pin.Func) error {
@@ -187,6 +285,9 @@ func (l *Line) SetFunc(f pin.Func) error {
 		return l.Out(gpio.High)
 	case gpio.OUT, gpio.OUT_LOW:
 		return l.Out(gpio.Low)
+	case gpio.PWM:
+		// A clock: half duty, at the frequency the line has.
+		return l.PWM(gpio.DutyHalf, 0)
 	}
 	return fmt.Errorf("sim: %s: function %q not supported", l.name, f)
 }
@@ -198,8 +299,8 @@ func (l *Line) In(pull gpio.Pull, edge gpio.Edge) error {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	before := l.level()
-	l.output = false
+	before := l.state()
+	l.output, l.pwm = false, false
 	if pull != gpio.PullNoChange {
 		l.pull = pull
 	}
@@ -219,8 +320,8 @@ func (l *Line) Read() gpio.Level {
 	defer l.mu.Unlock()
 	l.reads++
 	if l.output {
-		before := l.level()
-		l.output, l.pull, l.edge = false, gpio.PullUp, gpio.NoEdge
+		before := l.state()
+		l.output, l.pwm, l.pull, l.edge = false, false, gpio.PullUp, gpio.NoEdge
 		l.update(before)
 	}
 	return l.level()
@@ -278,15 +379,37 @@ func (l *Line) DefaultPull() gpio.Pull { return gpio.PullNoChange }
 func (l *Line) Out(v gpio.Level) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	before := l.level()
-	l.output, l.outLevel = true, v
+	before := l.state()
+	l.output, l.outLevel, l.pwm = true, v, false
 	l.update(before)
 	return nil
 }
 
-// PWM implements gpio.PinOut; like the character device, it has none.
-func (l *Line) PWM(gpio.Duty, physic.Frequency) error {
-	return errors.New("sim: PWM() not implemented")
+// PWM implements gpio.PinOut: the line becomes an output of a periodic
+// signal, high for duty (0 to gpio.DutyMax) of each period at frequency
+// f, up to PWMMaxFrequency. f = 0 keeps the frequency of a line already
+// outputting PWM, or takes PWMDefaultFrequency. Duty 0 and gpio.DutyMax
+// stay PWM (a steady Low or High at f), as a PWM channel does; History
+// records each change of duty or frequency, and Halt stops the PWM.
+func (l *Line) PWM(duty gpio.Duty, f physic.Frequency) error {
+	if !duty.Valid() {
+		return fmt.Errorf("sim: %s: PWM duty %d outside 0 to gpio.DutyMax (%d)", l.name, duty, gpio.DutyMax)
+	}
+	if f < 0 || f > PWMMaxFrequency {
+		return fmt.Errorf("sim: %s: PWM frequency %s outside 0 to %s", l.name, f, PWMMaxFrequency)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if f == 0 {
+		f = PWMDefaultFrequency
+		if l.pwm {
+			f = l.freq
+		}
+	}
+	before := l.state()
+	l.output, l.pwm, l.duty, l.freq = true, true, duty, f
+	l.update(before)
+	return nil
 }
 
 var (

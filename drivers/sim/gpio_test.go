@@ -310,6 +310,7 @@ func TestLineFunc(t *testing.T) {
 		{gpio.OUT_LOW, true, gpio.Low, gpio.OUT_LOW},
 		{gpio.OUT, true, gpio.Low, gpio.OUT_LOW},
 		{gpio.IN, false, gpio.High, gpio.IN_HIGH}, // keeps the pull-up set below
+		{gpio.PWM, true, gpio.High, gpio.PWM},     // a clock: half duty
 	} {
 		t.Run(string(tc.set), func(t *testing.T) {
 			l := newLine(t)
@@ -328,7 +329,7 @@ func TestLineFunc(t *testing.T) {
 	if err := l.SetFunc("I2C1_SDA"); err == nil {
 		t.Error("SetFunc(I2C1_SDA) on a GPIO-only line: no error")
 	}
-	if !slices.Equal(l.SupportedFuncs(), []pin.Func{gpio.IN, gpio.OUT}) {
-		t.Errorf("SupportedFuncs() = %v, want [IN OUT]", l.SupportedFuncs())
+	if !slices.Equal(l.SupportedFuncs(), []pin.Func{gpio.IN, gpio.OUT, gpio.PWM}) {
+		t.Errorf("SupportedFuncs() = %v, want [IN OUT PWM]", l.SupportedFuncs())
 	}
 }

@@ -1,12 +1,15 @@
 // Package sim is simulated hardware for pinion's demo and tests: GPIO lines
-// with levels, pulls and edges; I2C buses that route transactions to
-// simulated chips; and serial peers that answer on a real pseudo-terminal,
-// so drivers run their real code against hardware that behaves like the
-// parts they model.
+// with levels, pulls, edges and PWM; I2C buses that route transactions to
+// simulated chips; serial peers that answer on a real pseudo-terminal,
+// alone or on a shared line; 1-Wire devices as the kernel's w1 subsystem
+// shows them; and the files of /proc and /sys. Drivers run their real
+// code against hardware that behaves like the parts they model.
 //
-// Host implements drivers.Host. Tests and the demo configure it (attach
-// chips, drive input lines) and hand it to drivers in place of the real
-// host.
+// Host implements drivers.Host and every capability of it (GPIOHost,
+// I2CHost, SerialHost, SharedSerialHost, PWMHost, OneWireHost, FileHost).
+// Tests and the demo configure it (attach chips, drive input lines, set
+// files, or Attach the model a driver expects) and hand it to drivers in
+// place of the real host.
 package sim
 
 import (
@@ -18,8 +21,8 @@ import (
 	"os"
 	"sort"
 	"strconv"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
@@ -29,24 +32,34 @@ import (
 	"github.com/pinion-home/pinion/internal/serialport"
 )
 
-// Host is a simulated board: GPIO0 to GPIO27 like a Raspberry Pi header,
-// I2C buses created as chips are attached, and serial ports backed by
-// simulated peers.
+// errClosed is wrapped by what fails because the host was closed.
+var errClosed = errors.New("sim: host is closed")
+
+// Host is a simulated board: GPIO0 to GPIO27 like a Raspberry Pi header
+// (each able to output PWM), I2C buses created as chips are attached,
+// serial ports backed by simulated peers, the kernel's 1-Wire bus "w1"
+// once a device is added to it, and files below /proc and /sys.
 type Host struct {
 	log   *slog.Logger
-	clock drivers.Clock
+	clock atomic.Value // clockBox
 
 	mu      sync.Mutex
 	lines   map[string]*Line
 	buses   map[string]*Bus
 	serials map[string]*serialPeer
+	files   map[string][]byte
+	w1      map[string]*oneWireBus
+	shared  *serialport.Shared
 	ctx     context.Context
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 }
 
+// clockBox lets atomic.Value hold clocks of different types.
+type clockBox struct{ c drivers.Clock }
+
 // NewHost returns a simulated board with lines GPIO0 to GPIO27, floating,
-// as inputs without pulls. log may be nil.
+// as inputs without pulls, on the wall clock. log may be nil.
 func NewHost(log *slog.Logger) *Host {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -54,25 +67,82 @@ func NewHost(log *slog.Logger) *Host {
 	ctx, cancel := context.WithCancel(context.Background())
 	h := &Host{
 		log:     log,
-		clock:   drivers.SystemClock{},
 		lines:   map[string]*Line{},
 		buses:   map[string]*Bus{},
 		serials: map[string]*serialPeer{},
+		files:   map[string][]byte{},
+		w1:      map[string]*oneWireBus{},
 		ctx:     ctx,
 		cancel:  cancel,
 	}
+	h.clock.Store(clockBox{drivers.SystemClock{}})
+	h.shared = serialport.NewShared(h.Serial, errClosed)
 	for i := 0; i <= 27; i++ {
 		name := "GPIO" + strconv.Itoa(i)
-		h.lines[name] = newLine(name, i)
+		h.lines[name] = newLine(name, i, h.Clock)
 	}
 	return h
 }
 
-// GPIO implements drivers.Host.
+// SetClock makes c the host's clock: the one drivers get from Clock, the
+// one that times line changes in History and the toggles of Toggle, and
+// the one the models put in place by Attach measure time with. Tests pass
+// a fake clock to run timing without waiting; the default is the wall
+// clock.
+func (h *Host) SetClock(c drivers.Clock) {
+	if c == nil {
+		c = drivers.SystemClock{}
+	}
+	h.clock.Store(clockBox{c})
+}
+
+// Clock implements drivers.Host.
+func (h *Host) Clock() drivers.Clock { return h.clock.Load().(clockBox).c }
+
+// Logger implements drivers.Host.
+func (h *Host) Logger() *slog.Logger { return h.log }
+
+// hostClock is the host's clock as a value that follows SetClock, for
+// models that keep a clock of their own.
+type hostClock struct{ h *Host }
+
+// Now implements drivers.Clock.
+func (c hostClock) Now() time.Time { return c.h.Clock().Now() }
+
+// Sleep implements drivers.Clock.
+func (c hostClock) Sleep(ctx context.Context, d time.Duration) error {
+	return c.h.Clock().Sleep(ctx, d)
+}
+
+// provided returns the error for a line or bus another device provides:
+// the agent hands those out, never the host.
+func provided(what, name string) error {
+	dev, _, _ := drivers.SplitProvided(name)
+	return fmt.Errorf("sim: %s %q is provided by device %q: the agent hands it out; the host has only the board's own", what, name, dev)
+}
+
+// GPIO implements drivers.GPIOHost.
 func (h *Host) GPIO(name string) (gpio.PinIO, error) {
+	if _, _, ok := drivers.SplitProvided(name); ok {
+		return nil, provided("GPIO line", name)
+	}
 	l := h.Line(name)
 	if l == nil {
 		return nil, fmt.Errorf("sim: no GPIO line %q (the simulated board has GPIO0 to GPIO27)", name)
+	}
+	return l, nil
+}
+
+// PWM implements drivers.PWMHost. Every simulated line can output PWM,
+// as every line of a Raspberry Pi can through periph's DMA-driven PWM; see
+// Line.PWM.
+func (h *Host) PWM(name string) (gpio.PinOut, error) {
+	if _, _, ok := drivers.SplitProvided(name); ok {
+		return nil, provided("PWM line", name)
+	}
+	l := h.Line(name)
+	if l == nil {
+		return nil, fmt.Errorf("sim: no PWM line %q (the simulated board has GPIO0 to GPIO27, each able to output PWM)", name)
 	}
 	return l, nil
 }
@@ -85,9 +155,22 @@ func (h *Host) Line(name string) *Line {
 	return h.lines[name]
 }
 
-// I2C implements drivers.Host. It accepts "1", "I2C1" and "/dev/i2c-1".
+// busName parses an I2C bus name for the board's own buses.
+func busName(bus string) (string, error) {
+	if _, _, ok := drivers.SplitProvided(bus); ok {
+		return "", provided("I2C bus", bus)
+	}
+	n, err := drivers.ParseI2CBus(bus)
+	if err != nil {
+		return "", fmt.Errorf("sim: %w", err)
+	}
+	return n, nil
+}
+
+// I2C implements drivers.I2CHost. It takes every name drivers.ParseI2CBus
+// takes ("1", "I2C1", "/dev/i2c-1").
 func (h *Host) I2C(bus string) (i2c.Bus, error) {
-	n, err := busNumber(bus)
+	n, err := busName(bus)
 	if err != nil {
 		return nil, err
 	}
@@ -102,7 +185,7 @@ func (h *Host) I2C(bus string) (i2c.Bus, error) {
 
 // AddI2CChip attaches chip at addr on bus, creating the bus if needed.
 func (h *Host) AddI2CChip(bus string, addr uint16, chip Chip) error {
-	n, err := busNumber(bus)
+	n, err := busName(bus)
 	if err != nil {
 		return err
 	}
@@ -119,7 +202,7 @@ func (h *Host) AddI2CChip(bus string, addr uint16, chip Chip) error {
 // I2CChip returns the chip attached at addr on bus, or nil, so tests can
 // inject faults into it.
 func (h *Host) I2CChip(bus string, addr uint16) Chip {
-	n, err := busNumber(bus)
+	n, err := busName(bus)
 	if err != nil {
 		return nil
 	}
@@ -132,15 +215,6 @@ func (h *Host) I2CChip(bus string, addr uint16) Chip {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.chips[addr]
-}
-
-// busNumber normalises an I2C bus name to its number.
-func busNumber(bus string) (string, error) {
-	s := strings.TrimPrefix(strings.TrimPrefix(bus, "/dev/i2c-"), "I2C")
-	if _, err := strconv.ParseUint(s, 10, 8); err != nil || s == "" {
-		return "", fmt.Errorf("sim: I2C bus %q: want a number, I2C<n> or /dev/i2c-<n>", bus)
-	}
-	return s, nil
 }
 
 // Peer is the far end of a simulated serial line: it reads what the driver
@@ -181,8 +255,8 @@ func (h *Host) AddSerialPeer(path string, peer Peer) (string, error) {
 	return pts, nil
 }
 
-// Serial implements drivers.Host: it opens the terminal side of the
-// peer's pseudo-terminal with the same serial code the real host uses.
+// Serial implements drivers.SerialHost: it opens the terminal side of
+// the peer's pseudo-terminal with the same serial code the real host uses.
 func (h *Host) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
 	h.mu.Lock()
 	sp, ok := h.serials[path]
@@ -193,14 +267,17 @@ func (h *Host) Serial(path string, mode drivers.SerialMode) (drivers.Port, error
 	return serialport.Open(sp.ptyPath, mode)
 }
 
-// Clock implements drivers.Host.
-func (h *Host) Clock() drivers.Clock { return h.clock }
+// SharedSerial implements drivers.SharedSerialHost with the real host's
+// shared lines (see serialport.Shared) over the peer's pseudo-terminal:
+// devices on one line take turns, all ask for the same mode, and the line
+// closes with the last of them. One peer answers for every unit on the
+// line, as the units on an RS-485 line share its wires.
+func (h *Host) SharedSerial(path string, mode drivers.SerialMode) (drivers.SharedPort, error) {
+	return h.shared.Open(path, mode)
+}
 
-// Logger implements drivers.Host.
-func (h *Host) Logger() *slog.Logger { return h.log }
-
-// Toggle flips input line pin every period until the host is closed, as if
-// someone pressed a button or opened a door.
+// Toggle flips input line pin every period of the host's clock until the
+// host is closed, as if someone pressed a button or opened a door.
 func (h *Host) Toggle(pin string, every time.Duration) error {
 	l := h.Line(pin)
 	if l == nil {
@@ -212,32 +289,29 @@ func (h *Host) Toggle(pin string, every time.Duration) error {
 	h.wg.Add(1)
 	go func() {
 		defer h.wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-h.ctx.Done():
-				return
-			case <-t.C:
-				// From the level the line has, so the first tick already
-				// changes it (a pulled-up door reads High to begin with).
-				l.Drive(!l.Level())
-			}
+		for h.Clock().Sleep(h.ctx, every) == nil {
+			// From the level the line has, so the first toggle already
+			// changes it (a pulled-up door reads High to begin with).
+			l.Drive(!l.Level())
 		}
 	}()
 	return nil
 }
 
-// Close stops the simulation: peers and togglers end and pseudo-terminals
-// close. Lines keep their levels.
+// Close stops the simulation: peers and togglers end, shared lines and
+// pseudo-terminals close. Lines keep their levels.
 func (h *Host) Close() error {
 	h.cancel()
+	err := h.shared.Close()
 	h.mu.Lock()
 	for _, sp := range h.serials {
 		sp.ctl.Close()
 	}
 	h.mu.Unlock()
 	h.wg.Wait()
+	if err != nil {
+		return fmt.Errorf("sim: close: %w", err)
+	}
 	return nil
 }
 
@@ -257,4 +331,13 @@ func (h *Host) Lines() []string {
 	return names
 }
 
-var _ drivers.Host = (*Host)(nil)
+var (
+	_ drivers.Host             = (*Host)(nil)
+	_ drivers.GPIOHost         = (*Host)(nil)
+	_ drivers.I2CHost          = (*Host)(nil)
+	_ drivers.SerialHost       = (*Host)(nil)
+	_ drivers.SharedSerialHost = (*Host)(nil)
+	_ drivers.PWMHost          = (*Host)(nil)
+	_ drivers.OneWireHost      = (*Host)(nil)
+	_ drivers.FileHost         = (*Host)(nil)
+)
