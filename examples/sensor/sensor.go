@@ -15,14 +15,19 @@
 //	class = "temperature"
 //
 // The device has one sensor entity, "value", its device's main feature:
-// Home Assistant shows it under the device's name. Each read takes the
+// Home Assistant shows it under the device's name. Each poll takes the
 // file's number, or the field-th of its whitespace-separated fields, and
-// reports number × scale + offset in unit.
+// reports number × scale + offset in unit through the drivers.Output it was
+// opened with. A file that holds no number makes the entity unavailable,
+// with the reason, until a poll reads one again.
 //
-// The driver opens ordinary files only. Hardware is reached through the
-// host (drivers.Host), never through /dev, so a path under /dev is refused
-// when the configuration is loaded and anything that is not a regular file
-// (a device node, a pipe) when the device is opened.
+// The driver reads files only through the host (drivers.ReadFile), as
+// every driver reaches hardware, so the same code runs on a Raspberry Pi
+// and on the simulated board of tests and demos, where the host serves the
+// files. Hosts serve read-only files below /proc and /sys, so a path
+// anywhere else is refused when the configuration is loaded, and a path
+// under /dev with a hint of its own: devices are reached through the
+// driver for their hardware.
 //
 // # Compiling it in
 //
@@ -39,8 +44,9 @@
 //	func main() { agent.Main() }
 //
 // Then `pinion -sample example-sensor` prints SampleConfig. The
-// registration is in register.go on its own; everything a Go plugin wrapper
-// needs (DriverName, New and SampleConfig) is exported.
+// registration is in register.go on its own; everything a Go plugin's
+// wrapper needs to build the same drivers.Driver record (DriverName,
+// Description, New, SampleConfig and DefaultInterval) is exported.
 package sensor
 
 import (
@@ -48,15 +54,12 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"io"
-	"io/fs"
-	"log/slog"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/pinion-home/pinion/drivers"
@@ -65,6 +68,13 @@ import (
 // DriverName is the name the driver registers under: the value of driver =
 // in a [[device]] table.
 const DriverName = "example-sensor"
+
+// Description is the line `pinion -drivers` shows for the driver.
+const Description = "example: a number read from a file below /sys or /proc, such as the SoC's temperature"
+
+// DefaultInterval is how often the file is read when the [[device]] table
+// sets no interval: the values Linux publishes there change slowly.
+const DefaultInterval = 30 * time.Second
 
 // EntityValue is the id of the device's one entity. It is part of the state
 // topic, pinion/<node>/<device>/value, so it must never change.
@@ -77,9 +87,9 @@ const EntityValue = "value"
 //go:embed sample.toml
 var SampleConfig string
 
-// maxFileSize bounds what a read takes in. A sysfs attribute is at most a
-// page; a path pointing at a large file by mistake must not be read whole
-// every interval.
+// maxFileSize bounds the file a sensor takes. A sysfs attribute is at most
+// a page; a path pointing at a large file by mistake is an error, not a
+// number found somewhere in it.
 const maxFileSize = 4096
 
 // maxPrecision is the most decimals precision may ask for; more than a
@@ -120,9 +130,9 @@ type config struct {
 	Diagnostic bool     `toml:"diagnostic"`
 }
 
-// New is the driver's drivers.Factory. It decodes and checks the
-// configuration and returns a *File. It does not look at the file, which
-// may not exist on the machine running `pinion -check`; Open does.
+// New is the driver's factory, drivers.Driver's New. It decodes and checks
+// the configuration and returns a *File. It does not look at the file,
+// which may not exist on the machine running `pinion -check`; Open does.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	if cfg.Decode == nil {
 		return nil, fmt.Errorf("%s %q: no configuration to decode (Config.Decode is nil)", DriverName, cfg.ID)
@@ -145,7 +155,7 @@ func New(cfg drivers.Config) (drivers.Device, error) {
 func (c *config) file(id string) (*File, []error) {
 	f := &File{id: id, path: filepath.Clean(c.Path), field: c.Field, scale: 1, offset: c.Offset,
 		unit: drivers.Unit(c.Unit), class: c.Class, state: drivers.StateMeasurement, precision: -1,
-		diagnostic: c.Diagnostic, log: slog.New(slog.DiscardHandler)}
+		diagnostic: c.Diagnostic}
 	var errs []error
 	bad := func(key, format string, args ...any) { errs = append(errs, drivers.BadKey(key, format, args...)) }
 	switch {
@@ -153,8 +163,10 @@ func (c *config) file(id string) (*File, []error) {
 		bad("path", `is required: the file to read, such as path = "/sys/class/thermal/thermal_zone0/temp"`)
 	case !filepath.IsAbs(c.Path):
 		bad("path", `%q is relative: write the absolute path, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
-	case f.path == "/dev" || strings.HasPrefix(f.path, "/dev/"):
+	case below(f.path, "/dev"):
 		bad("path", `%q is a device: drivers never open /dev themselves, the agent hands hardware to them; use the driver for that hardware`, c.Path)
+	case !below(f.path, "/sys") && !below(f.path, "/proc"):
+		bad("path", `%q is not below /sys or /proc: the driver reads the files Linux publishes there, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
 	}
 	if c.Field < 0 {
 		bad("field", "%d is not a field: count fields from 1, or leave field out when the file holds one number", c.Field)
@@ -187,7 +199,7 @@ func (c *config) file(id string) (*File, []error) {
 	}
 	if c.Precision != nil {
 		if *c.Precision < 0 || *c.Precision > maxPrecision {
-			bad("precision", "%d is not a precision: want 0 to %d decimals, or leave it out to let Home Assistant choose", *c.Precision, maxPrecision)
+			bad("precision", "%d is not a precision: want 0 to %d decimals, or leave it out to publish the value as read", *c.Precision, maxPrecision)
 		}
 		f.precision = *c.Precision
 	}
@@ -197,11 +209,14 @@ func (c *config) file(id string) (*File, []error) {
 	return f, nil
 }
 
+// below reports whether the clean absolute path p is dir or below it.
+func below(p, dir string) bool { return p == dir || strings.HasPrefix(p, dir+"/") }
+
 // File is a sensor read from a file. It implements drivers.Device and
-// drivers.Reader.
+// drivers.Poller.
 //
-// It has no lock: the agent calls Open, Read and Close from one goroutine
-// per device, and File has no Watch running beside them.
+// It has no lock: the agent calls Open, Poll and Close on the device's
+// worker, one at a time.
 type File struct {
 	id         string
 	path       string
@@ -214,8 +229,10 @@ type File struct {
 	precision  int
 	diagnostic bool
 
-	log  *slog.Logger
-	open bool
+	// h and out are the host and the Output of the opening under way; h
+	// is nil while the sensor is not open.
+	h   drivers.Host
+	out drivers.Output
 }
 
 // Info implements drivers.Device.
@@ -228,115 +245,82 @@ func (f *File) Info() drivers.Info {
 func (f *File) Entities() []drivers.Entity {
 	return []drivers.Entity{{
 		ID:         EntityValue,
-		Kind:       drivers.KindSensor,
-		Class:      f.class,
-		Unit:       f.unit,
-		State:      f.state,
-		Precision:  f.precision,
 		Diagnostic: f.diagnostic,
+		Spec: drivers.Sensor{
+			Class:     f.class,
+			Unit:      f.unit,
+			State:     f.state,
+			Precision: f.precision,
+		},
 	}}
 }
 
 // Open implements drivers.Device. It reads the file once, so that a wrong
 // path or a file that holds no number is reported when the device starts,
-// naming the file, rather than as a sensor that stays unknown.
-func (f *File) Open(ctx context.Context, h drivers.Host) error {
-	if l := h.Logger(); l != nil {
-		f.log = l
-	}
-	v, err := f.sample()
+// naming the file, rather than as a sensor that stays unknown; and it
+// reports that first value at once.
+func (f *File) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	v, err := f.sample(h)
 	if err != nil {
 		return f.errorf("open: %w", err)
 	}
-	f.log.Debug("file sensor ready", "path", f.path, "value", drivers.Number(v, f.unit))
-	f.open = true
+	h.Logger().Debug("file sensor ready", "path", f.path, "value", v)
+	f.h, f.out = h, out
+	out.State(EntityValue, v)
 	return nil
 }
 
-// Read implements drivers.Reader: the file's number, scaled, in unit.
-func (f *File) Read(ctx context.Context) ([]drivers.Reading, error) {
-	if !f.open {
-		return nil, f.errorf("read: the sensor is not open")
+// Poll implements drivers.Poller: it reads the file again and reports its
+// number, scaled, in unit. A file that cannot be read or holds no number
+// makes the entity unavailable, saying why, and is no error of the
+// device's: the next poll reads it again.
+func (f *File) Poll(ctx context.Context) error {
+	if f.h == nil {
+		return f.errorf("poll: the sensor is not open")
 	}
 	if err := ctx.Err(); err != nil {
-		return nil, f.errorf("read: %w", err)
+		return f.errorf("poll: %w", err)
 	}
-	v, err := f.sample()
+	v, err := f.sample(f.h)
 	if err != nil {
-		return nil, f.errorf("read: %w", err)
+		f.out.Unavailable(EntityValue, f.errorf("read: %w", err))
+		return nil
 	}
-	return []drivers.Reading{{Entity: EntityValue, Value: drivers.Number(v, f.unit)}}, nil
-}
-
-// Close implements drivers.Device. The file is opened and closed on each
-// read, so there is nothing to release.
-func (f *File) Close() error {
-	f.open = false
+	f.out.State(EntityValue, v)
 	return nil
 }
 
-// sample reads the file and returns its value, scaled.
-func (f *File) sample() (float64, error) {
-	b, err := readSmallFile(f.path)
+// Close implements drivers.Device. The host reads the whole file at each
+// poll, so there is nothing to release.
+func (f *File) Close() error {
+	f.h, f.out = nil, nil
+	return nil
+}
+
+// sample reads the file through h and returns its value, scaled, in unit.
+func (f *File) sample(h drivers.Host) (drivers.Value, error) {
+	b, err := drivers.ReadFile(h, f.path)
 	if err != nil {
-		return 0, err
+		return drivers.Value{}, err // the host's error names the file
+	}
+	if len(b) > maxFileSize {
+		return drivers.Value{}, fmt.Errorf("%s is longer than %d bytes: point path at a file holding a number", f.path, maxFileSize)
 	}
 	raw, err := parseValue(b, f.field)
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", f.path, err)
+		return drivers.Value{}, fmt.Errorf("%s: %w", f.path, err)
 	}
 	if f.scale == 1 && f.offset == 0 {
-		return raw, nil // exact: a byte counter must not be rounded
+		return drivers.Num(raw, f.unit), nil // exact: a byte counter must not be rounded
 	}
 	// 48312 × 0.001 is 48.312000000000005 in binary floating point. Fifteen
 	// significant digits are all a float64 holds reliably, and dropping the
 	// rest publishes 48.312.
 	v, _ := strconv.ParseFloat(strconv.FormatFloat(raw*f.scale+f.offset, 'g', 15, 64), 64)
 	if math.IsInf(v, 0) {
-		return 0, fmt.Errorf("%s: %v × scale %v + offset %v is too large for a number", f.path, raw, f.scale, f.offset)
+		return drivers.Value{}, fmt.Errorf("%s: %v × scale %v + offset %v is too large for a number", f.path, raw, f.scale, f.offset)
 	}
-	return v, nil
-}
-
-// readSmallFile reads the regular file at path, refusing one larger than
-// maxFileSize. It checks the kind of file first: opening a named pipe would
-// block the device's goroutine until someone writes to it.
-func readSmallFile(path string) ([]byte, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err // *PathError names the file and says what failed.
-	}
-	if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s is not a regular file but %s: point path at a file holding a number", path, kind(fi.Mode()))
-	}
-	file, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer file.Close()
-	b, err := io.ReadAll(io.LimitReader(file, maxFileSize+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(b) > maxFileSize {
-		return nil, fmt.Errorf("%s is longer than %d bytes: point path at a file holding a number", path, maxFileSize)
-	}
-	return b, nil
-}
-
-// kind names a file's type for a message.
-func kind(m fs.FileMode) string {
-	switch {
-	case m.IsDir():
-		return "a directory"
-	case m&fs.ModeNamedPipe != 0:
-		return "a named pipe"
-	case m&fs.ModeSocket != 0:
-		return "a socket"
-	case m&fs.ModeDevice != 0:
-		return "a device"
-	}
-	return "a special file"
+	return drivers.Num(v, f.unit), nil
 }
 
 // parseValue parses a file's content: one number when field is 0, else the
@@ -414,5 +398,5 @@ func (f *File) errorf(format string, args ...any) error {
 // documentation promises.
 var (
 	_ drivers.Device = (*File)(nil)
-	_ drivers.Reader = (*File)(nil)
+	_ drivers.Poller = (*File)(nil)
 )
