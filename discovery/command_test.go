@@ -72,10 +72,10 @@ func TestParseCommand(t *testing.T) {
 		{e: cmdSwitch, in: "2", err: "not understood"},
 		{e: cmdSwitch, in: "yes", err: "not understood"},
 		{e: cmdSwitch, in: "o n", err: "not understood"},
-		{e: cmdSwitch, in: "\u00a0ON", err: "not understood"},             // no Unicode white space
-		{e: cmdSwitch, in: "falſe", err: "not understood"},                // no Unicode case folding: ſ is not s
-		{e: cmdSwitch, in: "\u212aON", err: "not understood"},             // nor the Kelvin sign
-		{e: cmdSwitch, in: `{"state":1}`, err: "string or a boolean"},     // a number is not a state
+		{e: cmdSwitch, in: "\u00a0ON", err: "not understood"},         // no Unicode white space
+		{e: cmdSwitch, in: "falſe", err: "not understood"},            // no Unicode case folding: ſ is not s
+		{e: cmdSwitch, in: "\u212aON", err: "not understood"},         // nor the Kelvin sign
+		{e: cmdSwitch, in: `{"state":1}`, err: "string or a boolean"}, // a number is not a state
 		{e: cmdSwitch, in: `{"state":null}`, err: "JSON null is not a value here"},
 		{e: cmdSwitch, in: `{"state":"ON","state":null}`, err: `duplicate key "state"`},
 		{e: cmdSwitch, in: `{"state":"ON","state":"OFF"}`, err: `duplicate key "state"`},

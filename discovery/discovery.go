@@ -215,25 +215,25 @@ func checkEntity(e drivers.Entity) []string {
 // Keys are spelled out, not abbreviated, so a person can read them on the
 // broker. Each component sets only the keys it has; the rest are left out.
 type config struct {
-	Name              *string `json:"name"`
-	UniqueID          string  `json:"unique_id"`
-	DefaultEntityID   string  `json:"default_entity_id"`
-	DeviceClass       string  `json:"device_class,omitempty"`
-	EntityCategory    string  `json:"entity_category,omitempty"`
-	EnabledByDefault  *bool   `json:"enabled_by_default,omitempty"`
-	Icon              string  `json:"icon,omitempty"`
-	Schema            string  `json:"schema,omitempty"`
-	StateTopic        string  `json:"state_topic,omitempty"`
-	ValueTemplate     string  `json:"value_template,omitempty"`
-	CommandTopic      string  `json:"command_topic,omitempty"`
-	PositionTopic     string  `json:"position_topic,omitempty"`
-	PositionTemplate  string  `json:"position_template,omitempty"`
-	SetPositionTopic  string  `json:"set_position_topic,omitempty"`
-	PayloadOn         string  `json:"payload_on,omitempty"`
-	PayloadOff        string  `json:"payload_off,omitempty"`
-	PayloadPress      string  `json:"payload_press,omitempty"`
-	PayloadOpen       string  `json:"payload_open,omitempty"`
-	PayloadClose      string  `json:"payload_close,omitempty"`
+	Name             *string `json:"name"`
+	UniqueID         string  `json:"unique_id"`
+	DefaultEntityID  string  `json:"default_entity_id"`
+	DeviceClass      string  `json:"device_class,omitempty"`
+	EntityCategory   string  `json:"entity_category,omitempty"`
+	EnabledByDefault *bool   `json:"enabled_by_default,omitempty"`
+	Icon             string  `json:"icon,omitempty"`
+	Schema           string  `json:"schema,omitempty"`
+	StateTopic       string  `json:"state_topic,omitempty"`
+	ValueTemplate    string  `json:"value_template,omitempty"`
+	CommandTopic     string  `json:"command_topic,omitempty"`
+	PositionTopic    string  `json:"position_topic,omitempty"`
+	PositionTemplate string  `json:"position_template,omitempty"`
+	SetPositionTopic string  `json:"set_position_topic,omitempty"`
+	PayloadOn        string  `json:"payload_on,omitempty"`
+	PayloadOff       string  `json:"payload_off,omitempty"`
+	PayloadPress     string  `json:"payload_press,omitempty"`
+	PayloadOpen      string  `json:"payload_open,omitempty"`
+	PayloadClose     string  `json:"payload_close,omitempty"`
 	// PayloadStop is raw so that it can be null: a cover that cannot stop
 	// has the feature dropped that way.
 	PayloadStop         json.RawMessage `json:"payload_stop,omitempty"`
