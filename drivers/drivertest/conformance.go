@@ -1,58 +1,96 @@
 package drivertest
 
 import (
-	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"math"
 	"path"
 	"reflect"
-	"regexp"
-	"runtime/debug"
-	"slices"
-	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/i2c"
+
 	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
-	"github.com/pinion-home/pinion/internal/devconf"
 )
 
+// maxFaults bounds how many failed Opens Conformance tries, one per call
+// the device makes into the host during Open.
+const maxFaults = 16
+
 // Conformance checks that d keeps the contract of the driver API, the way
-// the agent relies on it. d must be fresh from its factory, never opened; h
-// must provide the hardware it uses (a Host with the chips attached, or any
-// drivers.Host). Conformance opens d through h, reads, watches and commands
-// it, and leaves it closed, so run it on a device of its own.
+// the agent relies on it, and reports each way it breaks it as a test
+// error that says what the agent expects. d must be fresh from its New,
+// never opened; h must provide the hardware it uses (a Host with the chips
+// attached, or any drivers.Host). Conformance opens, polls, commands and
+// closes d several times, on Workers as the agent does, and leaves it
+// closed, so run it on a device of its own.
 //
-// It checks that:
+// Before any Open, it checks that:
 //
-//   - Entities is not empty, its ids are made of [a-zA-Z0-9_-] and unique,
-//     its kinds are valid, and Home Assistant would accept the entities
-//     (discovery.Validate);
-//   - Entities returns the same list on every call, before Open, after
-//     Open and after Close: it must not depend on the hardware;
-//   - the capabilities fit the entities: a switch needs Setter, Setter
-//     needs a switch, and every device needs Reader or Watcher, or its
-//     entities never get a state;
-//   - Claims (of a Claimer) are well-formed and the same after Open: the
-//     agent compares them as strings, so each resource has one spelling,
-//     "gpio:<line>", "i2c:<bus>:<address>" as fmt's "i2c:%d:%#x" writes
-//     it, "serial:<clean absolute path>", or another "<kind>:<name>";
-//   - Close before Open succeeds (the agent closes a device whose Open
-//     failed), and Open through h succeeds;
-//   - Read returns only declared entities, each with a value Home
-//     Assistant takes for it (discovery.StatePayload);
-//   - Watch reports the current state first, with such values, and returns
-//     once its context is cancelled;
-//   - Set on each switch returns the state commanded, and Set on an
-//     entity the device does not have fails with drivers.ErrUnsupported;
-//   - Close succeeds, and a second Close is harmless;
-//   - after Close, Read, Watch and Set do not panic, and on a device that
-//     claims hardware they fail rather than use what it released.
+//   - Entities is not empty, and returns the same list on every call,
+//     before Open, after Open and after Close: it must not depend on the
+//     hardware (nor must Info, Claims and the provided lines);
+//   - entity ids are made of [a-zA-Z0-9_-] and unique, every entity has a
+//     Spec, and Home Assistant would take every entity (discovery.Validate:
+//     classes, units, ranges, options, event types);
+//   - the capabilities fit the entities: an entity that takes commands
+//     (a switch, a button, a number, a light, a cover, a select) needs a
+//     drivers.Commander, a Commander needs such an entity, and a device
+//     that is neither a Poller, a Commander nor a Handler never changes a
+//     state after Open;
+//   - Claims (of a Claimer) are canonical, as drivers.GPIOLine,
+//     I2CAddress, SerialPort, SharedSerialPort, PWMLine and OneWireDevice
+//     build them, since the agent compares them to find two devices on one
+//     piece of hardware, and no two of them name the same hardware;
+//   - the lines and buses a GPIOProvider or I2CProvider offers are named
+//     without '/' or spaces, each once.
 //
-// A panic in any method is reported, not propagated. Each call is bounded
-// by CallTimeout; one that hangs is reported and ends the check.
+// Then it opens d through h, with a Worker, and checks that:
+//
+//   - Open succeeds, and afterwards (and after the first Poll, for a
+//     Poller) every entity with a state has reported one, or reported
+//     itself unavailable with the reason: Home Assistant shows it unknown
+//     until then, and TOGGLE needs the state;
+//   - Poll succeeds;
+//   - every report, from Open, Poll, Command or Handle, is about an entity
+//     that Entities declares, with a value its spec takes
+//     (discovery.StatePayload, discovery.EventPayload), and no entity is
+//     reported unavailable without a reason;
+//   - a command to each entity that takes them, one that changes nothing
+//     (the state the entity reported, a switch off when it reported none, a
+//     cover's stop, a button's press) succeeds and reports the entity's
+//     state, the one commanded; and a command to an entity the device does
+//     not have fails with drivers.ErrUnsupported;
+//   - each provided line or bus can be had once the device is open;
+//   - the device asks for no reopen, and no waiter or Handle fails, while
+//     its hardware works;
+//   - Close succeeds; the waiters (Output.Go) return once their context is
+//     cancelled, which happens before Close; nothing is reported after
+//     Close returns.
+//
+// Then it checks what the agent does when the hardware fails and comes
+// back. The agent calls Close after every Open, whether that Open
+// succeeded or failed, and opens the device again after Close. So
+// Conformance opens d once more for each call d made into the host during
+// the first Open, with that call failing (as unplugged hardware does), and
+// checks that:
+//
+//   - Open fails with an error that wraps the host's (fmt.Errorf's %w), or
+//     succeeds (a device may find its hardware later);
+//   - Close after it succeeds, releasing whatever Open left claimed;
+//
+// and finally that Open through h works again after all that, as does
+// Poll, and Close.
+//
+// A panic in any method is reported with its stack, not propagated. Each
+// call is bounded by CallTimeout; one that hangs is reported and ends the
+// check. Conformance reports with Errorf, so the test goes on.
 func Conformance(t testing.TB, d drivers.Device, h drivers.Host) {
 	t.Helper()
 	conformance(t, d, h, CallTimeout)
@@ -76,10 +114,10 @@ type checker struct {
 
 	entities []drivers.Entity
 	byID     map[string]drivers.Entity
-	claims   []string
-	// state is the last on/off state read or watched per switch, so
-	// that commands restore what the device already holds.
-	state map[string]bool
+	info     drivers.Info
+	claims   []drivers.Resource
+	lines    []string // a GPIOProvider's
+	buses    []string // an I2CProvider's
 }
 
 func (c *checker) errorf(format string, args ...any) {
@@ -87,33 +125,15 @@ func (c *checker) errorf(format string, args ...any) {
 	c.t.Errorf("conformance of %T: %s", c.d, fmt.Sprintf(format, args...))
 }
 
-// outcome is how a call into the device ended.
-type outcome struct {
-	panicked bool
-	value    any
-	stack    []byte
-}
-
-// start runs f on a goroutine of its own, so that a call that hangs can be
-// reported and a panic recovered.
-func (c *checker) start(f func()) <-chan outcome {
-	ch := make(chan outcome, 1)
-	go func() {
-		defer func() {
-			if r := recover(); r != nil {
-				ch <- outcome{panicked: true, value: r, stack: debug.Stack()}
-			}
-		}()
-		f()
-		ch <- outcome{}
-	}()
-	return ch
-}
-
-// wait waits for a call started with start and reports a panic or a hang.
-// It returns whether the call returned normally.
-func (c *checker) wait(what string, ch <-chan outcome) bool {
+// call runs f on a goroutine of its own, so that a call that hangs can be
+// reported and a panic recovered, and reports either. It returns whether f
+// returned normally. It is for the methods the agent calls outside the
+// worker (Info, Entities, Claims, the provided lines); the others run on a
+// Worker.
+func (c *checker) call(what string, f func()) bool {
 	c.t.Helper()
+	ch := make(chan outcome, 1)
+	go func() { ch <- protect(func() error { f(); return nil }) }()
 	timer := time.NewTimer(c.timeout)
 	defer timer.Stop()
 	select {
@@ -129,58 +149,30 @@ func (c *checker) wait(what string, ch <-chan outcome) bool {
 	}
 }
 
-// call runs f as start and wait do.
-func (c *checker) call(what string, f func()) bool {
-	c.t.Helper()
-	return c.wait(what, c.start(f))
-}
-
 func (c *checker) run() {
 	c.t.Helper()
 	if !c.static() {
 		return
 	}
-	var err error
-	if !c.call("Close before Open", func() { err = c.d.Close() }) {
+	fh := &faultHost{base: c.h}
+	w, ok := c.open("Open", fh)
+	if !ok {
 		return
 	}
-	if err != nil {
-		c.errorf("Close before Open: %v; the agent closes a device whose Open failed (every attempt, until it stopped), and logs this as a failure", err)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	if !c.call("Open", func() { err = c.d.Open(ctx, c.h) }) {
+	calls := fh.count()
+	if !c.serve(w) {
+		c.close(w, "Close")
 		return
 	}
-	if err != nil {
-		c.errorf("Open: %v (the host given to Conformance must provide the hardware the device uses)", err)
+	if !c.close(w, "Close") || !c.stable("after Close") {
 		return
 	}
-	closed := false
-	defer func() {
-		if !closed {
-			c.call("Close", func() { _ = c.d.Close() })
+	for k := 1; k <= min(calls, maxFaults); k++ {
+		if !c.failedOpen(k) {
+			return
 		}
-	}()
-	if !c.stable("after Open") || !c.read() || !c.watch() || !c.set() {
-		return
 	}
-	closed = true
-	if !c.call("Close", func() { err = c.d.Close() }) {
-		return
-	}
-	if err != nil {
-		c.errorf("Close: %v", err)
-	}
-	if !c.call("second Close", func() { err = c.d.Close() }) {
-		return
-	}
-	if err != nil {
-		c.errorf("second Close: %v; closing twice must be harmless", err)
-	}
-	if c.stable("after Close") {
-		c.afterClose()
-	}
+	c.reopen()
 }
 
 // static checks what can be checked without the hardware. It returns false
@@ -197,16 +189,13 @@ func (c *checker) static() bool {
 	}
 	c.entities = es
 	c.byID = map[string]drivers.Entity{}
-	c.state = map[string]bool{}
 	ok := true
 	for i, e := range es {
-		switch e.Kind {
-		case drivers.KindSensor, drivers.KindBinarySensor, drivers.KindSwitch:
-		default:
-			c.errorf("entity %d (%q): kind %d is not KindSensor, KindBinarySensor or KindSwitch", i, e.ID, int(e.Kind))
+		if e.Spec == nil || reflect.ValueOf(e.Spec).Kind() == reflect.Pointer && reflect.ValueOf(e.Spec).IsNil() {
+			c.errorf("entity %d (%q) has no Spec: set one of drivers.Sensor, BinarySensor, Switch, Button, Number, Light, Cover, Event or Select", i, e.ID)
 			ok = false
 		}
-		if !devconf.ValidID(e.ID) {
+		if !discovery.ValidID(e.ID) {
 			c.errorf("entity %d: id %q is not made of [a-zA-Z0-9_-]: it is part of MQTT topics and unique ids", i, e.ID)
 			ok = false
 			continue
@@ -223,16 +212,15 @@ func (c *checker) static() bool {
 		return false
 	}
 	if !reflect.DeepEqual(es, again) {
-		c.errorf("Entities() changed between two calls:\nfirst  %+v\nsecond %+v", es, again)
+		c.errorf("Entities() changed between two calls: it must describe the configuration alone\nfirst  %+v\nsecond %+v", es, again)
 	}
-	var info drivers.Info
-	if !c.call("Info", func() { info = c.d.Info() }) {
+	if !c.call("Info", func() { c.info = c.d.Info() }) {
 		return false
 	}
 	if ok {
-		// The kinds, classes, units and ids Home Assistant accepts are
-		// the discovery package's to know.
-		dev := discovery.Device{ID: "conformance", Info: info, Entities: es}
+		// The specs, classes, units and ids Home Assistant takes are the
+		// discovery package's to know.
+		dev := discovery.Device{ID: "conformance", Info: c.info, Entities: es}
 		if err := discovery.Validate(discovery.Node{ID: "drivertest"}, []discovery.Device{dev}); err != nil {
 			c.errorf("Home Assistant would reject the entities:\n%v", err)
 		}
@@ -242,11 +230,28 @@ func (c *checker) static() bool {
 		if !c.call("Claims", func() { c.claims = cl.Claims() }) {
 			return false
 		}
-		for _, r := range c.claims {
+		for i, r := range c.claims {
 			if why := claimProblem(r); why != "" {
-				c.errorf("claim %q: %s", r, why)
+				c.errorf("claim %d (%s, %+v): %s", i, r, r, why)
+			}
+			for _, o := range c.claims[:i] {
+				if r.Conflicts(o) {
+					c.errorf("claims %s and %s name the same hardware: claim each once", o, r)
+				}
 			}
 		}
+	}
+	if p, isProvider := c.d.(drivers.GPIOProvider); isProvider {
+		if !c.call("ProvidedLines", func() { c.lines = p.ProvidedLines() }) {
+			return false
+		}
+		c.providedNames("ProvidedLines", "line", c.lines)
+	}
+	if p, isProvider := c.d.(drivers.I2CProvider); isProvider {
+		if !c.call("ProvidedBuses", func() { c.buses = p.ProvidedBuses() }) {
+			return false
+		}
+		c.providedNames("ProvidedBuses", "bus", c.buses)
 	}
 	return ok
 }
@@ -254,63 +259,95 @@ func (c *checker) static() bool {
 // capabilities checks that the role interfaces fit the entities.
 func (c *checker) capabilities() {
 	c.t.Helper()
-	_, isReader := c.d.(drivers.Reader)
-	_, isSetter := c.d.(drivers.Setter)
-	_, isWatcher := c.d.(drivers.Watcher)
-	switches := 0
+	_, isPoller := c.d.(drivers.Poller)
+	_, isCommander := c.d.(drivers.Commander)
+	_, isHandler := c.d.(drivers.Handler)
+	commandable := 0
 	for _, e := range c.entities {
-		if e.Kind != drivers.KindSwitch {
+		if e.Spec == nil || !discovery.Commandable(e) {
 			continue
 		}
-		switches++
-		if !isSetter {
-			c.errorf("entity %q is a switch, but the device does not implement drivers.Setter: its commands could not reach it", e.ID)
+		commandable++
+		if !isCommander {
+			c.errorf("entity %q is a %s, which takes commands, but the device does not implement drivers.Commander: its commands could not reach it", e.ID, discovery.Component(e))
 		}
 	}
-	if isSetter && switches == 0 {
-		c.errorf("the device implements drivers.Setter but has no switch entity: the agent never sends it a command")
+	if isCommander && commandable == 0 {
+		c.errorf("the device implements drivers.Commander but has no entity that takes commands (a switch, button, number, light, cover or select): the agent never sends it one")
 	}
-	if !isReader && !isWatcher {
-		c.errorf("the device implements neither drivers.Reader nor drivers.Watcher: its entities would never get a state")
+	if !isPoller && !isCommander && !isHandler {
+		c.errorf("the device implements neither drivers.Poller, drivers.Commander nor drivers.Handler: its entities' states could never change after Open")
 	}
 }
 
-// Well-formed claims of the kinds the agent's drivers use.
-var (
-	claimKind = regexp.MustCompile(`^([a-z][a-z0-9]*):(\S+)$`)
-	claimI2C  = regexp.MustCompile(`^(0|[1-9][0-9]*):0x(0|[1-9a-f][0-9a-f]*)$`)
-)
+// providedNames checks the names a provider offers.
+func (c *checker) providedNames(method, what string, names []string) {
+	c.t.Helper()
+	if len(names) == 0 {
+		c.errorf("%s() is empty: a provider offers at least one %s", method, what)
+	}
+	seen := map[string]bool{}
+	for _, n := range names {
+		if n == "" || strings.ContainsAny(n, "/ \t\n") {
+			c.errorf("%s() offers %q: a %s's name is not empty and has no '/' or spaces, since other devices name it \"<provider id>/<name>\"", method, n, what)
+		}
+		if seen[n] {
+			c.errorf("%s() offers %q twice", method, n)
+		}
+		seen[n] = true
+	}
+}
 
 // claimProblem says what is wrong with a claimed resource, or "".
-func claimProblem(r string) string {
-	m := claimKind.FindStringSubmatch(r)
-	if m == nil {
-		return `want "<kind>:<name>" without spaces, such as "gpio:GPIO17", "i2c:1:0x76" or "serial:/dev/serial0"`
-	}
-	kind, name := m[1], m[2]
-	switch kind {
-	case "gpio":
-		if name == "" || name[0] >= '0' && name[0] <= '9' {
-			return `want "gpio:" and the line's name, such as "gpio:GPIO17"`
+func claimProblem(r drivers.Resource) string {
+	switch r.Kind {
+	case drivers.ResourceGPIO, drivers.ResourcePWM:
+		ctor := map[drivers.ResourceKind]string{drivers.ResourceGPIO: "GPIOLine", drivers.ResourcePWM: "PWMLine"}[r.Kind]
+		switch {
+		case r.Name == "" || strings.ContainsAny(r.Name, " \t\n"):
+			return fmt.Sprintf(`want the line's name without spaces, such as drivers.%s("GPIO17"), or "<device>/<line>" for a provided line`, ctor)
+		case r.Name[0] >= '0' && r.Name[0] <= '9':
+			return fmt.Sprintf(`want the line's name, such as drivers.%s("GPIO17"), not its number: numbers differ between boards`, ctor)
+		case r.Bus != "" || r.Addr != 0 || r.Shared:
+			return fmt.Sprintf("a line has only a Name: build it with drivers.%s", ctor)
 		}
-	case "i2c":
-		im := claimI2C.FindStringSubmatch(name)
-		if im == nil {
-			return `want "i2c:<bus number>:<address>" written as fmt's "i2c:%d:%#x" writes it, such as "i2c:1:0x76", so that two devices on one chip claim the same string`
+	case drivers.ResourceI2C:
+		canon, err := drivers.ParseI2CBus(r.Bus)
+		switch {
+		case err != nil:
+			return fmt.Sprintf("the bus: %v", err)
+		case canon != r.Bus:
+			return fmt.Sprintf("the bus is written %q, not canonically %q: build the claim with drivers.I2CAddress, which writes it so, so that two devices on one chip claim the same resource", r.Bus, canon)
+		case r.Addr > 0x3ff:
+			return fmt.Sprintf("address %#x is beyond I2C's 10 bits", r.Addr)
+		case r.Name != "" || r.Shared:
+			return "an I2C address has only a Bus and an Addr: build it with drivers.I2CAddress"
 		}
-		if a, _ := strconv.ParseUint(im[2], 16, 16); a > 0x3ff {
-			return "the address is beyond I2C's 10 bits"
+	case drivers.ResourceSerial:
+		switch {
+		case !path.IsAbs(r.Name) || path.Clean(r.Name) != r.Name:
+			return fmt.Sprintf(`want the port's clean absolute path, such as drivers.SerialPort("/dev/serial0"), not %q, so that two devices on one port claim the same resource`, r.Name)
+		case r.Bus != "" || r.Addr != 0:
+			return "a serial port has only a Name: build it with drivers.SerialPort or SharedSerialPort"
 		}
-	case "serial":
-		if !path.IsAbs(name) || path.Clean(name) != name {
-			return `want "serial:" and the port's clean absolute path, such as "serial:/dev/serial0", so that two devices on one port claim the same string`
+	case drivers.ResourceOneWire:
+		switch {
+		case r.Bus == "" || strings.ContainsAny(r.Bus, " \t\n"):
+			return `want the bus, such as drivers.OneWireDevice("w1", "28-0316a2796aff")`
+		case r.Name == "" || strings.ContainsAny(r.Name, "/ \t\n"):
+			return `want the device's id, such as drivers.OneWireDevice("w1", "28-0316a2796aff")`
+		case r.Addr != 0 || r.Shared:
+			return "a 1-Wire device has only a Bus and a Name: build it with drivers.OneWireDevice"
 		}
+	default:
+		return fmt.Sprintf("kind %q is none of gpio, pwm, i2c, serial and w1: build the claim with drivers.GPIOLine, PWMLine, I2CAddress, SerialPort, SharedSerialPort or OneWireDevice", r.Kind)
 	}
 	return ""
 }
 
-// stable checks that Entities and Claims have not changed since the
-// static checks.
+// stable checks that what the device describes from its configuration has
+// not changed since the static checks. It returns false when a call hung
+// or panicked.
 func (c *checker) stable(when string) bool {
 	c.t.Helper()
 	var es []drivers.Entity
@@ -318,215 +355,525 @@ func (c *checker) stable(when string) bool {
 		return false
 	}
 	if !reflect.DeepEqual(es, c.entities) {
-		c.errorf("Entities() %s differ from before Open: they must not depend on the hardware\nbefore %+v\n%-6s %+v", when, c.entities, when, es)
+		c.errorf("Entities() %s differ from before Open: they must describe the configuration alone, not the hardware\nbefore %+v\n%-6s %+v", when, c.entities, when, es)
+	}
+	var info drivers.Info
+	if !c.call("Info "+when, func() { info = c.d.Info() }) {
+		return false
+	}
+	if info != c.info {
+		c.errorf("Info() %s = %+v, before Open %+v: it must describe the configuration alone (Home Assistant's device registry gets it before the device opens)", when, info, c.info)
 	}
 	if cl, ok := c.d.(drivers.Claimer); ok {
-		var claims []string
+		var claims []drivers.Resource
 		if !c.call("Claims "+when, func() { claims = cl.Claims() }) {
 			return false
 		}
-		if !slices.Equal(claims, c.claims) {
-			c.errorf("Claims() %s = %q, before Open %q: the agent checks them before any device opens", when, claims, c.claims)
+		if !reflect.DeepEqual(claims, c.claims) {
+			c.errorf("Claims() %s = %v, before Open %v: the agent checks them before any device opens", when, claims, c.claims)
 		}
 	}
-	return true
-}
-
-// reading checks one reading from Read or Watch.
-func (c *checker) reading(what string, r drivers.Reading) {
-	c.t.Helper()
-	e, ok := c.byID[r.Entity]
-	if !ok {
-		c.errorf("%s reported entity %q, which Entities() does not list; the agent ignores it", what, r.Entity)
-		return
-	}
-	if _, err := discovery.StatePayload(e, r.Value); err != nil {
-		c.errorf("%s: %v", what, err)
-		return
-	}
-	if e.Kind == drivers.KindSwitch && r.Value.Kind == drivers.ValueBool {
-		c.state[e.ID] = r.Value.Bool
-	}
-}
-
-// read checks a Read of the open device.
-func (c *checker) read() bool {
-	c.t.Helper()
-	rd, ok := c.d.(drivers.Reader)
-	if !ok {
-		return true
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
-	var rs []drivers.Reading
-	var err error
-	if !c.call("Read", func() { rs, err = rd.Read(ctx) }) {
-		return false
-	}
-	if err != nil {
-		c.errorf("Read after Open: %v (the host given to Conformance must provide working hardware)", err)
-	}
-	seen := map[string]bool{}
-	for _, r := range rs {
-		if seen[r.Entity] {
-			c.errorf("Read reported entity %q twice in one call", r.Entity)
-		}
-		seen[r.Entity] = true
-		c.reading("Read", r)
-	}
-	return true
-}
-
-// recorder collects what Watch emits.
-type recorder struct {
-	mu    sync.Mutex
-	got   []drivers.Reading
-	first chan struct{}
-}
-
-func newRecorder() *recorder { return &recorder{first: make(chan struct{})} }
-
-func (r *recorder) emit(rd drivers.Reading) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.got = append(r.got, rd)
-	if len(r.got) == 1 {
-		close(r.first)
-	}
-}
-
-func (r *recorder) readings() []drivers.Reading {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.got)
-}
-
-// watch checks a Watch of the open device: the current state first, then a
-// prompt return once its context is cancelled.
-func (c *checker) watch() bool {
-	c.t.Helper()
-	w, ok := c.d.(drivers.Watcher)
-	if !ok {
-		return true
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	rec := newRecorder()
-	var err error
-	done := c.start(func() { err = w.Watch(ctx, rec.emit) })
-	timer := time.NewTimer(c.timeout)
-	defer timer.Stop()
-	select {
-	case <-rec.first:
-	case o := <-done:
-		if o.panicked {
-			c.errorf("Watch panicked: %v\n%s", o.value, o.stack)
+	if p, ok := c.d.(drivers.GPIOProvider); ok {
+		var lines []string
+		if !c.call("ProvidedLines "+when, func() { lines = p.ProvidedLines() }) {
 			return false
 		}
-		c.errorf("Watch returned %v before reporting anything: it must report the current state first and run until its context is done", err)
-		return true
-	case <-timer.C:
-		c.errorf("Watch did not report the current state within %v: it must report it first", c.timeout)
+		if !reflect.DeepEqual(lines, c.lines) {
+			c.errorf("ProvidedLines() %s = %q, before Open %q: the agent checks the devices that use them before any device opens", when, lines, c.lines)
+		}
 	}
-	cancel()
-	if !c.wait("Watch, after its context was cancelled,", done) {
-		return false
-	}
-	for _, r := range rec.readings() {
-		c.reading("Watch", r)
+	if p, ok := c.d.(drivers.I2CProvider); ok {
+		var buses []string
+		if !c.call("ProvidedBuses "+when, func() { buses = p.ProvidedBuses() }) {
+			return false
+		}
+		if !reflect.DeepEqual(buses, c.buses) {
+			c.errorf("ProvidedBuses() %s = %q, before Open %q: the agent checks the devices that use them before any device opens", when, buses, c.buses)
+		}
 	}
 	return true
 }
 
-// set commands each switch to the state it holds, and an entity the device
-// does not have.
-func (c *checker) set() bool {
+// start opens the device through h on a Worker whose problems are
+// Conformance's. It returns a nil Worker when Open hung or Entities
+// panicked.
+func (c *checker) start(h drivers.Host) (*Worker, error) {
 	c.t.Helper()
-	s, ok := c.d.(drivers.Setter)
+	return start(c.t, c.d, h, options{
+		timeout: c.timeout,
+		grace:   c.timeout,
+		strict:  true,
+		problemf: func(format string, args ...any) {
+			c.t.Helper()
+			c.errorf(format, args...)
+		},
+	})
+}
+
+// open opens the device through h, which must work. It returns false when
+// Open failed or hung (reported).
+func (c *checker) open(what string, h drivers.Host) (*Worker, bool) {
+	c.t.Helper()
+	w, err := c.start(h)
+	switch {
+	case w == nil:
+		return nil, false
+	case errors.As(err, new(*panicError)):
+		return nil, false // reported with its stack
+	case err != nil:
+		c.errorf("%s: %v (the host given to Conformance must provide the hardware the device uses)", what, err)
+		return nil, false
+	}
+	return w, true
+}
+
+// serve checks the open device: its first states, Poll, commands, the
+// provided lines and buses, and that it asks for no reopen. It returns
+// false when a call hung.
+func (c *checker) serve(w *Worker) bool {
+	c.t.Helper()
+	if !c.stable("after Open") {
+		return false
+	}
+	first := "Open"
+	if _, ok := c.d.(drivers.Poller); ok {
+		first = "Open and the first Poll"
+		if !c.poll(w, "Poll after Open") {
+			return false
+		}
+	}
+	c.firstStates(w, first)
+	if !c.commands(w) || !c.provided() {
+		return false
+	}
+	for _, err := range w.Reopens() {
+		c.errorf("the device asked to be reopened while its hardware works: %v (Output.Reopen, a waiter's error or a Handle error, each of which makes the agent close and reopen it)", err)
+	}
+	return true
+}
+
+// poll polls through w and reports an error. It returns false when Poll
+// hung.
+func (c *checker) poll(w *Worker, what string) bool {
+	c.t.Helper()
+	p := c.d.(drivers.Poller)
+	out, ok := w.call("Poll", func() error { return p.Poll(w.ctx) }, c.timeout)
+	switch {
+	case !ok:
+		return false
+	case out.panicked:
+		c.errorf("%s panicked: %v\n%s", what, out.value, out.stack)
+	case out.err != nil:
+		c.errorf("%s: %v (the host given to Conformance must provide working hardware)", what, out.err)
+	}
+	return true
+}
+
+// known tells whether an entity has a state or is unavailable.
+func known(w *Worker, id string) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, r := range w.reports {
+		if r.Entity == id && (r.Kind == "state" || r.Kind == "unavailable") {
+			return true
+		}
+	}
+	return false
+}
+
+// firstStates checks that every entity with a state reported one, or
+// reported itself unavailable, by the end of first. A device that handles
+// what waiters deliver (a sensor that sends frames) gets CallTimeout for
+// its first states to arrive.
+func (c *checker) firstStates(w *Worker, first string) {
+	c.t.Helper()
+	missing := func() []string {
+		var ids []string
+		for _, e := range c.entities {
+			if e.Spec != nil && discovery.Stateful(e) && !known(w, e.ID) {
+				ids = append(ids, e.ID)
+			}
+		}
+		return ids
+	}
+	if _, ok := c.d.(drivers.Handler); ok && len(missing()) > 0 {
+		timer := time.NewTimer(c.timeout)
+		defer timer.Stop()
+	wait:
+		for {
+			w.mu.Lock()
+			ch := w.changed
+			w.mu.Unlock()
+			if len(missing()) == 0 {
+				break
+			}
+			select {
+			case <-ch:
+			case <-timer.C:
+				break wait
+			}
+		}
+	}
+	for _, id := range missing() {
+		c.errorf("entity %q has no state after %s: report each entity's state (or Output.Unavailable, saying why) from Open or Poll, or Home Assistant shows it unknown and TOGGLE cannot work", id, first)
+	}
+}
+
+// harmless returns a command for e that changes nothing, from the state it
+// reported, and the state it must report then (the zero Value when it
+// need not report one, or the check cannot tell which).
+func harmless(w *Worker, e drivers.Entity) (drivers.Command, drivers.Value) {
+	cur, ok := w.State(e.ID)
+	switch s := specValue(e.Spec).(type) {
+	case drivers.Switch:
+		on := ok && cur.Kind == drivers.ValueBool && cur.Bool
+		a := drivers.ActionOff
+		if on {
+			a = drivers.ActionOn
+		}
+		return drivers.Command{Action: a}, drivers.Bool(on)
+	case drivers.Light:
+		st, _ := cur.Field(drivers.FieldState)
+		if !ok || st.Kind != drivers.ValueBool || !st.Bool {
+			return drivers.Command{Action: drivers.ActionOff}, drivers.Bool(false)
+		}
+		b, _ := cur.Field(drivers.FieldBrightness)
+		if s.Brightness && b.Kind == drivers.ValueNumber && b.Num >= 1 && b.Num <= 255 {
+			return drivers.Command{Action: drivers.ActionOn, Value: drivers.Num(b.Num, "")}, drivers.Bool(true)
+		}
+		return drivers.Command{Action: drivers.ActionOn}, drivers.Bool(true)
+	case drivers.Button:
+		return drivers.Command{Action: drivers.ActionPress}, drivers.Value{}
+	case drivers.Number:
+		v := s.Min
+		if ok && cur.Kind == drivers.ValueNumber && cur.Num >= s.Min && cur.Num <= s.Max {
+			v = cur.Num
+		}
+		return drivers.Command{Action: drivers.ActionSet, Value: drivers.Num(v, s.Unit)}, drivers.Num(v, s.Unit)
+	case drivers.Cover:
+		if !s.NoStop {
+			return drivers.Command{Action: drivers.ActionStop}, drivers.Value{}
+		}
+		if p, _ := cur.Field(drivers.FieldPosition); s.Position && p.Kind == drivers.ValueNumber && p.Num >= 0 && p.Num <= 100 {
+			return drivers.Command{Action: drivers.ActionSet, Value: drivers.Num(p.Num, "")}, drivers.Value{}
+		}
+		if st, _ := cur.Field(drivers.FieldState); st.Text == drivers.CoverOpen {
+			return drivers.Command{Action: drivers.ActionOpen}, drivers.Value{}
+		}
+		return drivers.Command{Action: drivers.ActionClose}, drivers.Value{}
+	case drivers.Select:
+		v := ""
+		if len(s.Options) > 0 {
+			v = s.Options[0]
+		}
+		if ok && cur.Kind == drivers.ValueText {
+			v = cur.Text
+		}
+		return drivers.Command{Action: drivers.ActionSet, Value: drivers.Text(v)}, drivers.Text(v)
+	}
+	return drivers.Command{}, drivers.Value{}
+}
+
+// sameState tells whether got is the state want asks for: the on/off of a
+// switch or a light, the number of a number (units aside), the option of a
+// select.
+func sameState(got, want drivers.Value) bool {
+	if got.Kind == drivers.ValueFields {
+		got, _ = got.Field(drivers.FieldState)
+	}
+	switch want.Kind {
+	case drivers.ValueBool:
+		return got.Kind == drivers.ValueBool && got.Bool == want.Bool
+	case drivers.ValueNumber:
+		return got.Kind == drivers.ValueNumber && math.Abs(got.Num-want.Num) <= 1e-9*math.Max(1, math.Abs(want.Num))
+	case drivers.ValueText:
+		return got.Kind == drivers.ValueText && got.Text == want.Text
+	}
+	return true
+}
+
+// commands sends each entity that takes commands one that changes
+// nothing, and an entity the device does not have one. It returns false
+// when a call hung.
+func (c *checker) commands(w *Worker) bool {
+	c.t.Helper()
+	cm, ok := c.d.(drivers.Commander)
 	if !ok {
 		return true
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), c.timeout)
-	defer cancel()
 	for _, e := range c.entities {
-		if e.Kind != drivers.KindSwitch {
+		if e.Spec == nil || !discovery.Commandable(e) {
 			continue
 		}
-		// Command the state the switch reported, so the check changes
-		// nothing on the hardware; off when it reported none.
-		want := drivers.Bool(c.state[e.ID])
-		var got drivers.Value
-		var err error
-		if !c.call("Set", func() { got, err = s.Set(ctx, e.ID, want) }) {
+		cmd, want := harmless(w, e)
+		if why := commandProblem(e, cmd); why != "" {
+			continue // the spec is broken, which static reported
+		}
+		what := fmt.Sprintf("Command(%q, %v)", e.ID, cmd)
+		w.mu.Lock()
+		from := len(w.reports)
+		w.mu.Unlock()
+		out, ok := w.call(what, func() error { return cm.Command(w.ctx, e.ID, cmd) }, c.timeout)
+		switch {
+		case !ok:
 			return false
+		case out.panicked:
+			c.errorf("%s panicked: %v\n%s", what, out.value, out.stack)
+			continue
+		case out.err != nil:
+			c.errorf("%s: %v (a command that changes nothing, on working hardware)", what, out.err)
+			continue
+		}
+		if !discovery.Stateful(e) {
+			continue
+		}
+		var got *Report
+		for _, r := range w.Reports()[from:] {
+			if r.Entity == e.ID && (r.Kind == "state" || r.Kind == "unavailable") {
+				got = &r
+			}
 		}
 		switch {
-		case err != nil:
-			c.errorf("Set(%q, %v): %v", e.ID, want, err)
-		case !got.Equal(want):
-			c.errorf("Set(%q, %v) returned %v: Set returns the state the device holds after the command", e.ID, want, got)
+		case got == nil:
+			c.errorf("%s reported no state for %q: Command reports the entity's new state through the Output, or Home Assistant keeps showing what it asked for", what, e.ID)
+		case got.Kind == "state" && !sameState(got.Value, want):
+			c.errorf("%s reported state %v for %q, want %v: the check commands what the entity already holds, so its state must not change", what, got.Value, e.ID, want)
 		}
 	}
 	missing := "no_such_entity"
 	for c.byID[missing].ID != "" {
 		missing += "_"
 	}
-	var err error
-	if !c.call("Set", func() { _, err = s.Set(ctx, missing, drivers.Bool(true)) }) {
+	cmd := drivers.Command{Action: drivers.ActionOn}
+	what := fmt.Sprintf("Command(%q, %v)", missing, cmd)
+	out, ok := w.call(what, func() error { return cm.Command(w.ctx, missing, cmd) }, c.timeout)
+	switch {
+	case !ok:
 		return false
-	}
-	if !errors.Is(err, drivers.ErrUnsupported) {
-		c.errorf("Set(%q, ON) on an entity the device does not have returned %v, want an error wrapping drivers.ErrUnsupported", missing, err)
+	case out.panicked:
+		c.errorf("%s on an entity the device does not have panicked: %v\n%s", what, out.value, out.stack)
+	case !errors.Is(out.err, drivers.ErrUnsupported):
+		c.errorf("%s on an entity the device does not have returned %v, want an error wrapping drivers.ErrUnsupported", what, out.err)
 	}
 	return true
 }
 
-// afterClose checks that a closed device fails cleanly.
-func (c *checker) afterClose() {
+// provided checks that each line and bus the device offers can be had
+// while it is open, and one it does not offer cannot.
+func (c *checker) provided() bool {
 	c.t.Helper()
-	// A device that claims nothing (it reads files, say) may well work
-	// without being open; one that claims hardware must not use it once
-	// the host may have handed it to someone else.
-	mustFail := len(c.claims) > 0
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	if rd, ok := c.d.(drivers.Reader); ok {
-		var err error
-		if !c.call("Read after Close", func() { _, err = rd.Read(ctx) }) {
-			return
-		}
-		if err == nil && mustFail {
-			c.errorf("Read after Close succeeded: a closed device must not use the hardware it claims (%q)", c.claims)
-		}
-	}
-	if w, ok := c.d.(drivers.Watcher); ok {
-		rec := newRecorder()
-		var err error
-		// Nothing cancels this context before the check ends: a closed
-		// device has nothing to watch and must return on its own.
-		if !c.call("Watch after Close", func() { err = w.Watch(ctx, rec.emit) }) {
-			return
-		}
-		if got := rec.readings(); len(got) > 0 {
-			c.errorf("Watch after Close reported %+v: a closed device has nothing to report", got)
-		}
-		if err == nil && mustFail {
-			c.errorf("Watch after Close returned nil: it must fail, as the device is closed")
-		}
-	}
-	if s, ok := c.d.(drivers.Setter); ok {
-		for _, e := range c.entities {
-			if e.Kind != drivers.KindSwitch {
-				continue
-			}
+	if p, ok := c.d.(drivers.GPIOProvider); ok {
+		for _, n := range append(c.lines, "no_such_line") {
+			var pin gpio.PinIO
 			var err error
-			if !c.call("Set after Close", func() { _, err = s.Set(ctx, e.ID, drivers.Bool(c.state[e.ID])) }) {
-				return
+			if !c.call(fmt.Sprintf("ProvidedLine(%q)", n), func() { pin, err = p.ProvidedLine(n) }) {
+				return false
 			}
-			if err == nil && mustFail {
-				c.errorf("Set(%q) after Close succeeded: a closed device must not drive the hardware it claims (%q)", e.ID, c.claims)
-			}
-			break
+			c.providedResult("ProvidedLine", n, n != "no_such_line", pin == nil, err)
 		}
 	}
+	if p, ok := c.d.(drivers.I2CProvider); ok {
+		for _, n := range append(c.buses, "no_such_bus") {
+			var bus i2c.Bus
+			var err error
+			if !c.call(fmt.Sprintf("ProvidedBus(%q)", n), func() { bus, err = p.ProvidedBus(n) }) {
+				return false
+			}
+			c.providedResult("ProvidedBus", n, n != "no_such_bus", bus == nil, err)
+		}
+	}
+	return true
+}
+
+func (c *checker) providedResult(method, name string, offered, isNil bool, err error) {
+	c.t.Helper()
+	switch {
+	case offered && err != nil:
+		c.errorf("%s(%q) on the open device: %v; the agent asks for each offered one after Open succeeds", method, name, err)
+	case offered && isNil:
+		c.errorf("%s(%q) returned nil and no error", method, name)
+	case !offered && err == nil:
+		c.errorf("%s(%q) of one it does not offer returned no error", method, name)
+	}
+}
+
+// close closes w and reports a failure. It returns false when Close hung.
+func (c *checker) close(w *Worker, what string) bool {
+	c.t.Helper()
+	out, ok := w.close()
+	switch {
+	case !ok:
+		return false
+	case out.panicked:
+		c.errorf("%s panicked: %v\n%s", what, out.value, out.stack)
+	case out.err != nil:
+		c.errorf("%s: %v", what, out.err)
+	}
+	return true
+}
+
+// failedOpen opens the device with the k-th call into the host failing,
+// and closes it. It returns false when a call hung.
+func (c *checker) failedOpen(k int) bool {
+	c.t.Helper()
+	fh := &faultHost{base: c.h, failAt: k}
+	w, err := c.start(fh)
+	if w == nil {
+		return false
+	}
+	injected := fh.injected()
+	if err != nil && injected != nil && !errors.Is(err, injected) && !errors.As(err, new(*panicError)) {
+		c.errorf("Open with the host's %s failing returned %q, which does not wrap the host's error (%q): wrap it with %%w, so that the agent's log says what failed", fh.what(), err, injected)
+	}
+	// The Worker closed the device right after the failed Open, as the
+	// agent does; a device whose Open succeeded is closed here.
+	out, ok := w.close()
+	switch {
+	case !ok:
+		return false
+	case out.panicked:
+		// Reported by the Worker when Open had failed.
+		if err == nil {
+			c.errorf("Close after an Open that succeeded with the host's %s failing panicked: %v\n%s", fh.what(), out.value, out.stack)
+		}
+	case out.err != nil && err != nil:
+		c.errorf("Close after a failed Open (the host's %s failed: %v): %v; the agent calls Close after every Open, failed or not, so Close must succeed and release whatever Open claimed", fh.what(), err, out.err)
+	case out.err != nil:
+		c.errorf("Close after an Open that succeeded with the host's %s failing: %v", fh.what(), out.err)
+	}
+	return true
+}
+
+// reopen opens the device once more through h, polls it and closes it.
+func (c *checker) reopen() {
+	c.t.Helper()
+	w, err := c.start(c.h)
+	switch {
+	case w == nil || errors.As(err, new(*panicError)):
+		return
+	case err != nil:
+		c.errorf("Open after Close: %v; the agent opens a device again after Close (after a failure, or when its hardware is back), so Open must work again after Close, and after a failed Open and its Close", err)
+		return
+	}
+	if _, ok := c.d.(drivers.Poller); ok && !c.poll(w, "Poll after a second Open") {
+		return
+	}
+	if c.close(w, "Close after a second Open") {
+		c.stable("after a second Close")
+	}
+}
+
+// faultHost is a Host in front of another that counts the calls a device
+// makes into it and fails one of them, as unplugged hardware would.
+type faultHost struct {
+	base   drivers.Host
+	failAt int // the call that fails, from 1; 0 for none
+
+	mu     sync.Mutex
+	n      int
+	failed string // the call that failed
+	err    error  // what it returned
+}
+
+var (
+	_ drivers.GPIOHost         = (*faultHost)(nil)
+	_ drivers.I2CHost          = (*faultHost)(nil)
+	_ drivers.SerialHost       = (*faultHost)(nil)
+	_ drivers.SharedSerialHost = (*faultHost)(nil)
+	_ drivers.PWMHost          = (*faultHost)(nil)
+	_ drivers.OneWireHost      = (*faultHost)(nil)
+	_ drivers.FileHost         = (*faultHost)(nil)
+)
+
+// fault counts a call and returns the error it fails with, or nil.
+func (f *faultHost) fault(what string) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.n++
+	if f.n != f.failAt {
+		return nil
+	}
+	f.failed = what
+	f.err = fmt.Errorf("%s: drivertest: conformance: failing on purpose, as unplugged hardware does", what)
+	return f.err
+}
+
+func (f *faultHost) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.n
+}
+
+func (f *faultHost) injected() error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err
+}
+
+func (f *faultHost) what() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.failed
+}
+
+// Clock implements drivers.Host.
+func (f *faultHost) Clock() drivers.Clock { return f.base.Clock() }
+
+// Logger implements drivers.Host.
+func (f *faultHost) Logger() *slog.Logger { return f.base.Logger() }
+
+// GPIO implements drivers.GPIOHost.
+func (f *faultHost) GPIO(name string) (gpio.PinIO, error) {
+	if err := f.fault(fmt.Sprintf("GPIO(%q)", name)); err != nil {
+		return nil, err
+	}
+	return drivers.GPIO(f.base, name)
+}
+
+// I2C implements drivers.I2CHost.
+func (f *faultHost) I2C(bus string) (i2c.Bus, error) {
+	if err := f.fault(fmt.Sprintf("I2C(%q)", bus)); err != nil {
+		return nil, err
+	}
+	return drivers.I2C(f.base, bus)
+}
+
+// Serial implements drivers.SerialHost.
+func (f *faultHost) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
+	if err := f.fault(fmt.Sprintf("Serial(%q)", path)); err != nil {
+		return nil, err
+	}
+	return drivers.Serial(f.base, path, mode)
+}
+
+// SharedSerial implements drivers.SharedSerialHost.
+func (f *faultHost) SharedSerial(path string, mode drivers.SerialMode) (drivers.SharedPort, error) {
+	if err := f.fault(fmt.Sprintf("SharedSerial(%q)", path)); err != nil {
+		return nil, err
+	}
+	return drivers.SharedSerial(f.base, path, mode)
+}
+
+// PWM implements drivers.PWMHost.
+func (f *faultHost) PWM(name string) (gpio.PinOut, error) {
+	if err := f.fault(fmt.Sprintf("PWM(%q)", name)); err != nil {
+		return nil, err
+	}
+	return drivers.PWM(f.base, name)
+}
+
+// OneWire implements drivers.OneWireHost.
+func (f *faultHost) OneWire(bus string) (drivers.OneWireBus, error) {
+	if err := f.fault(fmt.Sprintf("OneWire(%q)", bus)); err != nil {
+		return nil, err
+	}
+	return drivers.OneWire(f.base, bus)
+}
+
+// ReadFile implements drivers.FileHost.
+func (f *faultHost) ReadFile(path string) ([]byte, error) {
+	if err := f.fault(fmt.Sprintf("ReadFile(%q)", path)); err != nil {
+		return nil, err
+	}
+	return drivers.ReadFile(f.base, path)
 }

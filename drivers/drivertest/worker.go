@@ -134,6 +134,15 @@ type outcome struct {
 	stack    []byte
 }
 
+// panicError is the error a Worker returns for a call that panicked; the
+// panic itself, with its stack, fails the test.
+type panicError struct {
+	what  string
+	value any
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("%s panicked: %v", e.what, e.value) }
+
 // protect calls f, turning a panic into an outcome with its stack.
 func protect(f func() error) (o outcome) {
 	defer func() {
@@ -245,7 +254,7 @@ func start(t testing.TB, d drivers.Device, h drivers.Host, o options) (*Worker, 
 	var es []drivers.Entity
 	if out := protect(func() error { es = d.Entities(); return nil }); out.panicked {
 		w.problemf("Entities panicked: %v\n%s", out.value, out.stack)
-		return nil, fmt.Errorf("Entities panicked: %v", out.value)
+		return nil, &panicError{what: "Entities", value: out.value}
 	}
 	for _, e := range es {
 		if _, dup := w.entities[e.ID]; !dup {
@@ -279,7 +288,7 @@ func start(t testing.TB, d drivers.Device, h drivers.Host, o options) (*Worker, 
 	}
 	if out.panicked {
 		w.problemf("Open panicked: %v\n%s", out.value, out.stack)
-		out.err = fmt.Errorf("Open panicked: %v", out.value)
+		out.err = &panicError{what: "Open", value: out.value}
 	}
 	if out.err != nil {
 		w.mu.Lock()
@@ -608,7 +617,7 @@ func (w *Worker) do(t testing.TB, what string, f func() error) error {
 	}
 	if out.panicked {
 		t.Errorf("%s panicked: %v\n%s", what, out.value, out.stack)
-		return fmt.Errorf("%s panicked: %v", what, out.value)
+		return &panicError{what: what, value: out.value}
 	}
 	return out.err
 }
@@ -663,7 +672,7 @@ func (w *Worker) Close(t testing.TB) error {
 	}
 	if out.panicked {
 		t.Errorf("Close panicked: %v\n%s", out.value, out.stack)
-		return fmt.Errorf("Close panicked: %v", out.value)
+		return &panicError{what: "Close", value: out.value}
 	}
 	return out.err
 }
