@@ -120,7 +120,11 @@ type SimToggle struct {
 	Every time.Duration
 }
 
-// DeviceConfig is one [[device]] table with its device built.
+// DeviceConfig is one [[device]] table with its device built and
+// described: the driver's methods that describe a device (Info, Entities,
+// Claims, ProvidedLines, ProvidedBuses) were each called once, here, with
+// their panics contained, so the runtime uses these fields rather than
+// calling them again.
 type DeviceConfig struct {
 	// ID is the device's id, unique on the node, made of [a-zA-Z0-9_-].
 	ID string
@@ -128,13 +132,30 @@ type DeviceConfig struct {
 	Driver string
 	// Name is the human name; it defaults to ID.
 	Name string
-	// Interval is the poll and republish interval; zero means the
-	// driver's default.
+	// Interval is the poll and republish interval: the device's interval
+	// key, else the driver's DefaultInterval, else 30 s. It is never zero.
 	Interval time.Duration
 	// Line is the line of the device's [[device]] header, for messages.
 	Line int
 	// Device is built by the driver's factory; no hardware is touched yet.
 	Device drivers.Device
+	// Info is what Device.Info returned.
+	Info drivers.Info
+	// Entities are the entities the agent publishes: Device.Entities with
+	// the [device.entity.<id>] overrides applied (name, icon,
+	// enabled_by_default) and the disabled ones left out.
+	Entities []drivers.Entity
+	// Disabled are the ids of the entities the config disables. The device
+	// still reports them; the agent drops those reports without a word.
+	Disabled []string
+	// Claims are what Device claims (drivers.Claimer), nil for a device
+	// that claims nothing. No two devices' claims conflict, and every line
+	// or bus another device provides ("relays/GPA0") is one it offers.
+	Claims []drivers.Resource
+	// Providers are the ids of the devices whose lines or buses this one
+	// uses, in the order of its claims, each once: they open before it.
+	// The providers of a config form no cycle.
+	Providers []string
 }
 
 // Problem is one thing wrong with a configuration: its file, line, key and
@@ -175,7 +196,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &cfgParser{Doc: doc}
+	p := &cfgParser{Doc: doc, drives: map[string]bool{}}
 	cfg := p.parse(root)
 	if err := doc.Err(); err != nil {
 		return nil, err
@@ -202,6 +223,9 @@ const (
 	cfgMinToggle        = 100 * time.Millisecond
 	cfgMaxPasswordFile  = 65535   // the longest password MQTT can carry
 	cfgMaxFile          = 1 << 20 // a configuration is a few kB; 1 MiB is plenty
+	// cfgDefaultInterval is a device's interval when neither its table nor
+	// its driver sets one.
+	cfgDefaultInterval = 30 * time.Second
 )
 
 // cfgHostname is the hostname source; tests replace it.
@@ -215,6 +239,8 @@ type cfgParser struct {
 	// for simulated hardware, so a pin it lacks is found by -check rather
 	// than at start.
 	simLines []string
+	// drives are the ids of the devices whose entities are all outputs.
+	drives map[string]bool
 }
 
 func (p *cfgParser) parse(root map[string]any) *Config {
@@ -453,26 +479,22 @@ func cfgSimLines() []string {
 // checkToggles rejects a [[sim.toggle]] on a line that a device drives: the
 // simulation flips an input as a button would, and an output's level is
 // its driver's, so toggling it would do nothing. A device whose entities
-// are all switches drives every line it claims (a gpio output, a relay
-// board); a device that reads anything may use its lines as inputs.
+// are all outputs (switches, buttons, lights: a gpio output, a relay
+// board) drives every line of the board it claims; a device that reads
+// anything may use its lines as inputs.
 func (p *cfgParser) checkToggles(cfg *Config) {
 	if len(cfg.Sim.Toggle) == 0 {
 		return
 	}
 	outputs := map[string]DeviceConfig{}
 	for _, dc := range cfg.Devices {
-		c, ok := dc.Device.(drivers.Claimer)
-		if !ok || !cfgDrivesLines(dc.Device) {
+		if !p.drives[dc.ID] {
 			continue
 		}
-		list, err := cfgClaims(c)
-		if err != nil {
-			continue // reported by checkClaims
-		}
-		for _, r := range list {
-			if pin, ok := strings.CutPrefix(r, "gpio:"); ok {
-				if _, dup := outputs[pin]; !dup {
-					outputs[pin] = dc
+		for _, r := range dc.Claims {
+			if cfgBoardPin(r) {
+				if _, dup := outputs[r.Name]; !dup {
+					outputs[r.Name] = dc
 				}
 			}
 		}
@@ -486,33 +508,41 @@ func (p *cfgParser) checkToggles(cfg *Config) {
 	}
 }
 
-// cfgDrivesLines reports whether a device only drives its hardware: it
-// has entities, and they are all switches.
-func cfgDrivesLines(d drivers.Device) (drives bool) {
-	defer func() {
-		if recover() != nil {
-			drives = false // a driver's panic is reported where it matters
-		}
-	}()
-	es := d.Entities()
+// cfgBoardPin reports whether r is a GPIO or PWM line of the board itself,
+// not one another device provides.
+func cfgBoardPin(r drivers.Resource) bool {
+	return (r.Kind == drivers.ResourceGPIO || r.Kind == drivers.ResourcePWM) && r.Provider() == ""
+}
+
+// cfgDrivesLines reports whether a device with entities es only drives its
+// hardware: it has entities, and they are all outputs.
+func cfgDrivesLines(es []drivers.Entity) bool {
 	for _, e := range es {
-		if e.Kind != drivers.KindSwitch {
+		switch e.Spec.(type) {
+		case drivers.Switch, *drivers.Switch, drivers.Button, *drivers.Button, drivers.Light, *drivers.Light:
+		default:
 			return false
 		}
 	}
 	return len(es) > 0
 }
 
-// cfgClaim is who claimed a resource first.
+// cfgClaim is a resource a device claims.
 type cfgClaim struct {
+	r    drivers.Resource
 	id   string
 	line int
 }
 
+// cfgClaimKey buckets resources that may conflict: the same bus and name
+// (a GPIO line and a PWM line of one name are one pin).
+func cfgClaimKey(r drivers.Resource) string { return r.Bus + "\x00" + r.Name }
+
 func (p *cfgParser) parseDevices(root map[string]any) []DeviceConfig {
 	var devs []DeviceConfig
 	ids := devconf.IDs{}
-	claims := map[string]cfgClaim{}
+	claims := map[string][]cfgClaim{}
+	paths := map[string]devconf.Path{}
 	for i, m := range p.DeviceTables(root) {
 		path := devconf.Path{"device"}.Index(i)
 		dc, ok := p.parseDevice(path, m, ids, i)
@@ -521,19 +551,20 @@ func (p *cfgParser) parseDevices(root map[string]any) []DeviceConfig {
 		}
 		p.checkClaims(path, dc, claims)
 		devs = append(devs, dc)
+		paths[dc.ID] = path
 	}
-	return devs
+	return p.checkProviders(devs, ids, paths)
 }
 
 // parseDevice checks one [[device]] table and builds its device. ids are
 // the ids seen so far.
 func (p *cfgParser) parseDevice(path devconf.Path, m map[string]any, ids devconf.IDs, index int) (DeviceConfig, bool) {
 	common, ok := p.Device(path, m, ids, index, true)
-	dc := DeviceConfig{ID: common.ID, Driver: common.Driver, Name: common.Name, Interval: common.Interval, Line: common.Line}
+	dc := DeviceConfig{ID: common.ID, Driver: common.Driver, Name: common.Name, Line: common.Line}
 	if !ok {
 		return dc, false
 	}
-	factory, ok := drivers.Lookup(dc.Driver)
+	drv, ok := drivers.Lookup(dc.Driver)
 	if !ok {
 		hint := ""
 		if s := devconf.Suggest(dc.Driver, drivers.Names()); s != "" {
@@ -542,52 +573,301 @@ func (p *cfgParser) parseDevice(path devconf.Path, m map[string]any, ids devconf
 		p.Add(path.Key("driver"), nil, "unknown driver %q%s; %s", dc.Driver, hint, devconf.KnownDrivers())
 		return dc, false
 	}
+	dc.Interval = cfgInterval(common.Interval, drv)
 
 	// The decoder reports Decode's problems and the factory's: each
 	// drivers.KeyError at its own key and line, anything else at the
 	// [[device]] line. Keys left when the factory never called Decode are
 	// typos, but the device is built, so its claims are checked too.
 	dec := p.Decoder(path, dc.Driver, m)
-	dev, err := cfgBuild(factory, drivers.Config{ID: dc.ID, Name: dc.Name, Interval: dc.Interval, Decode: dec.Decode})
+	dev, err := cfgBuild(drv.New, drivers.Config{ID: dc.ID, Name: dc.Name, Interval: dc.Interval, Decode: dec.Decode})
 	p.AddProblems(dec.Returned(dev, err)...)
 	if err != nil || dev == nil {
 		return dc, false
 	}
 	dc.Device = dev
+
+	// The driver describes the device once, here: a panic is the driver's
+	// bug, reported at the device's table rather than taking -check or the
+	// agent down later.
+	var es []drivers.Entity
+	if err := cfgContain("Info", func() { dc.Info = dev.Info() }); err != nil {
+		p.Add(path, err, "device %q: %v", dc.ID, err)
+		return dc, false
+	}
+	if err := cfgContain("Entities", func() { es = dev.Entities() }); err != nil {
+		p.Add(path, err, "device %q: %v", dc.ID, err)
+		return dc, false
+	}
+	dc.Entities, dc.Disabled = p.ApplyEntities(dc.ID, common.Entities, es)
+	if cfgDrivesLines(es) {
+		p.drives[dc.ID] = true
+	}
+	if c, ok := dev.(drivers.Claimer); ok {
+		if err := cfgContain("Claims", func() { dc.Claims = c.Claims() }); err != nil {
+			p.Add(path, err, "device %q: %v", dc.ID, err)
+			return dc, false
+		}
+	}
 	return dc, dec.Err() == nil
 }
 
-// checkClaims rejects a resource that an earlier device already claimed.
-func (p *cfgParser) checkClaims(path devconf.Path, dc DeviceConfig, claims map[string]cfgClaim) {
-	c, ok := dc.Device.(drivers.Claimer)
-	if !ok {
-		return
+// cfgInterval resolves a device's interval: its interval key, else its
+// driver's default, else the agent's.
+func cfgInterval(key time.Duration, drv drivers.Driver) time.Duration {
+	switch {
+	case key > 0:
+		return key
+	case drv.DefaultInterval > 0:
+		return drv.DefaultInterval
 	}
-	list, err := cfgClaims(c)
-	if err != nil {
-		p.Add(path, err, "device %q: %v", dc.ID, err)
-		return
-	}
-	mine := map[string]bool{}
-	for _, r := range list {
-		if r == "" || mine[r] {
+	return cfgDefaultInterval
+}
+
+// checkClaims rejects a resource that conflicts with one an earlier device
+// claimed, a claim that is no resource at all, and a line the simulated
+// board lacks.
+func (p *cfgParser) checkClaims(path devconf.Path, dc DeviceConfig, claims map[string][]cfgClaim) {
+	var mine []drivers.Resource
+	for _, r := range dc.Claims {
+		if slices.Contains(mine, r) {
 			continue
 		}
-		mine[r] = true
-		if pin, ok := strings.CutPrefix(r, "gpio:"); ok && p.simLines != nil && !slices.Contains(p.simLines, pin) {
-			p.Add(path, nil, "device %q: %s", dc.ID, simLineProblem(p.simLines, pin))
-		}
-		if first, dup := claims[r]; dup {
-			p.Add(path, nil, "device %q uses %s, which device %q (line %d) already uses: each resource belongs to one device", dc.ID, r, first.id, first.line)
+		mine = append(mine, r)
+		if err := cfgCheckResource(r); err != nil {
+			p.Add(path, nil, "device %q: driver %q claims %v (a bug in the driver)", dc.ID, dc.Driver, err)
 			continue
 		}
-		claims[r] = cfgClaim{id: dc.ID, line: dc.Line}
+		if cfgBoardPin(r) && p.simLines != nil && !slices.Contains(p.simLines, r.Name) {
+			p.Add(path, nil, "device %q: %s", dc.ID, simLineProblem(p.simLines, r.Name))
+		}
+		key := cfgClaimKey(r)
+		if i := slices.IndexFunc(claims[key], func(c cfgClaim) bool { return c.id != dc.ID && c.r.Conflicts(r) }); i >= 0 {
+			first := claims[key][i]
+			as := ""
+			if first.r.String() != r.String() {
+				as = fmt.Sprintf(" as %s", first.r)
+			}
+			hint := "each resource belongs to one device"
+			if r.Shared || first.r.Shared {
+				hint = "a line is shared only when every device on it claims it shared"
+			}
+			p.Add(path, nil, "device %q uses %s, which device %q (line %d) already uses%s: %s", dc.ID, r, first.id, first.line, as, hint)
+			continue
+		}
+		claims[key] = append(claims[key], cfgClaim{r: r, id: dc.ID, line: dc.Line})
 	}
 }
 
-// cfgBuild calls a driver's factory, turning a panic into an error: a
-// broken driver must not take the agent down.
-func cfgBuild(f drivers.Factory, c drivers.Config) (dev drivers.Device, err error) {
+// cfgCheckResource checks that r names something: a driver that builds
+// resources with drivers.GPIOLine, I2CAddress, … from names it checked
+// never fails this.
+func cfgCheckResource(r drivers.Resource) error {
+	missing := ""
+	switch r.Kind {
+	case drivers.ResourceGPIO, drivers.ResourcePWM, drivers.ResourceSerial:
+		if r.Name == "" {
+			missing = "a name"
+		}
+	case drivers.ResourceI2C:
+		if r.Bus == "" {
+			missing = "a bus"
+		}
+	case drivers.ResourceOneWire:
+		if r.Bus == "" || r.Name == "" {
+			missing = "a bus and a device id"
+		}
+	default:
+		return fmt.Errorf("a resource of unknown kind %q (%+v)", r.Kind, r)
+	}
+	if missing != "" {
+		return fmt.Errorf("%s without %s", r, missing)
+	}
+	return nil
+}
+
+// checkProviders checks the lines and buses that devices use from other
+// devices ("relays/GPA0"): the provider is a configured device, it
+// provides that kind of thing, and it offers that one; and no device
+// depends on itself through its providers. It fills in each device's
+// Providers and returns devs. ids are every device id of the document,
+// so that a provider whose own table is wrong is not also reported
+// missing; paths are the built devices' tables.
+func (p *cfgParser) checkProviders(devs []DeviceConfig, ids devconf.IDs, paths map[string]devconf.Path) []DeviceConfig {
+	byID := make(map[string]*DeviceConfig, len(devs))
+	for i := range devs {
+		byID[devs[i].ID] = &devs[i]
+	}
+	offers := map[string][]string{} // "<kind>\x00<provider>" → what it provides, asked once
+	offered := func(prov *DeviceConfig, kind string) ([]string, bool) {
+		key := kind + "\x00" + prov.ID
+		if list, ok := offers[key]; ok {
+			return list, true
+		}
+		var list []string
+		err := cfgContain("Provided"+kind, func() {
+			switch kind {
+			case "Lines":
+				list = prov.Device.(drivers.GPIOProvider).ProvidedLines()
+			case "Buses":
+				list = prov.Device.(drivers.I2CProvider).ProvidedBuses()
+			}
+		})
+		if err != nil {
+			p.Add(paths[prov.ID], err, "device %q: %v", prov.ID, err)
+			return nil, false
+		}
+		if list == nil {
+			list = []string{}
+		}
+		offers[key] = list
+		return list, true
+	}
+	for i := range devs {
+		dc := &devs[i]
+		path := paths[dc.ID]
+		for _, r := range dc.Claims {
+			id := r.Provider()
+			if id == "" || cfgCheckResource(r) != nil {
+				continue
+			}
+			prov := byID[id]
+			if prov == nil {
+				if used, known := ids[strings.ToLower(id)]; !known || used.ID != id {
+					p.Add(path, nil, "device %q uses %s, but no device has the id %q: %s", dc.ID, r, id, cfgProvidedForm(r, id, devs))
+				}
+				continue // else its own table is wrong, and reported
+			}
+			if prov == dc {
+				p.Add(path, nil, "device %q uses %s, its own: a device cannot use what it provides itself", dc.ID, r)
+				continue
+			}
+			var kind, things, local string
+			var ok bool
+			switch r.Kind {
+			case drivers.ResourceGPIO, drivers.ResourcePWM:
+				_, local, _ = drivers.SplitProvided(r.Name)
+				_, ok = prov.Device.(drivers.GPIOProvider)
+				kind, things = "Lines", "GPIO lines"
+			case drivers.ResourceI2C:
+				_, local, _ = drivers.SplitProvided(r.Bus)
+				_, ok = prov.Device.(drivers.I2CProvider)
+				kind, things = "Buses", "I2C buses"
+			default:
+				p.Add(path, nil, "device %q uses %s, but no device can provide %s buses: use the board's", dc.ID, r, r.Kind)
+				continue
+			}
+			if !ok {
+				p.Add(path, nil, "device %q uses %s, but device %q (line %d, driver %q) provides no %s", dc.ID, r, prov.ID, prov.Line, prov.Driver, things)
+				continue
+			}
+			list, ok := offered(prov, kind)
+			if !ok {
+				continue
+			}
+			if !slices.Contains(list, local) {
+				p.Add(path, nil, "device %q uses %s, but device %q (line %d) has no %q: %s", dc.ID, r, prov.ID, prov.Line, local, cfgOffers(local, list, things))
+				continue
+			}
+			if !slices.Contains(dc.Providers, id) {
+				dc.Providers = append(dc.Providers, id)
+			}
+		}
+	}
+	p.checkCycles(devs, byID, paths)
+	return devs
+}
+
+// cfgProvidedForm explains a provided name whose device is missing,
+// suggesting a configured id close to id.
+func cfgProvidedForm(r drivers.Resource, id string, devs []DeviceConfig) string {
+	var all []string
+	for _, d := range devs {
+		all = append(all, d.ID)
+	}
+	if s := devconf.Suggest(id, all); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	what := "line"
+	if r.Kind == drivers.ResourceI2C {
+		what = "bus"
+	}
+	return fmt.Sprintf(`a %s written "<device>/<%s>" is one that the device with that id provides`, what, what)
+}
+
+// cfgOffers lists what a provider offers, with the one closest to want.
+func cfgOffers(want string, list []string, things string) string {
+	if len(list) == 0 {
+		return "it provides no " + things
+	}
+	hint := ""
+	if s := devconf.Suggest(want, list); s != "" {
+		hint = fmt.Sprintf("did you mean %q? ", s)
+	}
+	const most = 20
+	shown := list
+	more := ""
+	if len(shown) > most {
+		shown, more = shown[:most], fmt.Sprintf(" and %d more", len(list)-most)
+	}
+	return fmt.Sprintf("%sit provides %s%s", hint, strings.Join(shown, ", "), more)
+}
+
+// checkCycles reports every cycle of devices that use each other's lines
+// or buses, once, at the first device of the cycle in the file: none of
+// them could open first.
+func (p *cfgParser) checkCycles(devs []DeviceConfig, byID map[string]*DeviceConfig, paths map[string]devconf.Path) {
+	const (
+		unseen = iota
+		onPath
+		done
+	)
+	state := map[string]int{}
+	index := map[string]int{}
+	for i, d := range devs {
+		index[d.ID] = i
+	}
+	var stack []string
+	var visit func(id string)
+	visit = func(id string) {
+		state[id] = onPath
+		stack = append(stack, id)
+		for _, prov := range byID[id].Providers {
+			switch state[prov] {
+			case unseen:
+				visit(prov)
+			case onPath:
+				cycle := slices.Clone(stack[slices.Index(stack, prov):])
+				// Start the cycle at its device that comes first in the file.
+				first := 0
+				for j, c := range cycle {
+					if index[c] < index[cycle[first]] {
+						first = j
+					}
+				}
+				cycle = append(cycle[first:], cycle[:first]...)
+				steps := make([]string, 0, len(cycle)+1)
+				for _, c := range append(cycle, cycle[0]) {
+					steps = append(steps, strconv.Quote(c))
+				}
+				head := byID[cycle[0]]
+				p.Add(paths[head.ID], nil, "device %q is part of a cycle of devices that use each other's lines or buses (%s): a device opens after those it uses, so none of them could open; break the cycle",
+					head.ID, strings.Join(steps, " uses "))
+			}
+		}
+		stack = stack[:len(stack)-1]
+		state[id] = done
+	}
+	for _, d := range devs {
+		if state[d.ID] == unseen {
+			visit(d.ID)
+		}
+	}
+}
+
+// cfgBuild calls a driver's New, turning a panic into an error: a broken
+// driver must not take the agent down.
+func cfgBuild(f func(drivers.Config) (drivers.Device, error), c drivers.Config) (dev drivers.Device, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			dev, err = nil, fmt.Errorf("driver factory panicked: %v", r)
@@ -596,14 +876,16 @@ func cfgBuild(f drivers.Factory, c drivers.Config) (dev drivers.Device, err erro
 	return f(c)
 }
 
-// cfgClaims calls Claims, turning a panic into an error.
-func cfgClaims(c drivers.Claimer) (list []string, err error) {
+// cfgContain calls f, a call of the driver's method named method, turning
+// a panic into an error.
+func cfgContain(method string, f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			list, err = nil, fmt.Errorf("driver's Claims method panicked: %v", r)
+			err = fmt.Errorf("driver's %s method panicked: %v", method, r)
 		}
 	}()
-	return c.Claims(), nil
+	f()
+	return nil
 }
 
 // cfgSafeID makes a hostname into a node id.

@@ -11,9 +11,11 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"text/tabwriter"
 
 	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/internal/devconf"
 )
 
 // DefaultConfigPath is where the agent looks for its config when -config
@@ -67,17 +69,28 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintln(stderr, "pinion: no drivers are built into this agent (built with -tags custom and no drivers.<name> tags?)")
 			return 1
 		}
-		fmt.Fprintln(stdout, strings.Join(names, "\n"))
+		listDrivers(stdout, names)
 		return 0
 	}
 
 	if *sample != "" {
-		s, ok := drivers.Sample(*sample)
-		if !ok {
-			fmt.Fprintf(stderr, "pinion: no sample for driver %q; built-in drivers: %s\n", *sample, strings.Join(drivers.Names(), ", "))
+		d, ok := drivers.Lookup(*sample)
+		switch {
+		case !ok:
+			hint := ""
+			if s := devconf.Suggest(*sample, drivers.Names()); s != "" {
+				hint = fmt.Sprintf(" (did you mean %q?)", s)
+			}
+			fmt.Fprintf(stderr, "pinion: no driver %q%s; built-in drivers: %s\n", *sample, hint, strings.Join(drivers.Names(), ", "))
+			return 1
+		case d.Sample == "":
+			fmt.Fprintf(stderr, "pinion: driver %q has no sample configuration; see its documentation\n", *sample)
 			return 1
 		}
-		fmt.Fprint(stdout, s)
+		fmt.Fprint(stdout, d.Sample)
+		if !strings.HasSuffix(d.Sample, "\n") {
+			fmt.Fprintln(stdout)
+		}
 		return 0
 	}
 
@@ -150,6 +163,21 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// listDrivers prints one line per driver: its name and, in a column, its
+// description.
+func listDrivers(w io.Writer, names []string) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, n := range names {
+		d, _ := drivers.Lookup(n)
+		if d.Description == "" {
+			fmt.Fprintln(tw, n)
+			continue
+		}
+		fmt.Fprintf(tw, "%s\t%s\n", n, d.Description)
+	}
+	tw.Flush()
 }
 
 // discoveryProblems formats what Home Assistant would reject, one line per

@@ -269,11 +269,13 @@ func (dec *Decoder) unknown(keys []toml.Key, target reflect.Type) []Problem {
 			continue
 		}
 		known := fieldNames(typeAt(target, k[:len(k)-1]))
+		candidates := known
 		if len(k) == 1 {
-			known = append(slices.Clone(commonKeys), known...)
+			known = append(slices.Clone(listedKeys), known...)
+			candidates = append(slices.Clone(commonKeys), candidates...)
 		}
 		msg := "unknown key"
-		if s := Suggest(k[len(k)-1], known); s != "" {
+		if s := Suggest(k[len(k)-1], candidates); s != "" {
 			msg += fmt.Sprintf(" (did you mean %q?)", s)
 		} else if len(known) > 0 {
 			msg += fmt.Sprintf(" (%s takes: %s)", driverName(dec.driver), strings.Join(known, ", "))

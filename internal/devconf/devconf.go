@@ -251,6 +251,21 @@ func (t Table) Str(key string) (string, bool) {
 	return s, true
 }
 
+// Bool returns the boolean at key; ok is false when it is missing or not a
+// boolean (then a problem is recorded).
+func (t Table) Bool(key string) (bool, bool) {
+	v, ok := t.M[key]
+	if !ok {
+		return false, false
+	}
+	b, ok := v.(bool)
+	if !ok {
+		t.Doc.Add(t.Path.Key(key), nil, "must be a boolean (true or false), not %s", describe(v))
+		return false, false
+	}
+	return b, true
+}
+
 // Duration returns the duration at key, written as a string such as "30s".
 // Integers are refused: toml would read them as nanoseconds, which is
 // never what a person writing `keepalive = 30` means.

@@ -17,12 +17,18 @@ import (
 const ReservedID = "agent"
 
 // commonKeys are the keys of a [[device]] table that the agent keeps for
-// itself; the driver never sees them.
-var commonKeys = []string{"id", "driver", "name", "interval"}
+// itself; the driver never sees them. entity holds the
+// [device.entity.<id>] tables.
+var commonKeys = []string{"id", "driver", "name", "interval", EntityKey}
+
+// listedKeys are the common keys that messages list among the keys a
+// driver takes: the entity tables are options of the entities, not keys.
+var listedKeys = commonKeys[:4]
 
 // CommonKeys returns the keys of a [[device]] table that the agent keeps
-// for itself (id, driver, name, interval), in the order the documentation
-// lists them. The driver never sees them.
+// for itself (id, driver, name, interval and entity, the table of the
+// [device.entity.<id>] tables), in the order the documentation lists them.
+// The driver never sees them.
 func CommonKeys() []string { return slices.Clone(commonKeys) }
 
 // Device is what a [[device]] table's common keys say.
@@ -37,6 +43,9 @@ type Device struct {
 	Interval time.Duration
 	// Line is the line of the table's [[device]] header.
 	Line int
+	// Entities are the table's [device.entity.<id>] tables, sorted by
+	// entity id; apply them with ApplyEntities once the device is built.
+	Entities []EntityOptions
 }
 
 // DeviceTables returns the [[device]] tables of a document, recording a
@@ -114,6 +123,9 @@ func (d *Doc) Device(path Path, m map[string]any, ids IDs, index int, withDriver
 			d.Add(path.Key("interval"), nil, "%v must be positive (leave it out for the driver's default)", iv)
 		}
 		dev.Interval = iv
+	}
+	if v, ok := m[EntityKey]; ok {
+		dev.Entities = d.entityOptions(path.Key(EntityKey), v)
 	}
 	if !withDriver {
 		return dev, true
