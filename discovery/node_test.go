@@ -10,7 +10,7 @@ func TestTopics(t *testing.T) {
 		name                                              string
 		node                                              Node
 		status, devStatus, state, command, config, filter string
-		commandFilter, birth                              string
+		entityStatus, commandFilter, birth                string
 	}{
 		{
 			name:      "defaults",
@@ -18,9 +18,11 @@ func TestTopics(t *testing.T) {
 			status:    "pinion/garage/status",
 			devStatus: "pinion/garage/door/status",
 			state:     "pinion/garage/door/relay",
-			command:   "pinion/garage/door/relay/set",
-			config:    "homeassistant/switch/garage/door_relay/config",
-			filter:    "homeassistant/+/garage/+/config",
+
+			entityStatus: "pinion/garage/door/relay/status",
+			command:      "pinion/garage/door/relay/set",
+			config:       "homeassistant/switch/garage/door_relay/config",
+			filter:       "homeassistant/+/garage/+/config",
 
 			commandFilter: "pinion/garage/+/+/set",
 			birth:         "homeassistant/status",
@@ -31,9 +33,11 @@ func TestTopics(t *testing.T) {
 			status:    "home/pinion/shed-1/status",
 			devStatus: "home/pinion/shed-1/door/status",
 			state:     "home/pinion/shed-1/door/relay",
-			command:   "home/pinion/shed-1/door/relay/set",
-			config:    "ha/switch/shed-1/door_relay/config",
-			filter:    "ha/+/shed-1/+/config",
+
+			entityStatus: "home/pinion/shed-1/door/relay/status",
+			command:      "home/pinion/shed-1/door/relay/set",
+			config:       "ha/switch/shed-1/door_relay/config",
+			filter:       "ha/+/shed-1/+/config",
 
 			commandFilter: "home/pinion/shed-1/+/+/set",
 			birth:         "ha/status",
@@ -45,6 +49,7 @@ func TestTopics(t *testing.T) {
 			for _, c := range []struct{ what, got, want string }{
 				{"StatusTopic", n.StatusTopic(), tt.status},
 				{"DeviceStatusTopic", n.DeviceStatusTopic("door"), tt.devStatus},
+				{"EntityStatusTopic", n.EntityStatusTopic("door", "relay"), tt.entityStatus},
 				{"StateTopic", n.StateTopic("door", "relay"), tt.state},
 				{"CommandTopic", n.CommandTopic("door", "relay"), tt.command},
 				{"ConfigTopic", n.ConfigTopic("switch", "door", "relay"), tt.config},
@@ -63,7 +68,7 @@ func TestTopics(t *testing.T) {
 				t.Errorf("CommandFilter %q does not match CommandTopic %q", tt.commandFilter, tt.command)
 			}
 			// Commands must not be confused with states or availability.
-			for _, other := range []string{tt.status, tt.devStatus, tt.state} {
+			for _, other := range []string{tt.status, tt.devStatus, tt.state, tt.entityStatus} {
 				if topicMatches(tt.commandFilter, other) {
 					t.Errorf("CommandFilter %q matches %q", tt.commandFilter, other)
 				}
@@ -197,6 +202,59 @@ func FuzzParseCommandTopic(f *testing.F) {
 		}
 		if !topicMatches(n.CommandFilter(), topic) {
 			t.Fatalf("accepted command topic %q is not matched by CommandFilter", topic)
+		}
+	})
+}
+
+// Unique ids and device identifiers cannot collide across nodes: the
+// separator is a character ids cannot contain, so node "garage" with
+// device "pi_x" and node "garage_pi" with device "x" stay apart (issue 6).
+func TestUniqueIDsDoNotCollide(t *testing.T) {
+	a, b := Node{ID: "garage"}, Node{ID: "garage_pi"}
+	if ua, ub := a.UniqueID("pi_x", "relay"), b.UniqueID("x", "relay"); ua == ub {
+		t.Errorf("UniqueID: node garage device pi_x and node garage_pi device x both get %q", ua)
+	}
+	if ia, ib := a.deviceIdentifier("pi_x"), b.deviceIdentifier("x"); ia == ib {
+		t.Errorf("deviceIdentifier: both get %q", ia)
+	}
+	if ua, ub := a.UniqueID("pi", "x_relay"), a.UniqueID("pi_x", "relay"); ua == ub {
+		t.Errorf("UniqueID: device pi entity x_relay and device pi_x entity relay both get %q", ua)
+	}
+	// The agent's identifier is no configured device's.
+	if a.agentIdentifier() == b.deviceIdentifier("agent") || strings.Count(a.agentIdentifier(), idSeparator) != 1 {
+		t.Errorf("agentIdentifier %q meets a device identifier", a.agentIdentifier())
+	}
+	want := map[string]string{
+		a.UniqueID("heater", "relay"): "pinion:garage:heater:relay",
+		a.deviceIdentifier("heater"):  "pinion:garage:heater",
+		a.agentIdentifier():           "pinion:garage",
+	}
+	for got, w := range want {
+		if got != w {
+			t.Errorf("got %q, want %q", got, w)
+		}
+	}
+}
+
+// FuzzUniqueID checks that a unique id splits back into exactly the node,
+// device and entity it was made of, for any valid ids: so two different
+// entities never share one.
+func FuzzUniqueID(f *testing.F) {
+	f.Add("garage", "pi_x", "relay")
+	f.Add("garage_pi", "x", "relay")
+	f.Add("a-b", "c", "d-e")
+	f.Fuzz(func(t *testing.T, node, device, entity string) {
+		if !ValidID(node) || !ValidID(device) || !ValidID(entity) {
+			return
+		}
+		n := Node{ID: node}
+		parts := strings.Split(n.UniqueID(device, entity), idSeparator)
+		if len(parts) != 4 || parts[0] != "pinion" || parts[1] != node || parts[2] != device || parts[3] != entity {
+			t.Fatalf("UniqueID(%q, %q, %q) = %q splits into %q", node, device, entity, n.UniqueID(device, entity), parts)
+		}
+		ids := strings.Split(n.deviceIdentifier(device), idSeparator)
+		if len(ids) != 3 || ids[1] != node || ids[2] != device {
+			t.Fatalf("deviceIdentifier(%q, %q) = %q splits into %q", node, device, n.deviceIdentifier(device), ids)
 		}
 	})
 }

@@ -149,7 +149,7 @@ func checkSpec(e drivers.Entity, component string) []string {
 	var bad []string
 	class := func(c string) {
 		if c != "" && !slices.Contains(classes(component), c) {
-			bad = append(bad, fmt.Sprintf("device class %q is not valid for a %s; use one of %s, or none", c, component, strings.Join(classes(component), ", ")))
+			bad = append(bad, fmt.Sprintf("device class %q is not valid for %s; use one of %s, or none", c, aComponent(component), strings.Join(classes(component), ", ")))
 		}
 	}
 	switch s := specOf(e).(type) {

@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"errors"
+	"math"
 	"strings"
 	"testing"
 
@@ -95,6 +96,87 @@ func TestValidateRejects(t *testing.T) {
 		{"precision on a text sensor", garage,
 			[]Device{dev("sys", entity("host", drivers.Sensor{Precision: 2}))},
 			"sys", "host", "precision is set on a text sensor"},
+		{"sensor precision below -1", garage,
+			[]Device{dev("sys", entity("load", drivers.Sensor{State: drivers.StateMeasurement, Precision: -2}))},
+			"sys", "load", "precision -2 is not a number of decimals; use -1"},
+		{"sensor precision beyond a float64", garage,
+			[]Device{dev("sys", entity("load", drivers.Sensor{State: drivers.StateMeasurement, Precision: 16}))},
+			"sys", "load", "precision 16 is more decimals than a float64 holds; use at most 15"},
+		{"state class out of range", garage,
+			[]Device{dev("sys", entity("load", drivers.Sensor{State: 9, Precision: -1}))},
+			"sys", "load", "state class 9 is not one of the drivers.State* constants"},
+		{"button with a sensor class", garage,
+			[]Device{dev("gate", entity("pulse", drivers.Button{Class: drivers.ClassTemperature}))},
+			"gate", "pulse", `device class "temperature" is not valid for a button; use one of identify, restart, update, or none`},
+		{"number with max equal to min", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Min: 5, Max: 5}))},
+			"t", "set", "Max (5) must be above Min (5); Home Assistant refuses the number otherwise"},
+		{"number with max below min", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Min: 5}))},
+			"t", "set", "Max (0) must be above Min (5)"},
+		{"number with a negative step", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Max: 10, Step: -1}))},
+			"t", "set", "Step -1 is negative; use a positive step, or 0 for 1"},
+		{"number with a tiny step", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Max: 10, Step: 0.0001}))},
+			"t", "set", "Step 0.0001 is below 0.001, the smallest Home Assistant accepts"},
+		{"number with NaN", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Min: math.NaN(), Max: 10}))},
+			"t", "set", "Min is NaN; it must be a finite number"},
+		{"number with an infinite max", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Max: math.Inf(1)}))},
+			"t", "set", "Max is +Inf; it must be a finite number"},
+		{"number mode out of range", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Max: 10, Mode: 3}))},
+			"t", "set", "mode 3 is not one of drivers.NumberAuto, NumberBox, NumberSlider"},
+		{"number unit not allowed for its class", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Class: drivers.ClassTemperature, Max: 30, Unit: "C"}))},
+			"t", "set", `unit "C" is not valid for device class temperature; use one of K, °C, °F`},
+		{"number with a text class", garage,
+			[]Device{dev("t", entity("set", drivers.Number{Class: drivers.ClassTimestamp, Max: 30}))},
+			"t", "set", `device class "timestamp" is not valid for a number`},
+		{"cover with a binary sensor class", garage,
+			[]Device{dev("g", entity("door", drivers.Cover{Class: "garage_door"}))},
+			"g", "door", `device class "garage_door" is not valid for a cover; use one of awning, blind`},
+		{"event without types", garage,
+			[]Device{dev("bell", entity("button", drivers.Event{}))},
+			"bell", "button", "Types is empty; give at least one event type"},
+		{"event type twice", garage,
+			[]Device{dev("bell", entity("button", drivers.Event{Types: []string{"press", "press"}}))},
+			"bell", "button", `event type "press" is listed twice`},
+		{"empty event type", garage,
+			[]Device{dev("bell", entity("button", drivers.Event{Types: []string{""}}))},
+			"bell", "button", "an event type is empty"},
+		{"event type too long", garage,
+			[]Device{dev("bell", entity("button", drivers.Event{Types: []string{strings.Repeat("x", 256)}}))},
+			"bell", "button", "has more than 255 characters"},
+		{"event with a switch class", garage,
+			[]Device{dev("bell", entity("button", drivers.Event{Class: drivers.ClassOutlet, Types: []string{"press"}}))},
+			"bell", "button", `device class "outlet" is not valid for an event`},
+		{"select without options", garage,
+			[]Device{dev("hp", entity("mode", drivers.Select{}))},
+			"hp", "mode", "Options is empty; give at least one option"},
+		{"select option twice", garage,
+			[]Device{dev("hp", entity("mode", drivers.Select{Options: []string{"auto", "eco", "auto"}}))},
+			"hp", "mode", `option "auto" is listed twice; each must be different`},
+		{"select option with white space", garage,
+			[]Device{dev("hp", entity("mode", drivers.Select{Options: []string{"auto", "eco "}}))},
+			"hp", "mode", `option "eco " has white space around it`},
+		{"select option with a control character", garage,
+			[]Device{dev("hp", entity("mode", drivers.Select{Options: []string{"a\nb"}}))},
+			"hp", "mode", "contains a control character"},
+		{"select option not UTF-8", garage,
+			[]Device{dev("hp", entity("mode", drivers.Select{Options: []string{"\xff"}}))},
+			"hp", "mode", "is not valid UTF-8"},
+		{"select option read as unknown", garage,
+			[]Device{dev("hp", entity("mode", drivers.Select{Options: []string{"auto", "none"}}))},
+			"hp", "mode", `option "none" reads as "unknown" in Home Assistant`},
+		{"icon not UTF-8", garage,
+			[]Device{dev("fan", drivers.Entity{ID: "relay", Icon: "mdi:\xff", Spec: drivers.Switch{}})},
+			"fan", "relay", "icon is not valid UTF-8"},
+		{"name not UTF-8", garage,
+			[]Device{dev("fan", drivers.Entity{ID: "relay", Name: "\xff", Spec: drivers.Switch{}})},
+			"fan", "relay", "name is not valid UTF-8"},
 		{"device id with a space", garage,
 			[]Device{dev("my device", sensor("t", drivers.ClassTemperature, drivers.Celsius, drivers.StateMeasurement))},
 			"my device", "", `device id "my device" must be one or more of`},
@@ -196,6 +278,12 @@ func TestValidateAccepts(t *testing.T) {
 		}},
 		{"text sensor with zero precision", []Device{dev("sys", entity("host", drivers.Sensor{}))}},
 		{"hyphens and capitals in ids", []Device{dev("Relay-Board", entity("CH-1", drivers.Switch{}))}},
+		{"specs as pointers", []Device{dev("p", entity("s", &drivers.Sensor{Precision: -1}), entity("n", &drivers.Number{Max: 1, Step: 0.001}), entity("l", &drivers.Light{}))}},
+		{"number without a class takes any unit", []Device{dev("p", entity("rate", drivers.Number{Max: 60, Unit: "drops/min"}))}},
+		{"number that may have no unit", []Device{dev("p", entity("pf", drivers.Number{Class: "power_factor", Max: 1, Step: 0.01}))}},
+		{"event and select names with spaces and Unicode", []Device{dev("p",
+			entity("e", drivers.Event{Types: []string{"press", "long press", "appuyé"}}),
+			entity("s", drivers.Select{Options: []string{"Eco mode", "été"}}))}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -245,6 +333,27 @@ func TestDriverConstantsAreAccepted(t *testing.T) {
 	for _, c := range []string{drivers.ClassConnectivity, drivers.ClassDoor, drivers.ClassWindow, drivers.ClassMotion, drivers.ClassOpening, drivers.ClassProblem} {
 		if err := Validate(garage, []Device{dev("d", entity("e", drivers.BinarySensor{Class: c}))}); err != nil {
 			t.Errorf("binary_sensor %s: %v", c, err)
+		}
+	}
+	for _, c := range drivers.BinaryClasses {
+		if err := Validate(garage, []Device{dev("d", entity("e", drivers.BinarySensor{Class: c}))}); err != nil {
+			t.Errorf("binary_sensor %s: %v", c, err)
+		}
+	}
+	for _, c := range drivers.CoverClasses {
+		if err := Validate(garage, []Device{dev("d", entity("e", drivers.Cover{Class: c, Position: true}))}); err != nil {
+			t.Errorf("cover %s: %v", c, err)
+		}
+	}
+	for _, c := range []string{drivers.ClassButton, drivers.ClassDoorbell, drivers.ClassMotion} {
+		if err := Validate(garage, []Device{dev("d", entity("e", drivers.Event{Class: c, Types: []string{"press"}}))}); err != nil {
+			t.Errorf("event %s: %v", c, err)
+		}
+	}
+	for _, s := range sensors {
+		n := drivers.Number{Class: s.class, Unit: s.units[0], Min: 0, Max: 100}
+		if err := Validate(garage, []Device{dev("d", entity("e", n))}); err != nil {
+			t.Errorf("number %s in %s: %v", s.class, s.units[0], err)
 		}
 	}
 	ts := entity("e", drivers.Sensor{Class: drivers.ClassTimestamp, Precision: -1})
