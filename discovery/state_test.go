@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"math"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -273,4 +274,81 @@ func TestAgentStates(t *testing.T) {
 	if _, err := AgentStates(n, strings.Repeat("v", 300), started); err == nil {
 		t.Error("AgentStates accepted a 300-character version; Home Assistant caps states at 255")
 	}
+}
+
+// FuzzNumberState checks that a number's state is published exactly when
+// the value is within the spec's range, rounded to the step's decimals,
+// and that what is published reads back within the range.
+func FuzzNumberState(f *testing.F) {
+	f.Add(21.5, 5.0, 30.0, 0.5)
+	f.Add(0.25, 0.25, 1.25, 0.1)
+	f.Add(1.35, 0.25, 1.35, 0.1)
+	f.Add(-3.0, -10.0, 10.0, 0.0)
+	f.Add(1e300, -1e308, 1e308, 0.001)
+	f.Fuzz(func(t *testing.T, num, min, max, stepSize float64) {
+		s := drivers.Number{Min: min, Max: max, Step: stepSize}
+		if len(checkNumber(s)) > 0 {
+			return
+		}
+		e := drivers.Entity{ID: "n", Spec: s}
+		got, err := StatePayload(e, drivers.Num(num, ""))
+		inRange := num >= min && num <= max // false for NaN
+		if inRange != (err == nil) {
+			t.Fatalf("StatePayload(%v in [%v, %v]) = %q, %v; want an error: %v", num, min, max, got, err, !inRange)
+		}
+		if err != nil {
+			return
+		}
+		back, perr := strconv.ParseFloat(string(got), 64)
+		if perr != nil || back < min || back > max {
+			t.Fatalf("StatePayload(%v in [%v, %v]) = %q, which does not read back within the range", num, min, max, got)
+		}
+		half := 0.5*math.Pow10(-stepDecimals(s))*(1+1e-9) + math.Abs(num)*1e-15
+		if math.Abs(back-num) > half && back != min && back != max {
+			t.Fatalf("StatePayload(%v, step %v) = %q, off by %v", num, stepSize, got, back-num)
+		}
+	})
+}
+
+// FuzzJSONStates checks the JSON states of lights and covers: valid JSON
+// exactly when the value fits, with the parts Home Assistant reads.
+func FuzzJSONStates(f *testing.F) {
+	f.Add(true, 128.0, "open", 50.0)
+	f.Add(false, 0.0, "stopped", 0.4)
+	f.Add(true, 0.4, "ajar", 100.6)
+	f.Add(false, math.NaN(), "", math.Inf(1))
+	f.Fuzz(func(t *testing.T, on bool, level float64, state string, pos float64) {
+		led := drivers.Entity{ID: "led", Spec: drivers.Light{Brightness: true}}
+		got, err := StatePayload(led, drivers.LightState(on, level))
+		n := math.Round(level)
+		valid := n >= 0 && n <= 255 && !(on && n == 0) // false for NaN
+		if valid != (err == nil) {
+			t.Fatalf("light state (%v, %v) = %q, %v; want an error: %v", on, level, got, err, !valid)
+		}
+		if err == nil {
+			var ls struct {
+				State      string
+				Brightness *float64
+			}
+			if json.Unmarshal(got, &ls) != nil || ls.State != onOff(on) || (n > 0) != (ls.Brightness != nil) || ls.Brightness != nil && *ls.Brightness != n {
+				t.Fatalf("light state (%v, %v) = %s", on, level, got)
+			}
+		}
+
+		blind := drivers.Entity{ID: "blind", Spec: drivers.Cover{Position: true}}
+		got, err = StatePayload(blind, drivers.CoverState(state, pos))
+		valid = slices.Contains(coverStates, state) && pos >= 0 && pos <= 100
+		if valid != (err == nil) {
+			t.Fatalf("cover state (%q, %v) = %q, %v; want an error: %v", state, pos, got, err, !valid)
+		}
+		if err == nil {
+			var cs struct {
+				State    string
+				Position *float64
+			}
+			if json.Unmarshal(got, &cs) != nil || cs.State != state || cs.Position == nil || *cs.Position != math.Round(pos) {
+				t.Fatalf("cover state (%q, %v) = %s", state, pos, got)
+			}
+		}
+	})
 }
