@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"periph.io/x/conn/v3/gpio"
+
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
 	"github.com/pinion-home/pinion/examples/relay"
@@ -31,6 +33,8 @@ func TestConfig(t *testing.T) {
 		{"every key", "pins = [\"GPIO20\", \"GPIO21\"]\ninverted = true\ninterlock = true",
 			[]string{"GPIO20", "GPIO21"}, "2-channel relay board (GPIO20, GPIO21)"},
 		{"names the host does not know", `pins = ["PA7", "GPIO99"]`, []string{"PA7", "GPIO99"}, "2-channel relay board (PA7, GPIO99)"},
+		{"lines of an expander", `pins = ["expander/GPA0", "expander/GPA1"]`, []string{"expander/GPA0", "expander/GPA1"},
+			"2-channel relay board (expander/GPA0, expander/GPA1)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBoard(t, tc.src)
@@ -38,13 +42,13 @@ func TestConfig(t *testing.T) {
 			var claims []string
 			for i, p := range tc.pins {
 				want = append(want, drivers.Entity{ID: fmt.Sprintf("ch%d", i+1), Name: fmt.Sprintf("Channel %d", i+1),
-					Kind: drivers.KindSwitch, Class: drivers.ClassSwitch, Precision: -1})
+					Spec: drivers.Switch{Class: drivers.ClassSwitch}})
 				claims = append(claims, "gpio:"+p)
 			}
 			if got := b.Entities(); !reflect.DeepEqual(got, want) {
 				t.Errorf("Entities() = %+v, want %+v", got, want)
 			}
-			if got := b.Claims(); !slices.Equal(got, claims) {
+			if got := claimStrings(b.Claims()); !slices.Equal(got, claims) {
 				t.Errorf("Claims() = %q, want %q", got, claims)
 			}
 			if got := b.Info().Model; got != tc.model {
@@ -127,19 +131,26 @@ func TestSampleConfig(t *testing.T) {
 		t.Errorf("sample has %d commented-out keys, want 2 (inverted, interlock)", n)
 	}
 	all := drivertest.SampleDevices[*relay.Board](t, uncommented, relay.DriverName, relay.New)
-	h := drivertest.Host(t)
 	for i := range plain {
 		if !reflect.DeepEqual(plain[i].Entities(), all[i].Entities()) || !slices.Equal(plain[i].Claims(), all[i].Claims()) {
 			t.Errorf("device %d: uncommenting the defaults changed the entities or claims", i+1)
 		}
-		// The same commands must drive the same levels.
-		for _, b := range []*relay.Board{plain[i], all[i]} {
-			drivertest.Open(t, b, h)
-			set(t, b, "ch1", true)
-			set(t, b, "ch2", true)
+		// The same commands must drive the same levels and report the
+		// same states.
+		var levels [2][]gpio.Level
+		var reports [2][]string
+		for j, b := range []*relay.Board{plain[i], all[i]} {
+			h := drivertest.Host(t)
+			w := drivertest.Open(t, b, h)
+			set(t, w, "ch1", true)
+			set(t, w, "ch2", true)
+			reports[j] = strs(w.Reports())
+			for _, r := range b.Claims() {
+				levels[j] = append(levels[j], h.Line(r.Name).Level())
+			}
 		}
-		if got, want := states(t, all[i]), states(t, plain[i]); !slices.Equal(got, want) {
-			t.Errorf("device %d: states %v with the defaults written out, %v without", i+1, got, want)
+		if !slices.Equal(levels[0], levels[1]) || !slices.Equal(reports[0], reports[1]) {
+			t.Errorf("device %d: with the defaults written out, levels %v and reports %q; without, %v and %q", i+1, levels[1], reports[1], levels[0], reports[0])
 		}
 	}
 	drivertest.CheckSample(t, relay.SampleConfig)
@@ -164,7 +175,7 @@ func FuzzNew(f *testing.F) {
 			return
 		}
 		b := d.(*relay.Board)
-		es, claims := b.Entities(), b.Claims()
+		es, claims := b.Entities(), claimStrings(b.Claims())
 		if len(es) == 0 || len(es) != len(claims) {
 			t.Fatalf("%d entities, %d claims", len(es), len(claims))
 		}
@@ -175,9 +186,19 @@ func FuzzNew(f *testing.F) {
 				t.Fatalf("claim %d is %q (claims %q)", i, c, claims)
 			}
 			seen[pin] = true
-			if es[i].ID != relay.EntityID(i+1) || es[i].Kind != drivers.KindSwitch {
+			if es[i].ID != relay.EntityID(i+1) || es[i].Spec != (drivers.Switch{Class: drivers.ClassSwitch}) {
 				t.Fatalf("entity %d is %+v", i, es[i])
 			}
 		}
 	})
+}
+
+// claimStrings returns the canonical forms of claims, which is what a
+// user sees when two devices claim the same line.
+func claimStrings(claims []drivers.Resource) []string {
+	out := make([]string, len(claims))
+	for i, c := range claims {
+		out[i] = c.String()
+	}
+	return out
 }

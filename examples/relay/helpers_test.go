@@ -1,7 +1,7 @@
 package relay_test
 
 import (
-	"context"
+	"fmt"
 	"sync"
 	"testing"
 
@@ -19,34 +19,65 @@ func newBoard(t *testing.T, src string) *relay.Board {
 	return drivertest.Device[*relay.Board](t, relay.New, "board", src)
 }
 
-// states reads the board and returns every channel's state in order,
-// checking that each reading is an on/off of the next channel.
-func states(t *testing.T, b *relay.Board) []bool {
-	t.Helper()
-	rs, err := b.Read(context.Background())
-	if err != nil {
-		t.Fatalf("Read: %v", err)
+// on and off are the commands the agent sends a switch for ON and OFF.
+var (
+	on  = drivers.Command{Action: drivers.ActionOn}
+	off = drivers.Command{Action: drivers.ActionOff}
+)
+
+// command returns the command that switches a channel on or off.
+func command(v bool) drivers.Command {
+	if v {
+		return on
 	}
-	out := make([]bool, len(rs))
-	for i, r := range rs {
-		if r.Entity != relay.EntityID(i+1) || r.Value.Kind != drivers.ValueBool {
-			t.Fatalf("Read[%d] = %q %v, want an on/off of %q", i, r.Entity, r.Value, relay.EntityID(i+1))
+	return off
+}
+
+// states returns the state the board last reported for each of its n
+// channels, in order, failing the test if a channel has none or one that
+// is not an on/off.
+func states(t *testing.T, w *drivertest.Worker, n int) []bool {
+	t.Helper()
+	out := make([]bool, n)
+	for i := range out {
+		v, ok := w.State(relay.EntityID(i + 1))
+		if !ok || v.Kind != drivers.ValueBool {
+			t.Fatalf("%s: state %v (reported: %t), want an on/off\nreported: %v", relay.EntityID(i+1), v, ok, w.Reports())
 		}
-		out[i] = r.Value.Bool
+		out[i] = v.Bool
 	}
 	return out
 }
 
-// set commands a channel and fails the test on an error.
-func set(t *testing.T, b *relay.Board, entity string, on bool) {
+// set commands a channel through the worker and fails the test on an
+// error or when the channel's reported state is not the commanded one.
+func set(t *testing.T, w *drivertest.Worker, entity string, v bool) {
 	t.Helper()
-	got, err := b.Set(context.Background(), entity, drivers.Bool(on))
-	if err != nil {
-		t.Fatalf("Set(%s, %t): %v", entity, on, err)
+	if err := w.Command(t, entity, command(v)); err != nil {
+		t.Fatalf("Command(%s, %v): %v", entity, command(v), err)
 	}
-	if !got.Equal(drivers.Bool(on)) {
-		t.Fatalf("Set(%s, %t) = %v", entity, on, got)
+	if got, ok := w.State(entity); !ok || !got.Equal(drivers.Bool(v)) {
+		t.Fatalf("after Command(%s, %v) the board reports %v (reported: %t)", entity, command(v), got, ok)
 	}
+}
+
+// reportsSince returns the reports made after the first n.
+func reportsSince(w *drivertest.Worker, n int) []drivertest.Report {
+	return w.Reports()[n:]
+}
+
+// state is a short way to write an expected state report.
+func state(entity string, v bool) string {
+	return drivertest.Report{Kind: "state", Entity: entity, Value: drivers.Bool(v)}.String()
+}
+
+// strs formats reports for comparison with what a test expects.
+func strs(rs []drivertest.Report) []string {
+	out := make([]string, len(rs))
+	for i, r := range rs {
+		out[i] = r.String()
+	}
+	return out
 }
 
 // wantLevel is the level a channel's line must show: High for ON, Low for
@@ -60,7 +91,9 @@ func wantLevel(on, inverted bool) gpio.Level {
 }
 
 // recordingHost hands out lines that log every Out call, in order, across
-// all lines, and can be told to make a line's Out fail.
+// all lines, and can be told to make a line's Out fail. Its GPIO method
+// takes the place of the simulated board's, which it embeds for
+// everything else.
 type recordingHost struct {
 	*sim.Host
 
@@ -74,10 +107,13 @@ type out struct {
 	level gpio.Level
 }
 
+func (o out) String() string { return fmt.Sprintf("%s %v", o.pin, o.level) }
+
 func newRecordingHost(t *testing.T) *recordingHost {
 	return &recordingHost{Host: drivertest.Host(t), fail: map[string]error{}}
 }
 
+// GPIO implements drivers.GPIOHost.
 func (h *recordingHost) GPIO(name string) (gpio.PinIO, error) {
 	p, err := h.Host.GPIO(name)
 	if err != nil {
@@ -86,6 +122,8 @@ func (h *recordingHost) GPIO(name string) (gpio.PinIO, error) {
 	return recordingPin{PinIO: p, h: h}, nil
 }
 
+// failOut makes every Out on pin fail with err from now on; a nil err
+// makes them work again.
 func (h *recordingHost) failOut(pin string, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -125,9 +163,4 @@ func (p recordingPin) Out(l gpio.Level) error {
 	}
 	p.h.outs = append(p.h.outs, out{p.Name(), l})
 	return nil
-}
-
-// reading is a short way to write an expected reading.
-func reading(entity string, on bool) drivers.Reading {
-	return drivers.Reading{Entity: entity, Value: drivers.Bool(on)}
 }

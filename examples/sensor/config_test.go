@@ -1,7 +1,6 @@
 package sensor_test
 
 import (
-	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -18,29 +17,31 @@ func TestRegistered(t *testing.T) {
 // TestConfigEntity checks the entity each configuration describes: it is
 // what Home Assistant is told about the sensor.
 func TestConfigEntity(t *testing.T) {
-	base := drivers.Entity{ID: sensor.EntityValue, Kind: drivers.KindSensor, State: drivers.StateMeasurement, Precision: -1}
-	with := func(f func(*drivers.Entity)) drivers.Entity { e := base; f(&e); return e }
+	base := drivers.Sensor{State: drivers.StateMeasurement, Precision: -1}
+	entity := func(s drivers.Sensor) drivers.Entity { return drivers.Entity{ID: sensor.EntityValue, Spec: s} }
+	with := func(f func(*drivers.Sensor)) drivers.Entity { s := base; f(&s); return entity(s) }
 	for _, tc := range []struct {
 		name string
 		src  string
 		want drivers.Entity
 	}{
-		{"path alone", ``, base},
+		{"path alone", ``, entity(base)},
 		{"temperature", "unit = \"°C\"\nclass = \"temperature\"\nprecision = 1",
-			with(func(e *drivers.Entity) { e.Unit, e.Class, e.Precision = drivers.Celsius, drivers.ClassTemperature, 1 })},
+			with(func(s *drivers.Sensor) { s.Unit, s.Class, s.Precision = drivers.Celsius, drivers.ClassTemperature, 1 })},
 		{"counter", "unit = \"B\"\nclass = \"data_size\"\nstate_class = \"total_increasing\"",
-			with(func(e *drivers.Entity) {
-				e.Unit, e.Class, e.State = drivers.Bytes, drivers.ClassDataSize, drivers.StateTotalIncreasing
+			with(func(s *drivers.Sensor) {
+				s.Unit, s.Class, s.State = drivers.Bytes, drivers.ClassDataSize, drivers.StateTotalIncreasing
 			})},
-		{"total", `state_class = "total"`, with(func(e *drivers.Entity) { e.State = drivers.StateTotal })},
+		{"total", `state_class = "total"`, with(func(s *drivers.Sensor) { s.State = drivers.StateTotal })},
 		{"an energy meter counts up by default", "unit = \"kWh\"\nclass = \"energy\"",
-			with(func(e *drivers.Entity) {
-				e.Unit, e.Class, e.State = "kWh", drivers.ClassEnergy, drivers.StateTotalIncreasing
+			with(func(s *drivers.Sensor) {
+				s.Unit, s.Class, s.State = "kWh", drivers.ClassEnergy, drivers.StateTotalIncreasing
 			})},
-		{"no state class", `state_class = "none"`, with(func(e *drivers.Entity) { e.State = drivers.StateNone })},
-		{"diagnostic", "diagnostic = true\nprecision = 0", with(func(e *drivers.Entity) { e.Diagnostic, e.Precision = true, 0 })},
-		{"a unit of its own", `unit = "rpm"`, with(func(e *drivers.Entity) { e.Unit = "rpm" })},
-		{"explicit defaults", "field = 0\nscale = 1.0\noffset = 0.0\nunit = \"\"\nclass = \"\"\nstate_class = \"measurement\"\ndiagnostic = false", base},
+		{"no state class", `state_class = "none"`, with(func(s *drivers.Sensor) { s.State = drivers.StateNone })},
+		{"diagnostic", "diagnostic = true\nprecision = 0", drivers.Entity{ID: sensor.EntityValue, Diagnostic: true,
+			Spec: drivers.Sensor{State: drivers.StateMeasurement, Precision: 0}}},
+		{"a unit of its own", `unit = "rpm"`, with(func(s *drivers.Sensor) { s.Unit = "rpm" })},
+		{"explicit defaults", "field = 0\nscale = 1.0\noffset = 0.0\nunit = \"\"\nclass = \"\"\nstate_class = \"measurement\"\ndiagnostic = false", entity(base)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFile(t, "path = \"/sys/class/thermal/thermal_zone0/temp\"\n"+tc.src)
@@ -67,6 +68,10 @@ func TestConfigErrors(t *testing.T) {
 		{"a device", `path = "/dev/ttyUSB0"`, "path", []string{`"/dev/ttyUSB0" is a device`, "never open /dev"}},
 		{"a device, roundabout", `path = "/sys/../dev/mem"`, "path", []string{"is a device"}},
 		{"/dev itself", `path = "/dev"`, "path", []string{"is a device"}},
+		{"outside /sys and /proc", `path = "/etc/hostname"`, "path", []string{`"/etc/hostname" is not below /sys or /proc`}},
+		{"out of /sys, roundabout", `path = "/sys/../etc/hostname"`, "path", []string{"is not below /sys or /proc"}},
+		{"a name that starts like /sys", `path = "/system/temp"`, "path", []string{"is not below /sys or /proc"}},
+		{"/sys itself", `path = "/sys"`, "path", []string{`"/sys" is not below /sys or /proc`}},
 		{"negative field", "path = \"/proc/loadavg\"\nfield = -1", "field", []string{"-1 is not a field", "count fields from 1"}},
 		{"zero scale", "path = \"/proc/uptime\"\nscale = 0", "scale", []string{"0 is not a scale", "other than 0"}},
 		{"infinite scale", "path = \"/proc/uptime\"\nscale = inf", "scale", []string{"+Inf is not a scale", "finite"}},
@@ -128,8 +133,8 @@ func TestSampleConfig(t *testing.T) {
 		t.Fatalf("sample has %d devices, want the SoC temperature and the load", len(plain))
 	}
 	uncommented, n := drivertest.SampleDefaults(sensor.SampleConfig)
-	if n != 4 {
-		t.Errorf("sample has %d commented-out keys, want 4 (field, offset, state_class, diagnostic)", n)
+	if n != 5 {
+		t.Errorf("sample has %d commented-out keys, want 5 (interval, field, offset, state_class, diagnostic)", n)
 	}
 	all := sampleFiles(t, uncommented)
 	for i := range plain {
@@ -137,25 +142,18 @@ func TestSampleConfig(t *testing.T) {
 			t.Errorf("device %d: uncommenting the defaults changed the entity: %+v, was %+v", i+1, all[i].Entities(), plain[i].Entities())
 		}
 	}
-	// The sample's paths, pointed at copies of what Linux writes there.
-	for i, tc := range []struct {
-		file string
-		want drivers.Value
-	}{
-		{"sys/class/thermal/thermal_zone0/temp", drivers.Number(48.312, drivers.Celsius)},
-		{"proc/loadavg", drivers.Number(0.58, "")},
-	} {
-		for _, withDefaults := range []bool{false, true} {
-			src := sensor.SampleConfig
-			if withDefaults {
-				src = uncommented
+	// The sample's files hold copies of what Linux writes there.
+	for i, want := range []drivers.Value{drivers.Num(48.312, drivers.Celsius), drivers.Num(0.58, "")} {
+		for j, f := range []*sensor.File{plain[i], all[i]} {
+			w := drivertest.Open(t, f, machine(t))
+			if got := value(t, w); !got.Equal(want) {
+				t.Errorf("sample device %d (uncommented %t) reads %v, want %v", i+1, j == 1, got, want)
 			}
-			src = strings.Replace(src, `path = "/`+tc.file+`"`, fmt.Sprintf("path = %q", testdata(t, tc.file)), 1)
-			f := sampleFiles(t, src)[i]
-			open(t, f)
-			if got := read(t, f); !got.Equal(tc.want) {
-				t.Errorf("sample device %d (uncommented %t) reads %v from a copy of /%s, want %v", i+1, withDefaults, got, tc.file, tc.want)
-			}
+		}
+	}
+	for _, tb := range drivertest.Tables(t, uncommented) {
+		if tb.Config.Interval != sensor.DefaultInterval {
+			t.Errorf("device %q: interval %v with the sample's defaults written out, want the driver's default %v", tb.Config.ID, tb.Config.Interval, sensor.DefaultInterval)
 		}
 	}
 	drivertest.CheckSample(t, sensor.SampleConfig)
@@ -180,14 +178,15 @@ func FuzzNew(f *testing.F) {
 			return
 		}
 		es := d.Entities()
-		if len(es) != 1 || es[0].ID != sensor.EntityValue || es[0].Kind != drivers.KindSensor {
+		if len(es) != 1 || es[0].ID != sensor.EntityValue {
 			t.Fatalf("Entities() = %+v", es)
 		}
-		if e := es[0]; e.Precision < -1 || e.Precision > 9 || e.State < drivers.StateNone || e.State > drivers.StateTotalIncreasing {
-			t.Fatalf("entity %+v", e)
+		s, ok := es[0].Spec.(drivers.Sensor)
+		if !ok || s.Precision < -1 || s.Precision > 9 || s.State < drivers.StateNone || s.State > drivers.StateTotalIncreasing {
+			t.Fatalf("entity %+v", es[0])
 		}
-		if m := d.Info().Model; strings.Contains(m, "(/dev") || !strings.Contains(m, "(/") {
-			t.Fatalf("accepted a path that is not absolute or is a device: Info %q", m)
+		if m := d.Info().Model; !strings.HasPrefix(m, "File sensor (/sys/") && !strings.HasPrefix(m, "File sensor (/proc/") {
+			t.Fatalf("accepted a path that is not below /sys or /proc: Info %q", m)
 		}
 	})
 }

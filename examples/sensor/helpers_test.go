@@ -1,12 +1,14 @@
 package sensor_test
 
 import (
-	"context"
+	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
+	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/examples/sensor"
 )
 
@@ -16,33 +18,55 @@ func newFile(t *testing.T, src string) *sensor.File {
 	return drivertest.Device[*sensor.File](t, sensor.New, "soc", src)
 }
 
-// open opens f through a board of its own: the file sensor asks the host
-// for nothing but its logger.
-func open(t *testing.T, f *sensor.File) {
+// machine returns a simulated board whose /sys and /proc hold the files
+// under testdata, copies of what Linux writes there: testdata/proc/loadavg
+// is served as /proc/loadavg.
+func machine(t *testing.T) *sim.Host {
 	t.Helper()
-	drivertest.Open(t, f, drivertest.Host(t))
-}
-
-// read reads the sensor and returns its one value.
-func read(t *testing.T, f *sensor.File) drivers.Value {
-	t.Helper()
-	rs, err := f.Read(context.Background())
-	if err != nil {
-		t.Fatalf("Read: %v", err)
-	}
-	if len(rs) != 1 || rs[0].Entity != sensor.EntityValue || rs[0].Value.Kind != drivers.ValueNumber {
-		t.Fatalf("Read = %+v, want one number of %q", rs, sensor.EntityValue)
-	}
-	return rs[0].Value
-}
-
-// testdata returns the absolute path of a file under testdata, which holds
-// copies of what Linux writes in /sys and /proc.
-func testdata(t *testing.T, rel string) string {
-	t.Helper()
-	p, err := filepath.Abs(filepath.Join("testdata", rel))
+	h := drivertest.Host(t)
+	err := filepath.WalkDir("testdata", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		rel, err := filepath.Rel("testdata", p)
+		if err != nil {
+			return err
+		}
+		h.SetFile("/"+filepath.ToSlash(rel), b)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p
+	return h
+}
+
+// value returns the sensor's latest state, failing the test if there is
+// none or if it is not a number of the sensor's one entity.
+func value(t *testing.T, w *drivertest.Worker) drivers.Value {
+	t.Helper()
+	v, ok := w.State(sensor.EntityValue)
+	if !ok || v.Kind != drivers.ValueNumber {
+		t.Fatalf("state %v (reported: %t), want a number; the sensor reported %v", v, ok, w.Reports())
+	}
+	return v
+}
+
+// poll polls the sensor and returns the state that poll reported, failing
+// the test if Poll failed or reported anything else.
+func poll(t *testing.T, w *drivertest.Worker) drivers.Value {
+	t.Helper()
+	n := len(w.Reports())
+	if err := w.Poll(t); err != nil {
+		t.Fatalf("Poll: %v", err)
+	}
+	rs := w.Reports()[n:]
+	if len(rs) != 1 || rs[0].Kind != "state" || rs[0].Entity != sensor.EntityValue || rs[0].Value.Kind != drivers.ValueNumber {
+		t.Fatalf("Poll reported %v, want one number of %q", rs, sensor.EntityValue)
+	}
+	return rs[0].Value
 }

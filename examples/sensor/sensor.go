@@ -165,7 +165,7 @@ func (c *config) file(id string) (*File, []error) {
 		bad("path", `%q is relative: write the absolute path, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
 	case below(f.path, "/dev"):
 		bad("path", `%q is a device: drivers never open /dev themselves, the agent hands hardware to them; use the driver for that hardware`, c.Path)
-	case !below(f.path, "/sys") && !below(f.path, "/proc"):
+	case !strings.HasPrefix(f.path, "/sys/") && !strings.HasPrefix(f.path, "/proc/"):
 		bad("path", `%q is not below /sys or /proc: the driver reads the files Linux publishes there, such as "/sys/class/thermal/thermal_zone0/temp"`, c.Path)
 	}
 	if c.Field < 0 {

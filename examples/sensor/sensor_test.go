@@ -4,86 +4,84 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
-	"os"
-	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
-	"time"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
+	"github.com/pinion-home/pinion/examples/sensor"
 )
 
 // TestRead reads copies of files Linux writes and checks the value each
-// configuration makes of them.
+// configuration makes of them: Open reports it at once, and each Poll
+// again.
 func TestRead(t *testing.T) {
 	for _, tc := range []struct {
 		name string
-		file string
+		path string
 		keys string
 		want drivers.Value
 	}{
-		{"SoC temperature in millidegrees", "sys/class/thermal/thermal_zone0/temp", "scale = 0.001\nunit = \"°C\"", drivers.Number(48.312, drivers.Celsius)},
-		{"the raw number", "sys/class/thermal/thermal_zone0/temp", "", drivers.Number(48312, "")},
-		{"a negative number", "sys/class/hwmon/hwmon0/temp1_input", "scale = 0.001\nunit = \"°C\"", drivers.Number(-5.25, drivers.Celsius)},
-		{"a percentage", "sys/class/power_supply/BAT0/capacity", `unit = "%"`, drivers.Number(87, drivers.Percent)},
-		{"a byte counter, exact", "sys/class/net/eth0/statistics/rx_bytes", `unit = "B"`, drivers.Number(48213590317, drivers.Bytes)},
-		{"a byte counter in MiB", "sys/class/net/eth0/statistics/rx_bytes", "scale = 9.5367431640625e-7\nunit = \"MiB\"", drivers.Number(45980.062787056, drivers.MebiBytes)},
-		{"load, field 1", "proc/loadavg", "field = 1", drivers.Number(0.52, "")},
-		{"load, field 3", "proc/loadavg", "field = 3", drivers.Number(0.59, "")},
-		{"uptime in hours", "proc/uptime", "field = 1\nscale = 0.000277777777777778\nunit = \"h\"", drivers.Number(97.4265194444445, "h")},
-		{"offset", "sys/class/power_supply/BAT0/capacity", "scale = 0.5\noffset = -3.5", drivers.Number(40, "")},
-		{"scale as an integer", "sys/class/power_supply/BAT0/capacity", "scale = 10", drivers.Number(870, "")},
-		{"no binary noise", "sys/class/power_supply/BAT0/capacity", "scale = 0.1", drivers.Number(8.7, "")},
+		{"SoC temperature in millidegrees", "/sys/class/thermal/thermal_zone0/temp", "scale = 0.001\nunit = \"°C\"", drivers.Num(48.312, drivers.Celsius)},
+		{"the raw number", "/sys/class/thermal/thermal_zone0/temp", "", drivers.Num(48312, "")},
+		{"a negative number", "/sys/class/hwmon/hwmon0/temp1_input", "scale = 0.001\nunit = \"°C\"", drivers.Num(-5.25, drivers.Celsius)},
+		{"a percentage", "/sys/class/power_supply/BAT0/capacity", `unit = "%"`, drivers.Num(87, drivers.Percent)},
+		{"a byte counter, exact", "/sys/class/net/eth0/statistics/rx_bytes", `unit = "B"`, drivers.Num(48213590317, drivers.Bytes)},
+		{"a byte counter in MiB", "/sys/class/net/eth0/statistics/rx_bytes", "scale = 9.5367431640625e-7\nunit = \"MiB\"", drivers.Num(45980.062787056, drivers.MebiBytes)},
+		{"load, field 1", "/proc/loadavg", "field = 1", drivers.Num(0.52, "")},
+		{"load, field 3", "/proc/loadavg", "field = 3", drivers.Num(0.59, "")},
+		{"uptime in hours", "/proc/uptime", "field = 1\nscale = 0.000277777777777778\nunit = \"h\"", drivers.Num(97.4265194444445, "h")},
+		{"offset", "/sys/class/power_supply/BAT0/capacity", "scale = 0.5\noffset = -3.5", drivers.Num(40, "")},
+		{"scale as an integer", "/sys/class/power_supply/BAT0/capacity", "scale = 10", drivers.Num(870, "")},
+		{"no binary noise", "/sys/class/power_supply/BAT0/capacity", "scale = 0.1", drivers.Num(8.7, "")},
+		{"a path written loosely", "/sys/class//power_supply/./BAT0/capacity", "", drivers.Num(87, "")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFile(t, fmt.Sprintf("path = %q\n%s", testdata(t, tc.file), tc.keys))
-			open(t, f)
-			if got := read(t, f); !got.Equal(tc.want) {
-				t.Errorf("Read = %v, want %v", got, tc.want)
+			f := newFile(t, fmt.Sprintf("path = %q\n%s", tc.path, tc.keys))
+			w := drivertest.Open(t, f, machine(t))
+			if got := value(t, w); !got.Equal(tc.want) {
+				t.Errorf("Open reported %v, want %v", got, tc.want)
+			}
+			if got := poll(t, w); !got.Equal(tc.want) {
+				t.Errorf("Poll reported %v, want %v", got, tc.want)
 			}
 		})
 	}
 }
 
-// TestReadFollowsFile checks that each Read reads the file again: a sensor
-// that reported the value it saw at Open would look alive and be wrong.
-func TestReadFollowsFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "temp")
-	write(t, path, "21000\n")
-	f := newFile(t, fmt.Sprintf("path = %q\nscale = 0.001", path))
-	open(t, f)
+// TestPollFollowsFile checks that each Poll reads the file again: a
+// sensor that reported the value it saw at Open would look alive and be
+// wrong.
+func TestPollFollowsFile(t *testing.T) {
+	const path = "/sys/class/hwmon/hwmon1/temp1_input"
+	h := drivertest.Host(t)
+	h.SetFile(path, []byte("21000\n"))
+	w := drivertest.Open(t, newFile(t, fmt.Sprintf("path = %q\nscale = 0.001", path)), h)
 	for _, v := range []string{"21500", "22000", "-1000", "0"} {
-		write(t, path, v+"\n")
+		h.SetFile(path, []byte(v+"\n"))
 		n, _ := strconv.Atoi(v)
-		if got := read(t, f); !got.Equal(drivers.Number(float64(n)/1000, "")) {
-			t.Errorf("after the file became %s, Read = %v", v, got)
+		if got := poll(t, w); !got.Equal(drivers.Num(float64(n)/1000, "")) {
+			t.Errorf("after the file became %s, Poll reported %v", v, got)
 		}
 	}
 }
 
 // TestOpenErrors checks that Open reports a file that cannot serve as a
-// sensor, naming the device and the file, and that Read then fails too
-// rather than report a number.
+// sensor, naming the device and the file, and reports no state.
 func TestOpenErrors(t *testing.T) {
-	dir := t.TempDir()
-	fifo := filepath.Join(dir, "fifo")
-	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	const dir = "/sys/test"
 	for _, tc := range []struct {
 		name    string
-		content *string // nil: no file is written
+		content *string // nil: no file is set
 		path    string  // default: dir/name
 		keys    string
 		want    []string
 	}{
 		{name: "missing", want: []string{"no such file"}},
-		{name: "a directory", path: dir, want: []string{"is not a regular file"}},
-		{name: "a named pipe", path: fifo, want: []string{"is not a regular file", "named pipe"}},
+		{name: "a directory", path: "/sys/class", want: []string{"is a directory"}},
 		{name: "empty", content: ptr(""), want: []string{"empty: want a number"}},
 		{name: "blank", content: ptr(" \n"), want: []string{"empty: want a number"}},
 		{name: "text", content: ptr("enabled\n"), want: []string{`"enabled": not a decimal number`}},
@@ -98,22 +96,16 @@ func TestOpenErrors(t *testing.T) {
 		{name: "a large file", content: ptr(strings.Repeat("1", 5000)), want: []string{"longer than 4096 bytes"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			h := machine(t)
 			path := tc.path
 			if path == "" {
-				path = filepath.Join(dir, strings.ReplaceAll(tc.name, " ", "_"))
+				path = dir + "/" + strings.ReplaceAll(tc.name, " ", "_")
 			}
 			if tc.content != nil {
-				write(t, path, *tc.content)
+				h.SetFile(path, []byte(*tc.content))
 			}
 			f := newFile(t, fmt.Sprintf("path = %q\n%s", path, tc.keys))
-			done := make(chan error, 1)
-			go func() { done <- f.Open(context.Background(), drivertest.Host(t)) }()
-			var err error
-			select {
-			case err = <-done:
-			case <-time.After(10 * time.Second):
-				t.Fatal("Open blocked")
-			}
+			w, err := drivertest.Start(t, f, h)
 			if err == nil {
 				t.Fatalf("Open: no error")
 			}
@@ -121,116 +113,143 @@ func TestOpenErrors(t *testing.T) {
 			if !strings.HasPrefix(msg, `example-sensor "soc": `) || !strings.Contains(msg, path) {
 				t.Errorf("error %q does not name the device and %s", msg, path)
 			}
-			for _, w := range tc.want {
-				if !strings.Contains(msg, w) {
-					t.Errorf("error %q does not say %q", msg, w)
+			for _, want := range tc.want {
+				if !strings.Contains(msg, want) {
+					t.Errorf("error %q does not say %q", msg, want)
 				}
 			}
-			if _, err := f.Read(context.Background()); err == nil {
-				t.Error("Read after a failed Open: no error")
+			if rs := w.Reports(); len(rs) != 0 {
+				t.Errorf("a failed Open reported %v", rs)
+			}
+			if err := f.Poll(context.Background()); err == nil {
+				t.Error("Poll after a failed Open: no error")
 			}
 		})
 	}
 }
 
-// TestReadErrors checks a file that goes bad after Open, as a hwmon file
-// does when its sensor fails: Read reports the error, naming the file, and
-// reads again once the file is good.
-func TestReadErrors(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "temp1_input")
-	write(t, path, "40000\n")
-	f := newFile(t, fmt.Sprintf("path = %q\nscale = 0.001", path))
-	open(t, f)
+// TestPollErrors checks a file that goes bad after Open, as a hwmon file
+// does when its sensor fails: Poll makes the entity unavailable with the
+// reason, naming the device and the file, without failing the device, and
+// reports the value again once the file is good.
+func TestPollErrors(t *testing.T) {
+	const path = "/sys/class/hwmon/hwmon1/temp1_input"
+	h := drivertest.Host(t)
+	h.SetFile(path, []byte("40000\n"))
+	w := drivertest.Open(t, newFile(t, fmt.Sprintf("path = %q\nscale = 0.001", path)), h)
 	for _, tc := range []struct {
 		name  string
-		write func()
+		spoil func()
 		want  string
 	}{
-		{"garbage", func() { write(t, path, "ERR\n") }, "not a decimal number"},
-		{"gone", func() { os.Remove(path) }, "no such file"},
+		{"garbage", func() { h.SetFile(path, []byte("ERR\n")) }, "not a decimal number"},
+		{"gone", func() { h.RemoveFile(path) }, "no such file"},
 	} {
-		tc.write()
-		rs, err := f.Read(context.Background())
-		if err == nil || !strings.HasPrefix(err.Error(), `example-sensor "soc": `) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
-			t.Errorf("%s: Read = %v, %v; want an error naming the device and the file and saying %q", tc.name, rs, err, tc.want)
+		tc.spoil()
+		n := len(w.Reports())
+		if err := w.Poll(t); err != nil {
+			t.Errorf("%s: Poll = %v, want nil: the entity is unavailable, the device is fine", tc.name, err)
 		}
-		if len(rs) != 0 {
-			t.Errorf("%s: Read returned readings %v with its error", tc.name, rs)
+		rs := w.Reports()[n:]
+		if len(rs) != 1 || rs[0].Kind != "unavailable" || rs[0].Entity != sensor.EntityValue {
+			t.Fatalf("%s: Poll reported %v, want %q unavailable", tc.name, rs, sensor.EntityValue)
+		}
+		err := w.Unavailable(sensor.EntityValue)
+		if err == nil || !strings.HasPrefix(err.Error(), `example-sensor "soc": `) || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), path) {
+			t.Errorf("%s: unavailable because %v; want a reason naming the device and the file and saying %q", tc.name, err, tc.want)
 		}
 	}
-	write(t, path, "41000\n")
-	if got := read(t, f); !got.Equal(drivers.Number(41, "")) {
-		t.Errorf("Read once the file is good again = %v, want 41", got)
+	h.SetFile(path, []byte("41000\n"))
+	if got := poll(t, w); !got.Equal(drivers.Num(41, "")) {
+		t.Errorf("Poll once the file is good again reported %v, want 41", got)
+	}
+	if err := w.Unavailable(sensor.EntityValue); err != nil {
+		t.Errorf("still unavailable once the file is good again: %v", err)
 	}
 }
 
+// TestNotOpen checks that a sensor that is not open says so, and that
+// Close is harmless at any time.
 func TestNotOpen(t *testing.T) {
-	f := newFile(t, fmt.Sprintf("path = %q", testdata(t, "sys/class/power_supply/BAT0/capacity")))
-	if _, err := f.Read(context.Background()); err == nil {
-		t.Error("Read before Open: no error")
+	f := newFile(t, `path = "/sys/class/power_supply/BAT0/capacity"`)
+	if err := f.Poll(context.Background()); err == nil {
+		t.Error("Poll before Open: no error")
 	}
 	if err := f.Close(); err != nil {
 		t.Errorf("Close before Open: %v", err)
 	}
-	open(t, f)
-	if err := f.Close(); err != nil {
+	w := drivertest.Open(t, f, machine(t))
+	if err := w.Close(t); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
 	if err := f.Close(); err != nil {
 		t.Errorf("second Close: %v", err)
 	}
-	if _, err := f.Read(context.Background()); err == nil {
-		t.Error("Read after Close: no error")
+	if err := f.Poll(context.Background()); err == nil {
+		t.Error("Poll after Close: no error")
+	}
+	// Opened again, as the agent reopens a device, it works again.
+	w = drivertest.Open(t, f, machine(t))
+	if got := poll(t, w); !got.Equal(drivers.Num(87, "")) {
+		t.Errorf("Poll after reopening reported %v, want 87", got)
 	}
 }
 
-func TestReadCancelled(t *testing.T) {
-	f := newFile(t, fmt.Sprintf("path = %q", testdata(t, "sys/class/power_supply/BAT0/capacity")))
-	open(t, f)
+func TestPollCancelled(t *testing.T) {
+	f := newFile(t, `path = "/sys/class/power_supply/BAT0/capacity"`)
+	w := drivertest.Open(t, f, machine(t))
+	n := len(w.Reports())
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if _, err := f.Read(ctx); !errors.Is(err, context.Canceled) {
-		t.Errorf("Read with a cancelled context: error %v, want context.Canceled", err)
+	// The worker is idle between calls, so calling the device from the
+	// test's goroutine is still one call at a time.
+	if err := f.Poll(ctx); !errors.Is(err, context.Canceled) {
+		t.Errorf("Poll with a cancelled context: error %v, want context.Canceled", err)
+	}
+	if rs := w.Reports()[n:]; len(rs) != 0 {
+		t.Errorf("a cancelled Poll reported %v", rs)
 	}
 }
 
-func write(t *testing.T, path, content string) {
-	t.Helper()
-	// Write a new file and rename it over the old one, so that a reader
-	// never sees it half written.
-	tmp := path + ".tmp"
-	if err := os.WriteFile(tmp, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		t.Fatal(err)
+// TestNoFiles checks the error on a host that serves no files.
+func TestNoFiles(t *testing.T) {
+	f := newFile(t, `path = "/sys/class/power_supply/BAT0/capacity"`)
+	_, err := drivertest.Start(t, f, bareHost{drivertest.Host(t)})
+	if !errors.Is(err, drivers.ErrUnsupported) || !strings.Contains(err.Error(), "/sys/class/power_supply/BAT0/capacity") {
+		t.Errorf("Open on a host without files: error %v, want ErrUnsupported naming the file", err)
 	}
 }
+
+// bareHost is a host with a clock and a logger and no hardware at all.
+type bareHost struct{ h drivers.Host }
+
+func (b bareHost) Clock() drivers.Clock { return b.h.Clock() }
+func (b bareHost) Logger() *slog.Logger { return b.h.Logger() }
 
 func ptr(s string) *string { return &s }
 
-// FuzzParse feeds arbitrary file contents to the sensor: Read must never
-// panic and never report a value that is not a finite number, and a value
-// it reports must be the one number the file holds.
+// FuzzParse feeds arbitrary file contents to the sensor: Open and Poll
+// must never panic and never report a value that is not a finite number,
+// and a value reported must be the one number the file holds.
 func FuzzParse(f *testing.F) {
 	for _, s := range []string{"48312\n", "0.52 0.58 0.59 1/241 12345\n", "-5250", "", "NaN", "1e400", "0x1p-2", "1_000", "+.5e-3\n"} {
 		f.Add(s, 0)
 		f.Add(s, 2)
 	}
-	dir := f.TempDir()
+	const path = "/sys/fuzz/value"
 	f.Fuzz(func(t *testing.T, content string, field int) {
 		if field < 0 || field > 8 {
 			return // the factory refuses a negative field; big ones add nothing
 		}
-		path := filepath.Join(dir, "value")
-		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		h := drivertest.Host(t)
+		h.SetFile(path, []byte(content))
 		d := newFile(t, fmt.Sprintf("path = %q\nfield = %d", path, field))
-		err := d.Open(context.Background(), drivertest.Host(t))
-		var rs []drivers.Reading
+		w, err := drivertest.Start(t, d, h)
 		if err == nil {
-			rs, err = d.Read(context.Background())
+			if err := w.Poll(t); err != nil {
+				t.Fatalf("Poll after a good Open: %v", err)
+			}
+			err = w.Unavailable(sensor.EntityValue)
 		}
 		if err != nil {
 			if !strings.HasPrefix(err.Error(), `example-sensor "soc": `) {
@@ -238,7 +257,11 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		v := rs[0].Value.Num
+		vs := w.States(sensor.EntityValue)
+		if len(vs) != 2 || !vs[0].Equal(vs[1]) {
+			t.Fatalf("%q field %d: Open and Poll reported %v, want the same number twice", content, field, vs)
+		}
+		v := vs[0].Num
 		if math.IsNaN(v) || math.IsInf(v, 0) {
 			t.Fatalf("%q field %d read as %v", content, field, v)
 		}
@@ -261,8 +284,8 @@ func TestConformance(t *testing.T) {
 		{"plain number", "state_class = \"none\"\ndiagnostic = true"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			f := newFile(t, fmt.Sprintf("path = %q\n%s", testdata(t, "sys/class/thermal/thermal_zone0/temp"), tc.keys))
-			drivertest.Conformance(t, f, drivertest.Host(t))
+			f := newFile(t, "path = \"/sys/class/thermal/thermal_zone0/temp\"\n"+tc.keys)
+			drivertest.Conformance(t, f, machine(t))
 		})
 	}
 }
