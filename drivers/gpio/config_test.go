@@ -1,13 +1,16 @@
 package gpio
 
 import (
+	"fmt"
 	"reflect"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
@@ -15,6 +18,10 @@ import (
 
 func TestRegistered(t *testing.T) {
 	drivertest.Registered[*Output](t, "gpio", SampleConfig, `pin = "GPIO17"`+"\n"+`mode = "output"`)
+	d, ok := drivers.Lookup(DriverName)
+	if !ok || d.Description == "" || d.DefaultInterval != 0 {
+		t.Errorf("drivers.Lookup(%q) = %+v, %t; want a description and the agent's default interval (the driver has nothing to poll)", DriverName, d, ok)
+	}
 }
 
 func TestConfigErrors(t *testing.T) {
@@ -36,7 +43,7 @@ func TestConfigErrors(t *testing.T) {
 		{"pull on output", "pin = \"GPIO17\"\nmode = \"output\"\npull = \"up\"", "pull", []string{`is only for mode = "input"`}},
 		{"debounce on output", "pin = \"GPIO17\"\nmode = \"output\"\ndebounce = \"10ms\"", "debounce", []string{`is only for mode = "input"`}},
 		{"poll on output", "pin = \"GPIO17\"\nmode = \"output\"\npoll = \"1s\"", "poll", []string{`is only for mode = "input"`}},
-		{"power_on on input", "pin = \"GPIO17\"\nmode = \"input\"\npower_on = \"off\"", "power_on", []string{`is only for mode = "output"`}},
+		{"power_on on input", "pin = \"GPIO17\"\nmode = \"input\"\npower_on = \"off\"", "power_on", []string{`is only for mode = "output" or "pwm"`}},
 		{"on_exit on input", "pin = \"GPIO17\"\nmode = \"input\"\non_exit = \"keep\"", "on_exit", []string{`is only for mode = "output"`}},
 		{"bad power_on", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"ON\"", "power_on", []string{`"ON"`, `"off"`, `"on"`}},
 		{"bad on_exit", "pin = \"GPIO17\"\nmode = \"output\"\non_exit = \"restore\"", "on_exit", []string{`"restore"`, `"keep"`}},
@@ -52,6 +59,36 @@ func TestConfigErrors(t *testing.T) {
 		{"inverted not bool", "pin = \"GPIO17\"\nmode = \"output\"\ninverted = \"yes\"", "inverted", []string{`must be a boolean`}},
 		{"unknown key", "pin = \"GPIO17\"\nmode = \"output\"\nchannel = 3", "channel", []string{`unknown key`}},
 		{"key in the wrong case", "PIN = \"GPIO17\"\nmode = \"output\"", "PIN", []string{`unknown key (did you mean "pin"?`}},
+		{"pin of no device", "pin = \"/GPA0\"\nmode = \"output\"", "pin", []string{`"<device id>/<line>"`, `"relays/GPA0"`}},
+		{"pin of no line", "pin = \"relays/\"\nmode = \"output\"", "pin", []string{`"<device id>/<line>"`}},
+		{"pin of a bad device id", "pin = \"relay.board/GPA0\"\nmode = \"output\"", "pin", []string{`"<device id>/<line>"`}},
+		{"pwm mode case", "pin = \"GPIO18\"\nmode = \"PWM\"", "mode", []string{`"PWM" is not a mode`, `"pwm"`}},
+		{"pulse on input", "pin = \"GPIO17\"\nmode = \"input\"\npulse = \"1s\"", "pulse", []string{`is only for mode = "output"`}},
+		{"pulse on pwm", "pin = \"GPIO17\"\nmode = \"pwm\"\npulse = \"1s\"", "pulse", []string{`is only for mode = "output"`}},
+		{"zero pulse", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"0s\"", "pulse", []string{`"0s" is too short`, `"1ms"`, `remove pulse`}},
+		{"zero pulse as integer", "pin = \"GPIO17\"\nmode = \"output\"\npulse = 0", "pulse", []string{`"0s" is too short`}},
+		{"pulse without unit", "pin = \"GPIO17\"\nmode = \"output\"\npulse = 500", "pulse", []string{`500 has no unit`, `"500ms"`}},
+		{"pulse too short", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"500us\"", "pulse", []string{`"500µs" is too short`}},
+		{"pulse with power_on", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"1s\"\npower_on = \"off\"", "power_on", []string{`a pulse output always starts off`, `remove power_on`}},
+		{"pulse with on_exit", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"1s\"\non_exit = \"keep\"", "on_exit", []string{`always left off`, `remove on_exit`}},
+		{"switch class on pulse", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"1s\"\nclass = \"switch\"", "class", []string{`"switch" is not a button class`, `"identify", "restart" or "update"`}},
+		{"report on output", "pin = \"GPIO17\"\nmode = \"output\"\nreport = \"press\"", "report", []string{`is only for mode = "input"`}},
+		{"bad report", "pin = \"GPIO17\"\nmode = \"input\"\nreport = \"event\"", "report", []string{`"event" is not a way to report`, `"state"`, `"press"`}},
+		{"binary class on press", "pin = \"GPIO17\"\nmode = \"input\"\nreport = \"press\"\nclass = \"door\"", "class", []string{`"door" is not an event class`, `"button", "doorbell" or "motion"`}},
+		{"event class on input", "pin = \"GPIO17\"\nmode = \"input\"\nclass = \"doorbell\"", "class", []string{`"doorbell" is not a binary sensor class`}},
+		{"frequency on output", "pin = \"GPIO17\"\nmode = \"output\"\nfrequency = \"1kHz\"", "frequency", []string{`is only for mode = "pwm"`}},
+		{"frequency on input", "pin = \"GPIO17\"\nmode = \"input\"\nfrequency = \"1kHz\"", "frequency", []string{`is only for mode = "pwm"`}},
+		{"frequency without unit", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = 1000", "frequency", []string{`1000 has no unit`, `"1000Hz"`}},
+		{"frequency string without unit", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"1000\"", "frequency", []string{`"1000" has no unit`, `"1000Hz"`}},
+		{"frequency prefix case", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"1KHz\"", "frequency", []string{`"1KHz" is not a frequency`, `"1kHz"`}},
+		{"frequency not one", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"fast\"", "frequency", []string{`"fast" is not a frequency`}},
+		{"frequency in seconds", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"1s\"", "frequency", []string{`"1s" is not a frequency`}},
+		{"frequency too high", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"2MHz\"", "frequency", []string{`"2MHz" is out of range`, `"1Hz" to "1MHz"`}},
+		{"frequency too low", "pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"500mHz\"", "frequency", []string{`"500mHz" is out of range`}},
+		{"class on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\nclass = \"outlet\"", "class", []string{`a PWM light has no class`}},
+		{"pull on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\npull = \"up\"", "pull", []string{`is only for mode = "input"`}},
+		{"bad power_on on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\npower_on = \"50%\"", "power_on", []string{`"50%" is not a start state`}},
+		{"bad on_exit on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\non_exit = \"dim\"", "on_exit", []string{`"dim" is not an exit state`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(drivertest.Config(t, "door", tc.src))
@@ -75,14 +112,34 @@ func TestConfigErrorsAll(t *testing.T) {
 				{Line: 4, Key: "on_exit", Msg: `"sometimes" is not an exit state`},
 				{Line: 5, Key: "class", Msg: `"lamp" is not a switch class`},
 			}},
-		{"input", "mode = \"input\"\npin = \"GPIO6\"\npull = \"sideways\"\npoll = \"1us\"\nclass = \"lamp\"\npower_on = \"on\"\n",
+		{"pulse", "pin = \"GPIO5\"\nmode = \"output\"\npulse = \"0s\"\npower_on = \"on\"\nclass = \"lamp\"\npull = \"up\"\n",
+			[]drivertest.WantProblem{
+				{Line: 3, Key: "pulse", Msg: `"0s" is too short`},
+				{Line: 4, Key: "power_on", Msg: `a pulse output always starts off`},
+				{Line: 5, Key: "class", Msg: `"lamp" is not a button class`},
+				{Line: 6, Key: "pull", Msg: `is only for mode = "input"`},
+			}},
+		{"input", "mode = \"input\"\npin = \"GPIO6\"\npull = \"sideways\"\npoll = \"1us\"\nclass = \"lamp\"\npower_on = \"on\"\nreport = \"all\"\n",
 			[]drivertest.WantProblem{
 				{Line: 3, Key: "pull", Msg: `"sideways" is not a pull`},
 				{Line: 4, Key: "poll", Msg: `"1µs" is too short`},
 				{Line: 5, Key: "class", Msg: `"lamp" is not a binary sensor class`},
-				{Line: 6, Key: "power_on", Msg: `is only for mode = "output"`},
+				{Line: 6, Key: "power_on", Msg: `is only for mode = "output" or "pwm"`},
+				{Line: 7, Key: "report", Msg: `"all" is not a way to report`},
 			}},
-		{"no pin, unknown mode", "mode = \"outptu\"\npower_on = \"maybe\"\npull = \"x\"\nclass = \"lamp\"\n",
+		{"press", "mode = \"input\"\npin = \"GPIO6\"\nreport = \"press\"\nclass = \"door\"\nfrequency = \"1kHz\"\n",
+			[]drivertest.WantProblem{
+				{Line: 4, Key: "class", Msg: `"door" is not an event class`},
+				{Line: 5, Key: "frequency", Msg: `is only for mode = "pwm"`},
+			}},
+		{"pwm", "mode = \"pwm\"\npin = \"GPIO18\"\nfrequency = \"9MHz\"\npower_on = \"dim\"\nclass = \"light\"\ndebounce = \"1ms\"\n",
+			[]drivertest.WantProblem{
+				{Line: 3, Key: "frequency", Msg: `"9MHz" is out of range`},
+				{Line: 4, Key: "power_on", Msg: `"dim" is not a start state`},
+				{Line: 5, Key: "class", Msg: `a PWM light has no class`},
+				{Line: 6, Key: "debounce", Msg: `is only for mode = "input"`},
+			}},
+		{"no pin, unknown mode", "mode = \"outptu\"\npower_on = \"maybe\"\npull = \"x\"\nclass = \"lamp\"\npulse = \"0s\"\nfrequency = \"0Hz\"\nreport = \"y\"\n",
 			[]drivertest.WantProblem{
 				// A missing key has no line of its own; the agent puts it
 				// at the [[device]] line.
@@ -90,6 +147,9 @@ func TestConfigErrorsAll(t *testing.T) {
 				{Line: 1, Key: "mode", Msg: `"outptu" is not a mode`},
 				{Line: 2, Key: "power_on", Msg: `"maybe"`},
 				{Line: 3, Key: "pull", Msg: `"x"`},
+				{Line: 5, Key: "pulse", Msg: `"0s" is too short`},
+				{Line: 6, Key: "frequency", Msg: `"0Hz" is out of range`},
+				{Line: 7, Key: "report", Msg: `"y"`},
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -108,6 +168,18 @@ func TestConfigDecodeErrorNamesLine(t *testing.T) {
 func TestNoDecode(t *testing.T) {
 	_, err := New(drivers.Config{ID: "door"})
 	drivertest.CheckError(t, err, `gpio "door": `)
+}
+
+// checkDevice checks a device's entities and claims, which must follow
+// from its configuration alone.
+func checkDevice(t *testing.T, d drivers.Device, entities []drivers.Entity, claims []drivers.Resource) {
+	t.Helper()
+	if got := d.Entities(); !reflect.DeepEqual(got, entities) {
+		t.Errorf("Entities() = %+v, want %+v", got, entities)
+	}
+	if got := d.(drivers.Claimer).Claims(); !slices.Equal(got, claims) {
+		t.Errorf("Claims() = %v, want %v", got, claims)
+	}
 }
 
 func TestConfigOutput(t *testing.T) {
@@ -133,34 +205,68 @@ func TestConfigOutput(t *testing.T) {
 			if !reflect.DeepEqual(o, tc.want) {
 				t.Errorf("decoded %+v, want %+v", o, tc.want)
 			}
-			wantEnt := []drivers.Entity{{ID: "relay", Kind: drivers.KindSwitch, Class: tc.want.class, Precision: -1}}
-			if got := o.Entities(); !reflect.DeepEqual(got, wantEnt) {
-				t.Errorf("Entities() = %+v, want %+v", got, wantEnt)
+			checkDevice(t, d, []drivers.Entity{{ID: "relay", Spec: drivers.Switch{Class: tc.want.class}}}, []drivers.Resource{drivers.GPIOLine("GPIO17")})
+		})
+	}
+}
+
+func TestConfigPulse(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want *Pulse
+	}{
+		{"defaults", `pulse = "500ms"`, &Pulse{pulse: 500 * time.Millisecond}},
+		{"all set", "pulse = \"2s\"\ninverted = true\nclass = \"restart\"", &Pulse{pulse: 2 * time.Second, inverted: true, class: "restart"}},
+		{"shortest", `pulse = "1ms"`, &Pulse{pulse: time.Millisecond}},
+		{"generic class", "pulse = \"1m\"\nclass = \"\"", &Pulse{pulse: time.Minute}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDevice(t, "gate", "pin = \"relays/GPA1\"\nmode = \"output\"\n"+tc.src)
+			p, ok := d.(*Pulse)
+			if !ok {
+				t.Fatalf("New made a %T, want *Pulse", d)
 			}
-			if got := o.Claims(); !slices.Equal(got, []string{"gpio:GPIO17"}) {
-				t.Errorf("Claims() = %q, want [gpio:GPIO17]", got)
+			tc.want.id, tc.want.pin = "gate", "relays/GPA1"
+			if !reflect.DeepEqual(p, tc.want) {
+				t.Errorf("decoded %+v, want %+v", p, tc.want)
 			}
+			checkDevice(t, d, []drivers.Entity{{ID: "pulse", Spec: drivers.Button{Class: tc.want.class}}}, []drivers.Resource{drivers.GPIOLine("relays/GPA1")})
 		})
 	}
 }
 
 func TestConfigInput(t *testing.T) {
 	for _, tc := range []struct {
-		name string
-		src  string
-		want *Input
+		name   string
+		src    string
+		want   *Input
+		entity drivers.Entity
 	}{
-		{"defaults", ``, &Input{pull: gpio.PullUp, debounce: 50 * time.Millisecond}},
-		{"all set", "inverted = true\npull = \"down\"\ndebounce = \"5ms\"\npoll = \"2s\"\nclass = \"motion\"",
-			&Input{inverted: true, pull: gpio.PullDown, debounce: 5 * time.Millisecond, poll: 2 * time.Second, class: drivers.ClassMotion}},
-		{"no pull, zero debounce", "pull = \"none\"\ndebounce = \"0s\"", &Input{pull: gpio.Float}},
-		{"zero as integers", "debounce = 0\npoll = 0", &Input{pull: gpio.PullUp}},
-		{"empty class", `class = ""`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce}},
-		{"door", `class = "door"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassDoor}},
-		{"window", `class = "window"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassWindow}},
-		{"opening", `class = "opening"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassOpening}},
-		{"problem", `class = "problem"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassProblem}},
-		{"connectivity", `class = "connectivity"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassConnectivity}},
+		{"defaults", ``, &Input{pull: gpio.PullUp, debounce: 50 * time.Millisecond},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{}}},
+		{"all set", "inverted = true\npull = \"down\"\ndebounce = \"5ms\"\npoll = \"2s\"\nclass = \"motion\"\nreport = \"state\"",
+			&Input{inverted: true, pull: gpio.PullDown, debounce: 5 * time.Millisecond, poll: 2 * time.Second, class: drivers.ClassMotion},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{Class: "motion"}}},
+		{"no pull, zero debounce", "pull = \"none\"\ndebounce = \"0s\"", &Input{pull: gpio.Float},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{}}},
+		{"zero as integers", "debounce = 0\npoll = 0", &Input{pull: gpio.PullUp},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{}}},
+		{"empty class", `class = ""`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{}}},
+		{"door", `class = "door"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassDoor},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{Class: "door"}}},
+		{"window", `class = "window"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassWindow},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{Class: "window"}}},
+		{"problem", `class = "problem"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, class: drivers.ClassProblem},
+			drivers.Entity{ID: "input", Spec: drivers.BinarySensor{Class: "problem"}}},
+		{"press", `report = "press"`, &Input{pull: gpio.PullUp, debounce: DefaultDebounce, press: true, class: drivers.ClassButton},
+			drivers.Entity{ID: "press", Spec: drivers.Event{Class: "button", Types: []string{"press"}}}},
+		{"doorbell press", "report = \"press\"\nclass = \"doorbell\"\ninverted = true\npoll = \"10ms\"",
+			&Input{pull: gpio.PullUp, debounce: DefaultDebounce, press: true, class: drivers.ClassDoorbell, inverted: true, poll: 10 * time.Millisecond},
+			drivers.Entity{ID: "press", Spec: drivers.Event{Class: "doorbell", Types: []string{"press"}}}},
+		{"generic press", "report = \"press\"\nclass = \"\"", &Input{pull: gpio.PullUp, debounce: DefaultDebounce, press: true},
+			drivers.Entity{ID: "press", Spec: drivers.Event{Types: []string{"press"}}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			d := newDevice(t, "bell", "pin = \"GPIO27\"\nmode = \"input\"\n"+tc.src)
@@ -172,16 +278,39 @@ func TestConfigInput(t *testing.T) {
 			if !reflect.DeepEqual(in, tc.want) {
 				t.Errorf("decoded %+v, want %+v", in, tc.want)
 			}
-			wantEnt := []drivers.Entity{{ID: "input", Kind: drivers.KindBinarySensor, Class: tc.want.class, Precision: -1}}
-			if got := in.Entities(); !reflect.DeepEqual(got, wantEnt) {
-				t.Errorf("Entities() = %+v, want %+v", got, wantEnt)
+			checkDevice(t, d, []drivers.Entity{tc.entity}, []drivers.Resource{drivers.GPIOLine("GPIO27")})
+			if _, ok := d.(drivers.Poller); ok {
+				t.Errorf("an input implements drivers.Poller; its waiter reads it, the agent need not poll it")
 			}
-			if got := in.Claims(); !slices.Equal(got, []string{"gpio:GPIO27"}) {
-				t.Errorf("Claims() = %q, want [gpio:GPIO27]", got)
+		})
+	}
+}
+
+func TestConfigLight(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		src  string
+		want *Light
+	}{
+		{"defaults", ``, &Light{freq: physic.KiloHertz}},
+		{"all set", "inverted = true\nfrequency = \"200Hz\"\npower_on = \"on\"\non_exit = \"off\"",
+			&Light{inverted: true, freq: 200 * physic.Hertz, powerOn: true, onExit: exitOff}},
+		{"fractional", `frequency = "1.5kHz"`, &Light{freq: 1500 * physic.Hertz}},
+		{"lowest", `frequency = "1Hz"`, &Light{freq: physic.Hertz}},
+		{"highest", `frequency = "1MHz"`, &Light{freq: physic.MegaHertz}},
+		{"lower-case hz", `frequency = "100hz"`, &Light{freq: 100 * physic.Hertz}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := newDevice(t, "strip", "pin = \"GPIO18\"\nmode = \"pwm\"\n"+tc.src)
+			l, ok := d.(*Light)
+			if !ok {
+				t.Fatalf("New made a %T, want *Light", d)
 			}
-			if _, ok := d.(drivers.Reader); ok {
-				t.Errorf("an input implements drivers.Reader; the agent would poll it besides watching it")
+			tc.want.id, tc.want.pin = "strip", "GPIO18"
+			if !reflect.DeepEqual(l, tc.want) {
+				t.Errorf("decoded %+v, want %+v", l, tc.want)
 			}
+			checkDevice(t, d, []drivers.Entity{{ID: "light", Spec: drivers.Light{Brightness: true}}}, []drivers.Resource{drivers.PWMLine("GPIO18")})
 		})
 	}
 }
@@ -191,24 +320,32 @@ func TestConfigInput(t *testing.T) {
 // change nothing.
 func TestSampleConfig(t *testing.T) {
 	plain := drivertest.SampleDevices[drivers.Device](t, SampleConfig, "gpio", New)
-	if len(plain) != 2 {
-		t.Fatalf("sample has %d devices, want an output and an input", len(plain))
+	want := []string{"*gpio.Output", "*gpio.Pulse", "*gpio.Input", "*gpio.Input", "*gpio.Light"}
+	var got []string
+	for _, d := range plain {
+		got = append(got, fmt.Sprintf("%T", d))
 	}
-	if _, ok := plain[0].(*Output); !ok {
-		t.Errorf("sample device 1 is a %T, want *Output", plain[0])
+	if !slices.Equal(got, want) {
+		t.Fatalf("sample devices are %v, want %v: a switch, a button, a binary sensor, an event and a light", got, want)
 	}
-	if _, ok := plain[1].(*Input); !ok {
-		t.Errorf("sample device 2 is a %T, want *Input", plain[1])
+	if in := plain[3].(*Input); !in.press {
+		t.Errorf("sample device 4 does not report presses")
 	}
 	uncommented, n := drivertest.SampleDefaults(SampleConfig)
-	if n != 9 {
-		t.Errorf("sample has %d commented-out keys, want 9 (4 output, 5 input keys)", n)
+	if n != 20 {
+		t.Errorf("sample has %d commented-out keys, want 20 (4 output, 2 pulse, 6 input, 4 press, 4 pwm keys)", n)
 	}
 	all := drivertest.SampleDevices[drivers.Device](t, uncommented, "gpio", New)
 	if !reflect.DeepEqual(plain, all) {
 		t.Errorf("the commented-out values are not the defaults:\ndefaults:    %+v\nuncommented: %+v", plain, all)
 	}
 	drivertest.CheckSample(t, SampleConfig)
+	// Every key the driver takes is documented in the sample.
+	for _, k := range []string{"pin", "mode", "inverted", "power_on", "on_exit", "class", "pulse", "pull", "debounce", "poll", "report", "frequency"} {
+		if !regexp.MustCompile(`(?m)^\s*#? ?` + k + ` = `).MatchString(SampleConfig) {
+			t.Errorf("the sample does not show key %q", k)
+		}
+	}
 }
 
 // FuzzNew feeds arbitrary driver tables to the factory: it must never
@@ -221,6 +358,9 @@ func FuzzNew(f *testing.F) {
 		"pin = 17\nmode = \"output\"",
 		"pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"on\"\non_exit = \"off\"\ninverted = true",
 		"pin = \"GPIO17\"\nmode = \"input\"\npull = \"none\"\ndebounce = 0",
+		"pin = \"relays/GPA0\"\nmode = \"output\"\npulse = \"500ms\"\nclass = \"restart\"",
+		"pin = \"GPIO22\"\nmode = \"input\"\nreport = \"press\"\nclass = \"doorbell\"",
+		"pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"2kHz\"\npower_on = \"on\"",
 	} {
 		f.Add(s)
 	}
@@ -230,26 +370,47 @@ func FuzzNew(f *testing.F) {
 			return
 		}
 		var pin string
-		var kind drivers.Kind
+		var claim func(string) drivers.Resource = drivers.GPIOLine
+		var spec drivers.Spec
 		switch d := d.(type) {
 		case *Output:
-			pin, kind = d.pin, drivers.KindSwitch
+			pin, spec = d.pin, drivers.Switch{Class: d.class}
+			if d.class != drivers.ClassSwitch && d.class != drivers.ClassOutlet {
+				t.Fatalf("accepted switch class %q", d.class)
+			}
+		case *Pulse:
+			pin, spec = d.pin, drivers.Button{Class: d.class}
+			if d.pulse < minPulse {
+				t.Fatalf("accepted pulse %v", d.pulse)
+			}
 		case *Input:
-			pin, kind = d.pin, drivers.KindBinarySensor
+			pin = d.pin
 			if d.poll != 0 && d.poll < minPoll || d.debounce < 0 {
 				t.Fatalf("accepted poll %v, debounce %v", d.poll, d.debounce)
+			}
+			spec = drivers.BinarySensor{Class: d.class}
+			if d.press {
+				spec = drivers.Event{Class: d.class, Types: []string{EventPress}}
+			}
+		case *Light:
+			pin, spec, claim = d.pin, drivers.Light{Brightness: true}, drivers.PWMLine
+			if d.freq < minFrequency || d.freq > maxFrequency {
+				t.Fatalf("accepted frequency %v", d.freq)
 			}
 		default:
 			t.Fatalf("New made a %T", d)
 		}
-		if pin == "" || strings.Trim(pin, "0123456789") == "" || strings.ContainsAny(pin, " \t\r\n") {
+		if pin == "" || isDigits(pin) || strings.ContainsAny(pin, " \t\r\n") {
 			t.Fatalf("accepted pin %q", pin)
 		}
-		if e := d.Entities(); len(e) != 1 || e[0].Kind != kind {
-			t.Fatalf("Entities() = %+v", e)
+		if dev, _, ok := drivers.SplitProvided(pin); strings.Contains(pin, "/") && (!ok || !validID(dev)) {
+			t.Fatalf("accepted pin %q, neither a board's line nor <device>/<line>", pin)
 		}
-		if c := d.(drivers.Claimer).Claims(); !slices.Equal(c, []string{"gpio:" + pin}) {
-			t.Fatalf("Claims() = %q", c)
+		if e := d.Entities(); len(e) != 1 || !reflect.DeepEqual(e[0].Spec, spec) {
+			t.Fatalf("Entities() = %+v, want one %+v", e, spec)
+		}
+		if c := d.(drivers.Claimer).Claims(); !slices.Equal(c, []drivers.Resource{claim(pin)}) {
+			t.Fatalf("Claims() = %v", c)
 		}
 	})
 }

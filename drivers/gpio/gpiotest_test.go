@@ -18,11 +18,9 @@ package gpio
 //     driver waits with a bounded, positive timeout, which these tests
 //     check.
 //   - Pin.Clock is set on the first WaitForEdge if nil; only the driver's
-//     watch goroutine calls WaitForEdge, so the tests leave it alone.
+//     waiter calls WaitForEdge, so the tests leave it alone.
 
 import (
-	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -32,62 +30,81 @@ import (
 
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/gpio/gpiotest"
-	"periph.io/x/conn/v3/i2c"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
 )
 
-// spyPin is a gpiotest.Pin that records what the driver asks of it.
+// spyPin is a gpiotest.Pin that records what the driver asks of it, and
+// wakes the test at each call.
 type spyPin struct {
 	*gpiotest.Pin
 
-	mu    sync.Mutex
-	outs  []gpio.Level
-	ins   []gpio.Edge
-	pulls []gpio.Pull
-	reads int
-	waits []time.Duration
+	mu      sync.Mutex
+	outs    []gpio.Level
+	ins     []gpio.Edge
+	pulls   []gpio.Pull
+	reads   int
+	waits   []time.Duration
+	changed chan struct{} // closed and replaced at each call
 }
 
 func newSpyPin(name string, edges chan gpio.Level) *spyPin {
-	return &spyPin{Pin: &gpiotest.Pin{N: name, EdgesChan: edges}}
+	return &spyPin{Pin: &gpiotest.Pin{N: name, EdgesChan: edges}, changed: make(chan struct{})}
+}
+
+// note records a call with f and wakes the test.
+func (p *spyPin) note(f func()) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f()
+	close(p.changed)
+	p.changed = make(chan struct{})
 }
 
 func (p *spyPin) Out(l gpio.Level) error {
-	p.mu.Lock()
-	p.outs = append(p.outs, l)
-	p.mu.Unlock()
+	p.note(func() { p.outs = append(p.outs, l) })
 	return p.Pin.Out(l)
 }
 
 func (p *spyPin) In(pull gpio.Pull, edge gpio.Edge) error {
-	p.mu.Lock()
-	p.ins = append(p.ins, edge)
-	p.pulls = append(p.pulls, pull)
-	p.mu.Unlock()
+	p.note(func() {
+		p.ins = append(p.ins, edge)
+		p.pulls = append(p.pulls, pull)
+	})
 	return p.Pin.In(pull, edge)
 }
 
 func (p *spyPin) Read() gpio.Level {
-	p.mu.Lock()
-	p.reads++
-	p.mu.Unlock()
-	return p.Pin.Read()
+	l := p.Pin.Read()
+	p.note(func() { p.reads++ })
+	return l
 }
 
 func (p *spyPin) WaitForEdge(timeout time.Duration) bool {
-	p.mu.Lock()
-	p.waits = append(p.waits, timeout)
-	p.mu.Unlock()
+	p.note(func() { p.waits = append(p.waits, timeout) })
 	return p.Pin.WaitForEdge(timeout)
 }
 
-// Reads returns how many times the driver read the pin.
-func (p *spyPin) Reads() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.reads
+// until waits until cond holds of the pin's record, checked at each call
+// of the driver, or fails the test saying what it waited for.
+func (p *spyPin) until(t *testing.T, what string, cond func(outs []gpio.Level, reads int, waits []time.Duration) bool) {
+	t.Helper()
+	timeout := time.After(deadline)
+	for {
+		p.mu.Lock()
+		ch := p.changed
+		p.mu.Unlock()
+		outs, _, _, reads, waits := p.record()
+		if cond(outs, reads, waits) {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("waited %v for %s; outs %v, reads %d, %d waits for an edge", deadline, what, outs, reads, len(waits))
+		}
+	}
 }
 
 // level returns Pin.L, under the pin's lock as gpiotest asks.
@@ -125,7 +142,7 @@ func (p *spyPin) record() (outs []gpio.Level, ins []gpio.Edge, pulls []gpio.Pull
 }
 
 // pinHost is a drivers.Host whose GPIO lines are gpiotest pins and which
-// has nothing else.
+// has nothing else: no PWM, no I2C.
 type pinHost struct {
 	pins  map[string]gpio.PinIO
 	clock drivers.Clock // nil: the system clock
@@ -148,11 +165,6 @@ func (h *pinHost) GPIO(name string) (gpio.PinIO, error) {
 	return p, nil
 }
 
-func (h *pinHost) I2C(string) (i2c.Bus, error) { return nil, errors.New("pinHost: no I2C") }
-func (h *pinHost) Serial(string, drivers.SerialMode) (drivers.Port, error) {
-	return nil, errors.New("pinHost: no serial ports")
-}
-
 func (h *pinHost) Clock() drivers.Clock {
 	if h.clock != nil {
 		return h.clock
@@ -169,7 +181,7 @@ func TestGPIOTestOutput(t *testing.T) {
 	for _, tc := range []struct {
 		cfg      string
 		open     gpio.Level   // after Open
-		commands []bool       // Set, in order
+		commands []bool       // ON or OFF, in order
 		levels   []gpio.Level // after each command
 		close    gpio.Level   // after Close
 	}{
@@ -184,7 +196,7 @@ func TestGPIOTestOutput(t *testing.T) {
 			// The line starts at the other level, so that Open must set it.
 			pin.setLevel(!tc.open)
 			d := newDevice(t, "door", outputSrc(tc.cfg))
-			drivertest.Open(t, d, newPinHost(pin))
+			w := drivertest.Open(t, d, newPinHost(pin))
 			if got := pin.level(); got != tc.open {
 				t.Errorf("after Open Pin.L = %v, want %v", got, tc.open)
 			}
@@ -192,14 +204,18 @@ func TestGPIOTestOutput(t *testing.T) {
 				t.Errorf("Open called Out with %v and In %d times; want one Out(%v), which makes the line an output at that level", outs, len(ins), tc.open)
 			}
 			for i, on := range tc.commands {
-				if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(on)); err != nil {
-					t.Fatalf("Set(%t): %v", on, err)
+				c := command(drivers.ActionOff)
+				if on {
+					c = command(drivers.ActionOn)
+				}
+				if err := w.Command(t, EntityRelay, c); err != nil {
+					t.Fatalf("%v: %v", c, err)
 				}
 				if got := pin.level(); got != tc.levels[i] {
-					t.Errorf("after Set(%t) Pin.L = %v, want %v", on, got, tc.levels[i])
+					t.Errorf("after %v Pin.L = %v, want %v", c, got, tc.levels[i])
 				}
 			}
-			if err := d.Close(); err != nil {
+			if err := w.Close(t); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
 			if got := pin.level(); got != tc.close {
@@ -209,6 +225,24 @@ func TestGPIOTestOutput(t *testing.T) {
 				t.Errorf("the driver read the output %d times and called In %d times; either turns a character-device line into an input", reads, len(ins))
 			}
 		})
+	}
+}
+
+// TestGPIOTestPulse makes a pulse on a gpiotest pin, on the real clock.
+func TestGPIOTestPulse(t *testing.T) {
+	pin := newSpyPin("GPIO23", nil)
+	pin.setLevel(gpio.High)
+	d := newDevice(t, "gate", "pin = \"GPIO23\"\nmode = \"output\"\npulse = \"2ms\"\ninverted = true")
+	w := drivertest.Open(t, d, newPinHost(pin))
+	if err := w.Command(t, EntityPulse, press); err != nil {
+		t.Fatal(err)
+	}
+	pin.until(t, "the end of the pulse", func(outs []gpio.Level, _ int, _ []time.Duration) bool { return len(outs) >= 3 })
+	if outs, ins, _, reads, _ := pin.record(); !slices.Equal(outs, []gpio.Level{gpio.High, gpio.Low, gpio.High}) || len(ins) != 0 || reads != 0 {
+		t.Errorf("Out %v, In %v, %d reads; want Out [High Low High] (inverted), and neither In nor Read", outs, ins, reads)
+	}
+	if got := pin.level(); got != gpio.High {
+		t.Errorf("after the pulse Pin.L = %v, want High (off, inverted)", got)
 	}
 }
 
@@ -226,15 +260,14 @@ func TestGPIOTestInputEdges(t *testing.T) {
 		{"debounce = \"0s\"\npull = \"down\"", gpio.PullDown, []bool{false, true, false, true}},
 	} {
 		t.Run(tc.cfg, func(t *testing.T) {
-			t.Parallel() // stopping Watch waits out gpiotest's edge timeout
+			t.Parallel() // closing waits out gpiotest's edge timeout
 			pin := newSpyPin("GPIO27", make(chan gpio.Level))
 			d := newDevice(t, "bell", inputSrc(tc.cfg))
-			drivertest.Open(t, d, newPinHost(pin))
+			w := drivertest.Open(t, d, newPinHost(pin))
 			_, ins, pulls, _, _ := pin.record()
 			if !slices.Equal(ins, []gpio.Edge{gpio.BothEdges}) || !slices.Equal(pulls, []gpio.Pull{tc.pull}) {
 				t.Fatalf("In called with edges %v, pulls %v; want both edges with %v", ins, pulls, tc.pull)
 			}
-			w := drivertest.StartWatch(t, d)
 			waitStates(t, w, 1)
 			// Start from the level that the first edge changes.
 			levels := []gpio.Level{gpio.Low, gpio.High, gpio.Low}
@@ -245,18 +278,19 @@ func TestGPIOTestInputEdges(t *testing.T) {
 				pin.edge(t, l)
 				waitStates(t, w, i+2)
 			}
-			if got := states(t, w.Readings()); !slices.Equal(got, tc.want) {
+			if got := inputStates(t, w); !slices.Equal(got, tc.want) {
 				t.Errorf("states %v, want %v", got, tc.want)
 			}
-			if err := w.Stop(t); err != nil {
-				t.Errorf("Watch: %v", err)
+			if err := w.Close(t); err != nil {
+				t.Errorf("Close: %v", err)
 			}
 			outs, _, _, _, waits := pin.record()
 			if len(outs) != 0 {
 				t.Errorf("the driver drove the input: Out %v", outs)
 			}
 			// gpiotest's WaitForEdge(-1) blocks on EdgesChan for ever
-			// and Halt does nothing: only a bounded wait lets Watch stop.
+			// and Halt does nothing: only a bounded wait lets the
+			// waiter stop.
 			for _, d := range waits {
 				if d <= 0 {
 					t.Fatalf("WaitForEdge(%v): the driver must always wait with a bounded, positive timeout", d)
@@ -266,7 +300,7 @@ func TestGPIOTestInputEdges(t *testing.T) {
 	}
 }
 
-// TestGPIOTestInputSettles holds the driver in its debounce delay (a step
+// TestGPIOTestInputSettles holds the waiter in its debounce delay (a step
 // clock) while the level changes without edges, as a bouncing contact's
 // does, and checks that the level read after the delay is what counts.
 func TestGPIOTestInputSettles(t *testing.T) {
@@ -279,14 +313,13 @@ func TestGPIOTestInputSettles(t *testing.T) {
 		{"settles back high", []gpio.Level{gpio.Low, gpio.High}, []bool{true, false}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel() // stopping Watch waits out gpiotest's edge timeout
+			t.Parallel() // closing waits out gpiotest's edge timeout
 			pin := newSpyPin("GPIO27", make(chan gpio.Level))
 			h := newPinHost(pin)
 			clk := newStepClock()
 			h.clock = clk
 			d := newDevice(t, "bell", inputSrc(""))
-			drivertest.Open(t, d, h)
-			w := drivertest.StartWatch(t, d)
+			w := drivertest.Open(t, d, h)
 			waitStates(t, w, 1)
 
 			pin.edge(t, gpio.Low)
@@ -295,10 +328,10 @@ func TestGPIOTestInputSettles(t *testing.T) {
 				pin.setLevel(l)
 			}
 			clk.release(t)
-			// The driver reads the settled level once (its first read
-			// was the initial state). Until then it drains edges, and
-			// would swallow the next one.
-			waitReads(t, pin, 2)
+			// The worker reads the settled level once (its first read
+			// was the initial state). Until then the waiter drains
+			// edges, and would swallow the next one.
+			pin.until(t, "the settled level read", func(_ []gpio.Level, reads int, _ []time.Duration) bool { return reads >= 2 })
 			// A clean change to the other level shows what the
 			// bounce reported: nothing more than the settled level.
 			next := !tc.during[len(tc.during)-1]
@@ -321,11 +354,10 @@ func TestGPIOTestInputPolls(t *testing.T) {
 	clk := newStepClock()
 	h.clock = clk
 	d := newDevice(t, "bell", inputSrc(""))
-	drivertest.Open(t, d, h)
+	w := drivertest.Open(t, d, h)
 	if _, ins, _, _, _ := pin.record(); !slices.Equal(ins, []gpio.Edge{gpio.BothEdges, gpio.NoEdge}) {
 		t.Fatalf("In called with edges %v, want both edges, refused, then none", ins)
 	}
-	w := drivertest.StartWatch(t, d)
 	if got := waitStates(t, w, 1); got[0] != true {
 		t.Fatalf("first state %v, want ON: the pull-up holds the line High", got)
 	}
@@ -338,8 +370,8 @@ func TestGPIOTestInputPolls(t *testing.T) {
 		t.Errorf("states %v, want [true false]", got)
 	}
 	clk.asleep(t, DefaultFallbackPoll)
-	if err := w.Stop(t); err != nil {
-		t.Errorf("Watch: %v", err)
+	if err := w.Close(t); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 	if _, _, _, _, waits := pin.record(); len(waits) != 0 {
 		t.Errorf("the driver waited for edges %v on a line without edge detection", waits)
@@ -349,38 +381,17 @@ func TestGPIOTestInputPolls(t *testing.T) {
 	}
 }
 
-// TestGPIOTestInputStops cancels Watch while it waits for an edge that
-// never comes: gpiotest's Halt does not interrupt the wait, so Watch must
-// return by itself once its bounded wait ends.
-func TestGPIOTestInputStops(t *testing.T) {
-	for _, how := range []string{"cancel", "close"} {
-		t.Run(how, func(t *testing.T) {
-			t.Parallel() // stopping Watch waits out gpiotest's edge timeout
-			pin := newSpyPin("GPIO27", make(chan gpio.Level))
-			d := newDevice(t, "bell", inputSrc(""))
-			drivertest.Open(t, d, newPinHost(pin))
-			w := drivertest.StartWatch(t, d)
-			waitStates(t, w, 1)
-			waitWaits(t, pin, 1)
-			if err := stopBy(t, how, d, w); err != nil {
-				t.Errorf("Watch returned %v, want nil", err)
-			}
-		})
-	}
-}
-
-// waitWaits waits until the driver has called WaitForEdge n times.
-func waitWaits(t *testing.T, pin *spyPin, n int) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for {
-		if _, _, _, _, waits := pin.record(); len(waits) >= n {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("the driver did not wait for an edge within %v", deadline)
-		}
-		time.Sleep(time.Millisecond)
+// TestGPIOTestInputCloses closes the device while its waiter waits for an
+// edge that never comes: gpiotest's Halt does not interrupt the wait, so
+// the waiter must return by itself once its bounded wait ends.
+func TestGPIOTestInputCloses(t *testing.T) {
+	pin := newSpyPin("GPIO27", make(chan gpio.Level))
+	d := newDevice(t, "bell", inputSrc(""))
+	w := drivertest.Open(t, d, newPinHost(pin))
+	waitStates(t, w, 1)
+	pin.until(t, "a wait for an edge", func(_ []gpio.Level, _ int, waits []time.Duration) bool { return len(waits) >= 1 })
+	if err := w.Close(t); err != nil {
+		t.Errorf("Close: %v", err)
 	}
 }
 
@@ -393,11 +404,13 @@ func TestGPIOTestConformance(t *testing.T) {
 		pin  *spyPin
 	}{
 		{"output", outputSrc(""), newSpyPin("GPIO17", nil)},
+		{"pulse", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"1ms\"", newSpyPin("GPIO17", nil)},
 		{"input", inputSrc(""), newSpyPin("GPIO27", make(chan gpio.Level))},
 		{"input without edges", inputSrc(""), newSpyPin("GPIO27", nil)},
+		{"press", pressSrc(""), newSpyPin("GPIO27", make(chan gpio.Level))},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel() // stopping Watch waits out gpiotest's edge timeout
+			t.Parallel() // closing waits out gpiotest's edge timeout
 			drivertest.Conformance(t, newDevice(t, "dev", tc.src), newPinHost(tc.pin))
 		})
 	}

@@ -3,12 +3,14 @@ package gpio
 import (
 	"context"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
@@ -27,19 +29,28 @@ func newDevice(t *testing.T, id, src string) drivers.Device {
 }
 
 // testHost is the simulated board with the seams a test needs: a clock it
-// controls, a logger it reads and lines it can wrap to misbehave.
+// controls, a logger it reads and lines it can wrap to misbehave or to
+// watch what the driver does.
 type testHost struct {
 	*sim.Host
-	clock drivers.Clock // nil: the simulated board's
-	logs  *logRecorder
-	wrap  func(gpio.PinIO) gpio.PinIO // nil: the simulated line itself
+	clock   drivers.Clock // nil: the simulated board's
+	logs    *logRecorder
+	wrap    func(gpio.PinIO) gpio.PinIO   // nil: the simulated line itself
+	wrapPWM func(gpio.PinOut) gpio.PinOut // nil: the simulated line itself
+	// provided maps lines another device provides ("relays/GPA0") to
+	// lines of the board, as the agent's host does for a provider's lines.
+	provided map[string]string
 }
 
 func newTestHost(t *testing.T) *testHost {
 	return &testHost{Host: drivertest.Host(t), logs: &logRecorder{}}
 }
 
+// GPIO implements drivers.GPIOHost.
 func (h *testHost) GPIO(name string) (gpio.PinIO, error) {
+	if board, ok := h.provided[name]; ok {
+		name = board
+	}
 	p, err := h.Host.GPIO(name)
 	if err != nil || h.wrap == nil {
 		return p, err
@@ -47,6 +58,16 @@ func (h *testHost) GPIO(name string) (gpio.PinIO, error) {
 	return h.wrap(p), nil
 }
 
+// PWM implements drivers.PWMHost.
+func (h *testHost) PWM(name string) (gpio.PinOut, error) {
+	p, err := h.Host.PWM(name)
+	if err != nil || h.wrapPWM == nil {
+		return p, err
+	}
+	return h.wrapPWM(p), nil
+}
+
+// Clock implements drivers.Host.
 func (h *testHost) Clock() drivers.Clock {
 	if h.clock != nil {
 		return h.clock
@@ -54,6 +75,7 @@ func (h *testHost) Clock() drivers.Clock {
 	return h.Host.Clock()
 }
 
+// Logger implements drivers.Host.
 func (h *testHost) Logger() *slog.Logger { return slog.New(h.logs) }
 
 // logRecorder is a slog.Handler that keeps the messages logged.
@@ -86,8 +108,8 @@ func (r *logRecorder) count(s string) int {
 }
 
 // stepClock is a clock whose Sleep blocks until the test releases it, so a
-// test decides exactly what happens on the line during a debounce delay or
-// between two polls.
+// test decides exactly what happens on the line during a debounce delay,
+// between two polls or during a pulse.
 type stepClock struct {
 	sleeps chan time.Duration
 	wake   chan struct{}
@@ -136,35 +158,160 @@ func (c *stepClock) release(t *testing.T) {
 	}
 }
 
-// states returns the on/off states in readings, checking that each
-// reading is an on/off of the input entity.
-func states(t *testing.T, rs []drivers.Reading) []bool {
+// watched is a line that records what the driver does to it and wakes the
+// test at each call, so that a test waits for the driver's next step on
+// the line rather than for time to pass.
+type watched struct {
+	gpio.PinIO
+
+	mu      sync.Mutex
+	outs    []gpio.Level
+	pwms    []pwmCall
+	reads   int
+	halts   int
+	changed chan struct{} // closed and replaced at each call
+}
+
+// pwmCall is one call of PWM.
+type pwmCall struct {
+	Duty gpio.Duty
+	Freq physic.Frequency
+}
+
+func watch(p gpio.PinIO) *watched {
+	return &watched{PinIO: p, changed: make(chan struct{})}
+}
+
+// note records a call with f and wakes the waiters.
+func (w *watched) note(f func()) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	f()
+	close(w.changed)
+	w.changed = make(chan struct{})
+}
+
+func (w *watched) Out(l gpio.Level) error {
+	err := w.PinIO.Out(l)
+	w.note(func() { w.outs = append(w.outs, l) })
+	return err
+}
+
+func (w *watched) PWM(d gpio.Duty, f physic.Frequency) error {
+	err := w.PinIO.PWM(d, f)
+	w.note(func() { w.pwms = append(w.pwms, pwmCall{d, f}) })
+	return err
+}
+
+func (w *watched) Read() gpio.Level {
+	l := w.PinIO.Read()
+	w.note(func() { w.reads++ })
+	return l
+}
+
+func (w *watched) Halt() error {
+	err := w.PinIO.Halt()
+	w.note(func() { w.halts++ })
+	return err
+}
+
+// Outs returns the levels the driver set with Out, in order.
+func (w *watched) Outs() []gpio.Level {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.outs)
+}
+
+// PWMs returns the driver's PWM calls, in order.
+func (w *watched) PWMs() []pwmCall {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return slices.Clone(w.pwms)
+}
+
+// Reads returns how many times the driver read the line.
+func (w *watched) Reads() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.reads
+}
+
+// until waits until cond holds of the line's record, checked at each call
+// of the driver, or fails the test saying what it waited for.
+func (w *watched) until(t *testing.T, what string, cond func(w *watched) bool) {
 	t.Helper()
-	out := make([]bool, len(rs))
-	for i, r := range rs {
-		if r.Entity != EntityInput || r.Value.Kind != drivers.ValueBool {
-			t.Fatalf("emit %d: %q = %v, want an on/off of %q", i, r.Entity, r.Value, EntityInput)
+	timeout := time.After(deadline)
+	for {
+		w.mu.Lock()
+		ch := w.changed
+		w.mu.Unlock()
+		if cond(w) {
+			return
 		}
-		out[i] = r.Value.Bool
+		select {
+		case <-ch:
+		case <-timeout:
+			t.Fatalf("waited %v for %s; outs %v, PWM %v, reads %d", deadline, what, w.Outs(), w.PWMs(), w.Reads())
+		}
+	}
+}
+
+// watchLines makes h hand out watched lines, and returns them by name as
+// the driver opens them.
+func watchLines(h *testHost) func(name string) *watched {
+	var mu sync.Mutex
+	lines := map[string]*watched{}
+	get := func(p gpio.PinIO) *watched {
+		mu.Lock()
+		defer mu.Unlock()
+		w, ok := lines[p.Name()]
+		if !ok {
+			w = watch(p)
+			lines[p.Name()] = w
+		}
+		return w
+	}
+	h.wrap = func(p gpio.PinIO) gpio.PinIO { return get(p) }
+	h.wrapPWM = func(p gpio.PinOut) gpio.PinOut {
+		pio, ok := p.(gpio.PinIO)
+		if !ok {
+			return p
+		}
+		return get(pio)
+	}
+	return func(name string) *watched {
+		l := h.Line(name)
+		if l == nil {
+			return nil
+		}
+		return get(l)
+	}
+}
+
+// wantLevel is the level a line must show: High for ON, Low for ON on an
+// active-low (inverted) line. It is spelled out here rather than taken
+// from the driver so that the tests check the driver's mapping.
+func wantLevel(on, inverted bool) gpio.Level {
+	switch {
+	case on && !inverted, !on && inverted:
+		return gpio.High
+	}
+	return gpio.Low
+}
+
+// bools returns the on/off of each value, failing the test for a value
+// that is no on/off.
+func bools(t *testing.T, vs []drivers.Value) []bool {
+	t.Helper()
+	out := make([]bool, len(vs))
+	for i, v := range vs {
+		if v.Kind != drivers.ValueBool {
+			t.Fatalf("state %d is %v, want an on/off", i, v)
+		}
+		out[i] = v.Bool
 	}
 	return out
 }
 
-// waitStates waits until w emitted n states and returns them all.
-func waitStates(t *testing.T, w *drivertest.Watch, n int) []bool {
-	t.Helper()
-	return states(t, w.WaitFor(t, n))
-}
-
-// stopBy ends a running Watch the way how says — "cancel" its context or
-// "close" the device — and returns what Watch returned.
-func stopBy(t *testing.T, how string, d drivers.Device, w *drivertest.Watch) error {
-	t.Helper()
-	if how == "cancel" {
-		return w.Stop(t)
-	}
-	if err := d.Close(); err != nil {
-		t.Fatalf("Close: %v", err)
-	}
-	return w.Wait(t)
-}
+// command is a command with no value.
+func command(a drivers.Action) drivers.Command { return drivers.Command{Action: a} }

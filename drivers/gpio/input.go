@@ -170,7 +170,7 @@ func (d *Input) Handle(ctx context.Context, ev any) error {
 		}
 		e.changed <- changed
 	case edgesFailed:
-		if e.gen == d.gen {
+		if e.gen == d.gen && d.line != nil {
 			d.fallback("WaitForEdge returns at once without an edge")
 		}
 	}

@@ -1,7 +1,6 @@
 package gpio
 
 import (
-	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -19,8 +18,37 @@ func inputSrc(extra string) string {
 	return "pin = \"GPIO27\"\nmode = \"input\"\n" + extra
 }
 
-// TestInputInitialState checks the first reading of Watch: the level the
-// line has with its pull and whatever drives it, through inverted.
+func pressSrc(extra string) string {
+	return inputSrc("report = \"press\"\n" + extra)
+}
+
+// inputStates returns every state the input reported, in order.
+func inputStates(t *testing.T, w *drivertest.Worker) []bool {
+	t.Helper()
+	return bools(t, w.States(EntityInput))
+}
+
+// waitStates waits until the input has reported n states and returns
+// them.
+func waitStates(t *testing.T, w *drivertest.Worker, n int) []bool {
+	t.Helper()
+	w.WaitFor(t, fmt.Sprintf("%d states of %q", n, EntityInput), func(w *drivertest.Worker) bool {
+		return len(w.States(EntityInput)) >= n
+	})
+	return inputStates(t, w)
+}
+
+// waitEvents waits until the input has fired n events and returns them.
+func waitEvents(t *testing.T, w *drivertest.Worker, n int) []string {
+	t.Helper()
+	w.WaitFor(t, fmt.Sprintf("%d events of %q", n, EntityPress), func(w *drivertest.Worker) bool {
+		return len(w.Events(EntityPress)) >= n
+	})
+	return w.Events(EntityPress)
+}
+
+// TestInputInitialState checks the state Open reports: the level the line
+// has with its pull and whatever drives it, through inverted.
 func TestInputInitialState(t *testing.T) {
 	for _, tc := range []struct {
 		cfg      string
@@ -47,13 +75,12 @@ func TestInputInitialState(t *testing.T) {
 				line.Drive(gpio.Low)
 			}
 			d := newDevice(t, "bell", inputSrc(tc.cfg))
-			drivertest.Open(t, d, h)
+			w := drivertest.Open(t, d, h)
 			if line.IsOutput() || line.Pull() != tc.wantPull {
 				t.Errorf("after Open: output %t, pull %v; want an input with pull %v", line.IsOutput(), line.Pull(), tc.wantPull)
 			}
-			w := drivertest.StartWatch(t, d)
-			if got := waitStates(t, w, 1); got[0] != tc.want {
-				t.Errorf("first state %t, want %t", got[0], tc.want)
+			if got := inputStates(t, w); !slices.Equal(got, []bool{tc.want}) {
+				t.Errorf("Open reported %v, want [%t]", got, tc.want)
 			}
 		})
 	}
@@ -74,18 +101,17 @@ func TestInputEdges(t *testing.T) {
 			h := newTestHost(t)
 			line := h.Line("GPIO27")
 			d := newDevice(t, "bell", inputSrc(tc.cfg))
-			drivertest.Open(t, d, h)
-			w := drivertest.StartWatch(t, d)
+			w := drivertest.Open(t, d, h)
 			waitStates(t, w, 1)
 			for i, l := range []gpio.Level{gpio.Low, gpio.High, gpio.Low} {
 				line.Drive(l)
 				waitStates(t, w, i+2)
 			}
-			if got := states(t, w.Readings()); !slices.Equal(got, tc.want) {
+			if got := inputStates(t, w); !slices.Equal(got, tc.want) {
 				t.Errorf("states %v, want %v", got, tc.want)
 			}
-			if err := w.Stop(t); err != nil {
-				t.Errorf("Watch returned %v after its context was cancelled, want nil", err)
+			if err := w.Close(t); err != nil {
+				t.Errorf("Close: %v", err)
 			}
 			if line.IsOutput() {
 				t.Error("the driver made the input an output")
@@ -94,7 +120,7 @@ func TestInputEdges(t *testing.T) {
 	}
 }
 
-// TestInputDebounce bounces the contact while the driver waits out the
+// TestInputDebounce bounces the contact while the waiter waits out the
 // debounce delay (a step clock holds it there) and checks that only the
 // level it settles at is reported, once.
 func TestInputDebounce(t *testing.T) {
@@ -111,26 +137,27 @@ func TestInputDebounce(t *testing.T) {
 			h := newTestHost(t)
 			clk := newStepClock()
 			h.clock = clk
+			lines := watchLines(h)
 			line := h.Line("GPIO27")
 			d := newDevice(t, "bell", inputSrc(""))
-			drivertest.Open(t, d, h)
-			w := drivertest.StartWatch(t, d)
+			w := drivertest.Open(t, d, h)
+			l := lines("GPIO27")
 			waitStates(t, w, 1)
 
 			line.Drive(gpio.Low)
 			clk.asleep(t, DefaultDebounce)
-			for _, l := range tc.bounce {
-				line.Drive(l)
+			for _, lv := range tc.bounce {
+				line.Drive(lv)
 			}
 			last := gpio.Low
 			if len(tc.bounce) > 0 {
 				last = tc.bounce[len(tc.bounce)-1]
 			}
 			clk.release(t)
-			// The driver reads the settled level once (its first read
+			// The worker reads the settled level once (its first read
 			// was the initial state); a change after that read is a new
 			// change, not part of the bounce.
-			waitReads(t, line, 2)
+			l.until(t, "the settled level read", func(l *watched) bool { return l.Reads() >= 2 })
 
 			// A later, clean change shows the bounce produced nothing
 			// more than the states wanted.
@@ -166,29 +193,34 @@ func (p haltOnly) Halt() error {
 	return p.PinIO.Halt()
 }
 
-// TestInputStop checks that cancelling Watch's context, or closing the
-// device, ends Watch, interrupting a pending edge wait with Halt.
-func TestInputStop(t *testing.T) {
-	for _, how := range []string{"cancel", "close"} {
-		t.Run(how, func(t *testing.T) {
-			h := newTestHost(t)
-			h.wrap = func(p gpio.PinIO) gpio.PinIO { return haltOnly{p, new(sync.Once), make(chan struct{})} }
-			d := newDevice(t, "bell", inputSrc(""))
-			drivertest.Open(t, d, h)
-			w := drivertest.StartWatch(t, d)
-			waitStates(t, w, 1)
-			if err := stopBy(t, how, d, w); err != nil {
-				t.Errorf("Watch returned %v, want nil", err)
-			}
-		})
+// TestInputClose checks that closing the device ends its waiter, which
+// interrupts its pending edge wait with Halt rather than waiting it out.
+func TestInputClose(t *testing.T) {
+	h := newTestHost(t)
+	halted := make(chan struct{})
+	once := new(sync.Once)
+	h.wrap = func(p gpio.PinIO) gpio.PinIO { return haltOnly{p, once, halted} }
+	d := newDevice(t, "bell", inputSrc(""))
+	w := drivertest.Open(t, d, h)
+	waitStates(t, w, 1)
+	if err := w.Close(t); err != nil {
+		t.Errorf("Close: %v", err)
+	}
+	select {
+	case <-halted:
+	case <-time.After(deadline):
+		t.Fatal("the waiter's edge wait was never interrupted with Halt")
 	}
 }
 
-func TestInputWatchNotOpen(t *testing.T) {
+func TestInputHandleNotOpen(t *testing.T) {
 	d := newDevice(t, "bell", inputSrc(""))
-	err := d.(drivers.Watcher).Watch(context.Background(), func(drivers.Reading) { t.Error("emitted before Open") })
-	if err == nil || !strings.HasPrefix(err.Error(), `gpio "bell": `) {
-		t.Errorf("Watch before Open: error %v, want a prefixed error", err)
+	// What a waiter of an earlier opening delivers after Close is
+	// ignored: nothing is read, nothing reported.
+	for _, ev := range []any{settled{}, pollTick{changed: make(chan bool, 1)}, edgesFailed{}, "other"} {
+		if err := d.(drivers.Handler).Handle(t.Context(), ev); err != nil {
+			t.Errorf("Handle(%#v) before Open: %v", ev, err)
+		}
 	}
 }
 
@@ -201,11 +233,14 @@ func (noEdges) WaitForEdge(time.Duration) bool { return false }
 // edgesRefused is a line whose In fails when asked for edge detection.
 type edgesRefused struct {
 	gpio.PinIO
+	mu    *sync.Mutex
 	edges *[]gpio.Edge // every edge mode In was called with
 }
 
 func (p edgesRefused) In(pull gpio.Pull, edge gpio.Edge) error {
+	p.mu.Lock()
 	*p.edges = append(*p.edges, edge)
+	p.mu.Unlock()
 	if edge != gpio.NoEdge {
 		return fmt.Errorf("edge detection not supported on %s", p.Name())
 	}
@@ -213,15 +248,15 @@ func (p edgesRefused) In(pull gpio.Pull, edge gpio.Edge) error {
 }
 
 // TestInputPollingFallback checks that a line that cannot report edges is
-// polled every 100ms, that a change is still debounced, and that the
-// fallback is logged once however often Watch restarts.
+// polled every 100ms by the waiter, that a change is still debounced, and
+// that the fallback is logged once however often the device is reopened.
 func TestInputPollingFallback(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		wrap func(gpio.PinIO) gpio.PinIO
 	}{
 		{"WaitForEdge returns at once", func(p gpio.PinIO) gpio.PinIO { return noEdges{p} }},
-		{"In refuses edges", func(p gpio.PinIO) gpio.PinIO { return edgesRefused{p, new([]gpio.Edge)} }},
+		{"In refuses edges", func(p gpio.PinIO) gpio.PinIO { return edgesRefused{p, new(sync.Mutex), new([]gpio.Edge)} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			h := newTestHost(t)
@@ -229,14 +264,13 @@ func TestInputPollingFallback(t *testing.T) {
 			h.clock, h.wrap = clk, tc.wrap
 			line := h.Line("GPIO27")
 			d := newDevice(t, "bell", inputSrc("inverted = true"))
-			drivertest.Open(t, d, h)
 			for run := range 2 {
-				w := drivertest.StartWatch(t, d)
+				w := drivertest.Open(t, d, h)
 				if got := waitStates(t, w, 1); got[0] != bool(line.Level() == gpio.Low) {
 					t.Fatalf("run %d: first state %t with the line %v", run, got[0], line.Level())
 				}
 				clk.asleep(t, DefaultFallbackPoll)
-				clk.release(t) // nothing changed: no debounce, no emit
+				clk.release(t) // nothing changed: no debounce, no report
 				clk.asleep(t, DefaultFallbackPoll)
 				line.Drive(!line.Level())
 				clk.release(t)
@@ -246,8 +280,8 @@ func TestInputPollingFallback(t *testing.T) {
 				if got[1] != !got[0] {
 					t.Errorf("run %d: states %v, want the change reported", run, got)
 				}
-				if err := w.Stop(t); err != nil {
-					t.Errorf("run %d: Watch: %v", run, err)
+				if err := w.Close(t); err != nil {
+					t.Errorf("run %d: Close: %v", run, err)
 				}
 			}
 			if n := h.logs.count("polling"); n != 1 {
@@ -257,21 +291,52 @@ func TestInputPollingFallback(t *testing.T) {
 	}
 }
 
+// TestInputPollBounce checks that a polled change the second read does not
+// confirm is not reported.
+func TestInputPollBounce(t *testing.T) {
+	h := newTestHost(t)
+	clk := newStepClock()
+	h.clock = clk
+	lines := watchLines(h)
+	line := h.Line("GPIO27")
+	d := newDevice(t, "bell", inputSrc(`poll = "250ms"`))
+	w := drivertest.Open(t, d, h)
+	l := lines("GPIO27")
+	clk.asleep(t, 250*time.Millisecond)
+	line.Drive(gpio.Low)
+	clk.release(t)
+	clk.asleep(t, DefaultDebounce)
+	line.Drive(gpio.High) // back before the second read
+	clk.release(t)
+	clk.asleep(t, 250*time.Millisecond)
+	if err := w.Close(t); err != nil {
+		t.Fatal(err)
+	}
+	if n := l.Reads(); n != 3 {
+		t.Errorf("the line was read %d times, want 3 (at Open, at the poll, after the debounce delay)", n)
+	}
+	if got := inputStates(t, w); !slices.Equal(got, []bool{true}) {
+		t.Errorf("states %v, want only the first: the change did not last the debounce delay", got)
+	}
+}
+
 // TestInputPoll checks that a configured poll interval reads the line
 // without asking for edges.
 func TestInputPoll(t *testing.T) {
 	h := newTestHost(t)
 	clk := newStepClock()
+	var mu sync.Mutex
 	var edges []gpio.Edge
 	h.clock = clk
-	h.wrap = func(p gpio.PinIO) gpio.PinIO { return edgesRefused{p, &edges} }
+	h.wrap = func(p gpio.PinIO) gpio.PinIO { return edgesRefused{p, &mu, &edges} }
 	line := h.Line("GPIO27")
 	d := newDevice(t, "bell", inputSrc("poll = \"250ms\"\ndebounce = \"0s\""))
-	drivertest.Open(t, d, h)
+	w := drivertest.Open(t, d, h)
+	mu.Lock()
 	if !slices.Equal(edges, []gpio.Edge{gpio.NoEdge}) {
 		t.Errorf("In was called with edges %v, want only NoEdge", edges)
 	}
-	w := drivertest.StartWatch(t, d)
+	mu.Unlock()
 	waitStates(t, w, 1)
 	clk.asleep(t, 250*time.Millisecond)
 	line.Drive(gpio.Low)
@@ -292,8 +357,7 @@ func TestInputRealPolling(t *testing.T) {
 	h.wrap = func(p gpio.PinIO) gpio.PinIO { return noEdges{p} }
 	line := h.Line("GPIO27")
 	d := newDevice(t, "bell", inputSrc(`debounce = "1ms"`))
-	drivertest.Open(t, d, h)
-	w := drivertest.StartWatch(t, d)
+	w := drivertest.Open(t, d, h)
 	waitStates(t, w, 1)
 	line.Drive(gpio.Low)
 	waitStates(t, w, 2)
@@ -306,20 +370,142 @@ func TestInputRealPolling(t *testing.T) {
 func TestInputOpenUnknownLine(t *testing.T) {
 	h := newTestHost(t)
 	d := newDevice(t, "bell", "pin = \"GPIO40\"\nmode = \"input\"")
-	err := d.Open(context.Background(), h)
+	_, err := drivertest.Start(t, d, h)
 	if err == nil || !strings.HasPrefix(err.Error(), `gpio "bell": `) || !strings.Contains(err.Error(), "GPIO40") {
 		t.Errorf("Open on a missing line: error %v, want one naming the device and the line", err)
 	}
 }
 
-// waitReads waits until the driver has read the line n times.
-func waitReads(t *testing.T, line interface{ Reads() int }, n int) {
-	t.Helper()
-	end := time.Now().Add(deadline)
-	for line.Reads() < n {
-		if time.Now().After(end) {
-			t.Fatalf("the driver read the line %d times, want %d within %v", line.Reads(), n, deadline)
-		}
-		time.Sleep(time.Millisecond)
+// TestInputProvidedLine reads a line that another device provides.
+func TestInputProvidedLine(t *testing.T) {
+	h := newTestHost(t)
+	h.provided = map[string]string{"buttons/GPB3": "GPIO6"}
+	line := h.Line("GPIO6")
+	d := newDevice(t, "bell", "pin = \"buttons/GPB3\"\nmode = \"input\"\ndebounce = \"1ms\"")
+	if got, want := d.(drivers.Claimer).Claims(), []drivers.Resource{drivers.GPIOLine("buttons/GPB3")}; !slices.Equal(got, want) {
+		t.Errorf("Claims() = %v, want %v", got, want)
+	}
+	w := drivertest.Open(t, d, h)
+	line.Drive(gpio.Low)
+	if got := waitStates(t, w, 2); !slices.Equal(got, []bool{true, false}) {
+		t.Errorf("states %v, want [true false]", got)
+	}
+}
+
+// TestPress checks an input with report = "press": no state at all, one
+// "press" each time the input becomes active (here a button to ground,
+// inverted), none when it is let go.
+func TestPress(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  string
+		wrap func(gpio.PinIO) gpio.PinIO
+		// reads is how many reads after a change make sure the driver
+		// has seen it settle: one after an edge; for a polled line, a
+		// poll that may have come just before the change, the poll that
+		// sees it and the read that confirms it.
+		reads int
+	}{
+		{"edges", "inverted = true\ndebounce = \"1ms\"", nil, 1},
+		{"no debounce", "inverted = true\ndebounce = \"0s\"", nil, 1},
+		{"polled", "inverted = true\ndebounce = \"1ms\"\npoll = \"1ms\"", nil, 3},
+		{"polling fallback", "inverted = true\ndebounce = \"1ms\"", func(p gpio.PinIO) gpio.PinIO { return noEdges{p} }, 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newTestHost(t)
+			lines := watchLines(h)
+			if tc.wrap != nil {
+				watching := h.wrap
+				h.wrap = func(p gpio.PinIO) gpio.PinIO { return watching(tc.wrap(p)) }
+			}
+			line := h.Line("GPIO27")
+			d := newDevice(t, "bell", pressSrc(tc.cfg))
+			w := drivertest.Open(t, d, h)
+			l := lines("GPIO27")
+			for i := range 3 {
+				line.Drive(gpio.Low) // pressed
+				waitEvents(t, w, i+1)
+				// Letting go fires nothing; the next press must come
+				// after the driver saw the button let go, or it would
+				// be no change.
+				reads := l.Reads()
+				line.Drive(gpio.High)
+				l.until(t, "the release seen", func(l *watched) bool { return l.Reads() >= reads+tc.reads })
+			}
+			if err := w.Close(t); err != nil {
+				t.Fatal(err)
+			}
+			if got := w.Events(EntityPress); !slices.Equal(got, []string{EventPress, EventPress, EventPress}) {
+				t.Errorf("events %v, want three presses", got)
+			}
+			for _, r := range w.Reports() {
+				if r.Kind != "event" || r.Entity != EntityPress || r.EventType != EventPress {
+					t.Errorf("reported %+v; an input with report = \"press\" reports only press events", r)
+				}
+			}
+		})
+	}
+}
+
+// TestPressHeldAtOpen checks that a button held down when the device
+// opens is no press, and that the next press after letting go is one.
+func TestPressHeldAtOpen(t *testing.T) {
+	h := newTestHost(t)
+	clk := newStepClock()
+	h.clock = clk
+	lines := watchLines(h)
+	line := h.Line("GPIO27")
+	line.Drive(gpio.Low)
+	d := newDevice(t, "bell", pressSrc("inverted = true"))
+	w := drivertest.Open(t, d, h)
+	l := lines("GPIO27")
+	line.Drive(gpio.High)
+	clk.asleep(t, DefaultDebounce)
+	clk.release(t)
+	l.until(t, "the release read", func(l *watched) bool { return l.Reads() >= 2 })
+	line.Drive(gpio.Low)
+	clk.asleep(t, DefaultDebounce)
+	clk.release(t)
+	waitEvents(t, w, 1)
+	if err := w.Close(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Reports(); len(got) != 1 {
+		t.Errorf("reports %+v, want the one press", got)
+	}
+}
+
+// TestPressBounce bounces the button during the debounce delay: one
+// press, whatever the contact did in between.
+func TestPressBounce(t *testing.T) {
+	h := newTestHost(t)
+	clk := newStepClock()
+	h.clock = clk
+	lines := watchLines(h)
+	line := h.Line("GPIO27")
+	d := newDevice(t, "bell", pressSrc("inverted = true"))
+	w := drivertest.Open(t, d, h)
+	l := lines("GPIO27")
+	line.Drive(gpio.Low)
+	clk.asleep(t, DefaultDebounce)
+	for _, lv := range []gpio.Level{gpio.High, gpio.Low, gpio.High, gpio.Low} {
+		line.Drive(lv)
+	}
+	clk.release(t)
+	waitEvents(t, w, 1)
+	// A clean release and press: a second press, and no third.
+	line.Drive(gpio.High)
+	clk.asleep(t, DefaultDebounce)
+	clk.release(t)
+	l.until(t, "the release read", func(l *watched) bool { return l.Reads() >= 3 })
+	line.Drive(gpio.Low)
+	clk.asleep(t, DefaultDebounce)
+	clk.release(t)
+	waitEvents(t, w, 2)
+	if err := w.Close(t); err != nil {
+		t.Fatal(err)
+	}
+	if got := w.Events(EntityPress); !slices.Equal(got, []string{EventPress, EventPress}) {
+		t.Errorf("events %v, want two presses", got)
 	}
 }

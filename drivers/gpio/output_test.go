@@ -4,10 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
 	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/physic"
 
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/drivertest"
@@ -17,17 +19,15 @@ func outputSrc(extra string) string {
 	return "pin = \"GPIO17\"\nmode = \"output\"\n" + extra
 }
 
-// readRelay reads the output device and returns the relay's state.
-func readRelay(t *testing.T, d drivers.Device) bool {
+// relayState returns the relay's latest reported state, failing the test
+// if there is none.
+func relayState(t *testing.T, w *drivertest.Worker) bool {
 	t.Helper()
-	rs, err := d.(drivers.Reader).Read(context.Background())
-	if err != nil {
-		t.Fatalf("Read: %v", err)
+	v, ok := w.State(EntityRelay)
+	if !ok || v.Kind != drivers.ValueBool {
+		t.Fatalf("relay state %v (reported %t), want an on/off", v, ok)
 	}
-	if len(rs) != 1 || rs[0].Entity != EntityRelay || rs[0].Value.Kind != drivers.ValueBool {
-		t.Fatalf("Read = %+v, want one on/off reading of %q", rs, EntityRelay)
-	}
-	return rs[0].Value.Bool
+	return v.Bool
 }
 
 // TestOutputPowerOnNoGlitch checks the start of an output: the line goes
@@ -44,13 +44,13 @@ func TestOutputPowerOnNoGlitch(t *testing.T) {
 					line := h.Line("GPIO17")
 					switch before {
 					case "pulled up": // GPIO0 to GPIO8 of a Pi start like this
-						line.In(gpio.PullUp, gpio.NoEdge)
+						_ = line.In(gpio.PullUp, gpio.NoEdge)
 					case "pulled down":
-						line.In(gpio.PullDown, gpio.NoEdge)
+						_ = line.In(gpio.PullDown, gpio.NoEdge)
 					}
 					startHistory := len(line.History())
 					d := newDevice(t, "door", outputSrc(fmt.Sprintf("power_on = %q\ninverted = %t", powerOn, inverted)))
-					drivertest.Open(t, d, h)
+					w := drivertest.Open(t, d, h)
 
 					on := powerOn == "on"
 					want := wantLevel(on, inverted)
@@ -66,8 +66,8 @@ func TestOutputPowerOnNoGlitch(t *testing.T) {
 							t.Errorf("Open went through %v (output %t); the line must only ever show %v as an output", c.Level, c.Output, want)
 						}
 					}
-					if got := readRelay(t, d); got != on {
-						t.Errorf("Read = %t, want %t", got, on)
+					if got := relayState(t, w); got != on {
+						t.Errorf("Open reported %t, want %t", got, on)
 					}
 					if n := line.Reads(); n != 0 {
 						t.Errorf("the driver read the output line %d times; reading an output turns it into an input", n)
@@ -78,30 +78,35 @@ func TestOutputPowerOnNoGlitch(t *testing.T) {
 	}
 }
 
-// TestOutputSet checks that commands drive the right level, that Set and
-// Read report the commanded state, and that the line is never read.
-func TestOutputSet(t *testing.T) {
+// TestOutputCommand checks that commands drive the right level, that each
+// reports the commanded state, and that the line is never read.
+func TestOutputCommand(t *testing.T) {
 	for _, inverted := range []bool{false, true} {
 		t.Run(fmt.Sprintf("inverted=%t", inverted), func(t *testing.T) {
 			h := newTestHost(t)
 			line := h.Line("GPIO17")
 			d := newDevice(t, "door", outputSrc(fmt.Sprintf("inverted = %t", inverted)))
-			drivertest.Open(t, d, h)
-			s := d.(drivers.Setter)
-			for i, on := range []bool{true, true, false, false, true, false} {
-				got, err := s.Set(context.Background(), EntityRelay, drivers.Bool(on))
-				if err != nil {
-					t.Fatalf("command %d: Set(%t): %v", i, on, err)
+			w := drivertest.Open(t, d, h)
+			cmds := []bool{true, true, false, false, true, false}
+			for i, on := range cmds {
+				c := command(drivers.ActionOff)
+				if on {
+					c = command(drivers.ActionOn)
 				}
-				if !got.Equal(drivers.Bool(on)) {
-					t.Errorf("command %d: Set(%t) = %v, want %v", i, on, got, drivers.Bool(on))
+				if err := w.Command(t, EntityRelay, c); err != nil {
+					t.Fatalf("command %d: %v: %v", i, c, err)
 				}
 				if want := wantLevel(on, inverted); line.Level() != want || !line.IsOutput() {
-					t.Errorf("command %d: Set(%t): line output %t at %v, want output at %v", i, on, line.IsOutput(), line.Level(), want)
+					t.Errorf("command %d: %v: line output %t at %v, want output at %v", i, c, line.IsOutput(), line.Level(), want)
 				}
-				if r := readRelay(t, d); r != on {
-					t.Errorf("command %d: Read = %t after Set(%t)", i, r, on)
+				if r := relayState(t, w); r != on {
+					t.Errorf("command %d: %v: reported %t", i, c, r)
 				}
+			}
+			// Every command reports its state, even one that changes
+			// nothing: the agent deduplicates, the driver does not.
+			if got, want := bools(t, w.States(EntityRelay)), append([]bool{false}, cmds...); !slices.Equal(got, want) {
+				t.Errorf("states %v, want %v", got, want)
 			}
 			for _, c := range line.History() {
 				if !c.Output {
@@ -115,32 +120,35 @@ func TestOutputSet(t *testing.T) {
 	}
 }
 
-func TestOutputSetUnsupported(t *testing.T) {
+func TestOutputCommandUnsupported(t *testing.T) {
 	h := newTestHost(t)
 	line := h.Line("GPIO17")
 	d := newDevice(t, "door", outputSrc(`power_on = "on"`))
-	drivertest.Open(t, d, h)
+	w := drivertest.Open(t, d, h)
 	for _, tc := range []struct {
 		name   string
 		entity string
-		v      drivers.Value
+		c      drivers.Command
 	}{
-		{"number", EntityRelay, drivers.Num(1, "")},
-		{"text", EntityRelay, drivers.Text("ON")},
-		{"nothing", EntityRelay, drivers.Value{}},
-		{"other entity", "light", drivers.Bool(false)},
-		{"input entity", EntityInput, drivers.Bool(false)},
+		{"press", EntityRelay, command(drivers.ActionPress)},
+		{"set", EntityRelay, drivers.Command{Action: drivers.ActionSet, Value: drivers.Num(1, "")}},
+		{"open", EntityRelay, command(drivers.ActionOpen)},
+		{"no action", EntityRelay, drivers.Command{}},
+		{"other entity", "light", command(drivers.ActionOff)},
+		{"input entity", EntityInput, command(drivers.ActionOff)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, err := d.(drivers.Setter).Set(context.Background(), tc.entity, tc.v)
+			// The agent never sends these: call the device directly,
+			// while its worker is idle.
+			err := d.(drivers.Commander).Command(t.Context(), tc.entity, tc.c)
 			if !errors.Is(err, drivers.ErrUnsupported) {
-				t.Fatalf("Set(%q, %v) = %v, %v; want an error wrapping drivers.ErrUnsupported", tc.entity, tc.v, got, err)
+				t.Fatalf("Command(%q, %v) = %v; want an error wrapping drivers.ErrUnsupported", tc.entity, tc.c, err)
 			}
 			if !strings.HasPrefix(err.Error(), `gpio "door": `) {
 				t.Errorf("error %q does not start with the driver and device", err)
 			}
-			if line.Level() != gpio.High || !readRelay(t, d) {
-				t.Errorf("a rejected command changed the relay: line %v, Read %t", line.Level(), readRelay(t, d))
+			if line.Level() != gpio.High || len(w.States(EntityRelay)) != 1 {
+				t.Errorf("a rejected command changed the relay: line %v, states %v", line.Level(), w.States(EntityRelay))
 			}
 		})
 	}
@@ -148,12 +156,9 @@ func TestOutputSetUnsupported(t *testing.T) {
 
 func TestOutputNotOpen(t *testing.T) {
 	d := newDevice(t, "door", outputSrc(""))
-	if _, err := d.(drivers.Reader).Read(context.Background()); err == nil {
-		t.Error("Read before Open: no error")
-	}
-	_, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(true))
-	if err == nil || errors.Is(err, drivers.ErrUnsupported) {
-		t.Errorf("Set before Open: error %v, want one that is not ErrUnsupported (the command is fine, the device is not ready)", err)
+	err := d.(drivers.Commander).Command(context.Background(), EntityRelay, command(drivers.ActionOn))
+	if err == nil || errors.Is(err, drivers.ErrUnsupported) || !strings.HasPrefix(err.Error(), `gpio "door": `) {
+		t.Errorf("Command before Open: error %v, want a prefixed one that is not ErrUnsupported (the command is fine, the device is not ready)", err)
 	}
 	if err := d.Close(); err != nil {
 		t.Errorf("Close before Open: %v", err)
@@ -182,12 +187,16 @@ func TestOutputOnExit(t *testing.T) {
 			h := newTestHost(t)
 			line := h.Line("GPIO17")
 			d := newDevice(t, "door", outputSrc(fmt.Sprintf("on_exit = %q\ninverted = %t", tc.onExit, tc.inverted)))
-			drivertest.Open(t, d, h)
-			if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(tc.state)); err != nil {
+			w := drivertest.Open(t, d, h)
+			c := command(drivers.ActionOff)
+			if tc.state {
+				c = command(drivers.ActionOn)
+			}
+			if err := w.Command(t, EntityRelay, c); err != nil {
 				t.Fatal(err)
 			}
 			changes := len(line.History())
-			if err := d.Close(); err != nil {
+			if err := w.Close(t); err != nil {
 				t.Fatalf("Close: %v", err)
 			}
 			if want := wantLevel(tc.want, tc.inverted); line.Level() != want || !line.IsOutput() {
@@ -199,8 +208,8 @@ func TestOutputOnExit(t *testing.T) {
 			if err := d.Close(); err != nil {
 				t.Errorf("second Close: %v", err)
 			}
-			if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(true)); err == nil {
-				t.Error("Set after Close: no error")
+			if err := d.(drivers.Commander).Command(context.Background(), EntityRelay, command(drivers.ActionOn)); err == nil {
+				t.Error("Command after Close: no error")
 			}
 			if n := line.Reads(); n != 0 {
 				t.Errorf("the driver read the output line %d times", n)
@@ -209,29 +218,31 @@ func TestOutputOnExit(t *testing.T) {
 	}
 }
 
-// TestOutputReopen checks that reopening after a failure restores the
-// commanded state rather than power_on: a hiccup must not switch the relay.
+// TestOutputReopen checks that opening again after a Close (the agent
+// reopens a device after a failure) restores the commanded state rather
+// than power_on: a hiccup must not switch the relay.
 func TestOutputReopen(t *testing.T) {
 	h := newTestHost(t)
 	line := h.Line("GPIO17")
 	d := newDevice(t, "door", outputSrc(`power_on = "off"`))
-	drivertest.Open(t, d, h)
-	if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(true)); err != nil {
+	w := drivertest.Open(t, d, h)
+	if err := w.Command(t, EntityRelay, command(drivers.ActionOn)); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(t); err != nil {
 		t.Fatal(err)
 	}
 	changes := len(line.History())
-	if err := d.Open(context.Background(), h); err != nil {
-		t.Fatalf("second Open: %v", err)
-	}
-	if line.Level() != gpio.High || !readRelay(t, d) || len(line.History()) != changes {
-		t.Errorf("reopen: line %v, Read %t, changes %+v; want the relay left on", line.Level(), readRelay(t, d), line.History()[changes:])
+	w = drivertest.Open(t, d, h)
+	if line.Level() != gpio.High || !relayState(t, w) || len(line.History()) != changes {
+		t.Errorf("reopen: line %v, reported %v, changes %+v; want the relay left on", line.Level(), w.States(EntityRelay), line.History()[changes:])
 	}
 }
 
 func TestOutputOpenUnknownLine(t *testing.T) {
 	h := newTestHost(t)
 	d := newDevice(t, "door", "pin = \"GPIO99\"\nmode = \"output\"")
-	err := d.Open(context.Background(), h)
+	_, err := drivertest.Start(t, d, h)
 	if err == nil || !strings.HasPrefix(err.Error(), `gpio "door": `) || !strings.Contains(err.Error(), "GPIO99") {
 		t.Errorf("Open on a missing line: error %v, want one naming the device and the line", err)
 	}
@@ -253,35 +264,51 @@ func (p failingOut) Out(l gpio.Level) error {
 	return p.PinIO.Out(l)
 }
 
+func (p failingOut) PWM(d gpio.Duty, f physic.Frequency) error {
+	if *p.fail {
+		return errBusy
+	}
+	return p.PinIO.PWM(d, f)
+}
+
 func TestOutputOutFails(t *testing.T) {
 	h := newTestHost(t)
 	fail := true
 	h.wrap = func(p gpio.PinIO) gpio.PinIO { return failingOut{p, &fail} }
 	d := newDevice(t, "door", outputSrc(`on_exit = "on"`))
-	if err := d.Open(context.Background(), h); !errors.Is(err, errBusy) || !strings.HasPrefix(err.Error(), `gpio "door": `) {
+	if _, err := drivertest.Start(t, d, h); !errors.Is(err, errBusy) || !strings.HasPrefix(err.Error(), `gpio "door": `) {
 		t.Fatalf("Open: error %v, want the line's error, prefixed", err)
 	}
 	fail = false
-	drivertest.Open(t, d, h)
+	w := drivertest.Open(t, d, h)
 	fail = true
-	if _, err := d.(drivers.Setter).Set(context.Background(), EntityRelay, drivers.Bool(true)); !errors.Is(err, errBusy) {
-		t.Errorf("Set: error %v, want the line's error", err)
+	if err := w.Command(t, EntityRelay, command(drivers.ActionOn)); !errors.Is(err, errBusy) {
+		t.Errorf("Command: error %v, want the line's error", err)
 	}
-	if readRelay(t, d) {
-		t.Error("Read reports ON after a Set that failed")
+	if got := bools(t, w.States(EntityRelay)); !slices.Equal(got, []bool{false}) {
+		t.Errorf("states %v after a command that failed, want only the OFF of Open", got)
 	}
-	if err := d.Close(); !errors.Is(err, errBusy) {
+	if err := w.Close(t); !errors.Is(err, errBusy) {
 		t.Errorf("Close: error %v, want the line's error from setting on_exit", err)
 	}
 }
 
-// wantLevel is the level a relay line must show: High for ON, Low for ON
-// on an active-low (inverted) board. It is spelled out here rather than
-// taken from the driver so that the tests check the driver's mapping.
-func wantLevel(on, inverted bool) gpio.Level {
-	switch {
-	case on && !inverted, !on && inverted:
-		return gpio.High
+// TestOutputProvidedLine drives a line that another device provides
+// ("relays/GPA0"): the driver asks the host for it by that name and
+// claims it so.
+func TestOutputProvidedLine(t *testing.T) {
+	h := newTestHost(t)
+	h.provided = map[string]string{"relays/GPA0": "GPIO5"}
+	line := h.Line("GPIO5")
+	d := newDevice(t, "pump", "pin = \"relays/GPA0\"\nmode = \"output\"\ninverted = true")
+	if got, want := d.(drivers.Claimer).Claims(), []drivers.Resource{drivers.GPIOLine("relays/GPA0")}; !slices.Equal(got, want) || got[0].Provider() != "relays" {
+		t.Errorf("Claims() = %v, want %v, provided by relays", got, want)
 	}
-	return gpio.Low
+	w := drivertest.Open(t, d, h)
+	if err := w.Command(t, EntityRelay, command(drivers.ActionOn)); err != nil {
+		t.Fatal(err)
+	}
+	if !line.IsOutput() || line.Level() != gpio.Low {
+		t.Errorf("line output %t at %v, want an output at Low (ON, inverted)", line.IsOutput(), line.Level())
+	}
 }
