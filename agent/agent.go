@@ -185,35 +185,18 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 }
 
 // linkProviders gives each device the devices whose lines or buses it
-// claims; the config loader has checked that they exist and provide them.
+// uses; the config loader has checked that they exist, provide them, and
+// form no cycle.
 func linkProviders(cfg *Config, byID map[string]*device) {
 	for _, dc := range cfg.Devices {
-		c, ok := dc.Device.(drivers.Claimer)
-		if !ok {
-			continue
-		}
 		d := byID[dc.ID]
-		for _, r := range safeClaims(c) {
-			id := r.Provider()
-			p := byID[id]
-			if p == nil || d.host.providers[id] != nil {
-				continue
+		for _, id := range dc.Providers {
+			if p := byID[id]; p != nil && d.host.providers[id] == nil {
+				d.host.providers[id] = p
+				d.providers = append(d.providers, p)
 			}
-			d.host.providers[id] = p
-			d.providers = append(d.providers, p)
 		}
 	}
-}
-
-// safeClaims calls Claims, containing a panic (the config loader reported
-// it already).
-func safeClaims(c drivers.Claimer) (rs []drivers.Resource) {
-	defer func() {
-		if recover() != nil {
-			rs = nil
-		}
-	}()
-	return c.Claims()
 }
 
 // shutdownOrder groups devices (by index) so that each group holds

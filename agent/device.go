@@ -76,7 +76,7 @@ func newDevice(dc DeviceConfig, host drivers.Host, pipe *pipeline, clock clockwo
 	for _, e := range dc.Entities {
 		d.entities[e.ID] = e
 	}
-	pipe.add(dc.ID, dc.Entities)
+	pipe.add(dc.ID, dc.Entities, dc.Disabled)
 	return d
 }
 

@@ -48,9 +48,10 @@ func (o *opened) Event(entity, eventType string) {
 
 // Unavailable implements drivers.Output.
 func (o *opened) Unavailable(entity string, err error) {
-	if o.d.pipe.unavailable(o.d.id, entity) {
+	switch o.d.pipe.unavailable(o.d.id, entity) {
+	case reportTaken:
 		o.d.log.Warn("entity unavailable", "entity", entity, "err", err)
-	} else {
+	case reportUnknown:
 		o.d.log.Warn("driver reported an entity it did not declare unavailable; ignored", "entity", entity, "err", err)
 	}
 }
@@ -117,7 +118,6 @@ func (o *opened) stop() {
 		o.d.log.Warn("a waiter did not return within its grace period after being cancelled; closing the device anyway", "grace", waiterGrace)
 	}
 }
-
 
 // serve runs the worker loop of an open device until ctx is done (nil), a
 // provider goes down (nil), or the device fails (its error): a reopen it

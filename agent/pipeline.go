@@ -30,15 +30,15 @@ func roundStage(decimals int) stage {
 
 // entityState is what the pipeline keeps of one entity.
 type entityState struct {
-	e         drivers.Entity
-	device    string
-	topic     string // state topic; "" for a stateless entity
-	status    string // the entity's availability topic
-	stages    []stage
-	value     drivers.Value // the last value that went through the stages
-	payload   []byte        // the last payload published (or queued)
-	has       bool          // whether value and payload are set
-	available bool          // false after Unavailable, until a State
+	e          drivers.Entity
+	device     string
+	topic      string // state topic; "" for a stateless entity
+	status     string // the entity's availability topic
+	stages     []stage
+	value      drivers.Value // the last value that went through the stages
+	payload    []byte        // the last payload published (or queued)
+	has        bool          // whether value and payload are set
+	available  bool          // false after Unavailable, until a State
 	availKnown bool
 }
 
@@ -56,6 +56,7 @@ type pipeline struct {
 	order    []*entityState
 	devices  map[string]*deviceState
 	devOrder []string
+	disabled map[string]bool // entities the config disables: their reports are dropped
 }
 
 // deviceState is a device's availability as published.
@@ -65,15 +66,19 @@ type deviceState struct {
 }
 
 func newPipeline(node discovery.Node, out *outbox, log *slog.Logger) *pipeline {
-	return &pipeline{node: node, out: out, log: log, entities: map[string]*entityState{}, devices: map[string]*deviceState{}}
+	return &pipeline{node: node, out: out, log: log, entities: map[string]*entityState{}, devices: map[string]*deviceState{}, disabled: map[string]bool{}}
 }
 
 func entityKey(device, entity string) string { return device + "\x00" + entity }
 
-// add registers a device's entities (already validated by discovery).
-func (p *pipeline) add(device string, entities []drivers.Entity) {
+// add registers a device's entities (already validated by discovery) and
+// the ids of those the config disables.
+func (p *pipeline) add(device string, entities []drivers.Entity, disabled []string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	for _, id := range disabled {
+		p.disabled[entityKey(device, id)] = true
+	}
 	p.devices[device] = &deviceState{}
 	p.devOrder = append(p.devOrder, device)
 	for _, e := range entities {
@@ -109,6 +114,9 @@ func (p *pipeline) state(device, entity string, v drivers.Value, force bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	es := p.lookup(device, entity)
+	if es == nil && p.disabled[entityKey(device, entity)] {
+		return
+	}
 	if es == nil || es.topic == "" {
 		p.log.Warn("driver reported a state for an entity that has none or that it did not declare; ignored", "device", device, "entity", entity, "value", v)
 		return
@@ -140,6 +148,9 @@ func (p *pipeline) event(device, entity, eventType string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	es := p.lookup(device, entity)
+	if es == nil && p.disabled[entityKey(device, entity)] {
+		return
+	}
 	if es == nil {
 		p.log.Warn("driver reported an event for an entity it did not declare; ignored", "device", device, "entity", entity, "event_type", eventType)
 		return
@@ -152,19 +163,31 @@ func (p *pipeline) event(device, entity, eventType string) {
 	p.out.put(message{topic: p.node.StateTopic(device, entity), payload: payload, event: true})
 }
 
+// report says what became of a driver's report.
+type report int
+
+const (
+	reportTaken    report = iota
+	reportDisabled        // of an entity the config disables: dropped silently
+	reportUnknown         // of an entity the driver did not declare
+)
+
 // unavailable marks one entity unavailable until its next state.
-func (p *pipeline) unavailable(device, entity string) bool {
+func (p *pipeline) unavailable(device, entity string) report {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	es := p.lookup(device, entity)
 	if es == nil {
-		return false
+		if p.disabled[entityKey(device, entity)] {
+			return reportDisabled
+		}
+		return reportUnknown
 	}
 	if es.available || !es.availKnown {
 		es.available, es.availKnown = false, true
 		p.out.put(message{topic: es.status, payload: []byte(discovery.PayloadOffline), retained: true})
 	}
-	return true
+	return reportTaken
 }
 
 // last returns the entity's last value, for TOGGLE.

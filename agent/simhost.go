@@ -3,7 +3,6 @@ package agent
 import (
 	"fmt"
 
-	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
 )
 
@@ -12,11 +11,7 @@ import (
 // serial port, and the input toggles of [sim].
 func PopulateSim(h *sim.Host, cfg *Config) error {
 	for i, dc := range cfg.Devices {
-		c, ok := dc.Device.(drivers.Claimer)
-		if !ok {
-			continue
-		}
-		if err := sim.Attach(h, dc.Driver, c.Claims(), int64(i+1)); err != nil {
+		if err := sim.Attach(h, dc.Driver, dc.Claims, int64(i+1)); err != nil {
 			return fmt.Errorf("sim: device %q: %w", dc.ID, err)
 		}
 	}
