@@ -20,8 +20,8 @@ func TestConformance(t *testing.T) {
 		})
 	}
 	t.Run("no sensor", func(t *testing.T) {
-		fh := newFiles(machine(t, "testdata/pi4", nil))
-		fh.remove("/sys/class/thermal/thermal_zone0/type")
-		drivertest.Conformance(t, newDevice(t), fh)
+		h := machine(t, "testdata/pi4", nil)
+		h.RemoveFile("/sys/class/thermal/thermal_zone0/type")
+		drivertest.Conformance(t, newDevice(t), h)
 	})
 }

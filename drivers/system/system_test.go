@@ -39,7 +39,7 @@ func statfsFixed(blocks, bfree, bavail uint64) func(string, *unix.Statfs_t) erro
 	}
 }
 
-// setFile gives the simulated machine a file under /proc or /sys.
+// setFile gives the simulated machine a file below /proc or /sys.
 func setFile(h *sim.Host, path, content string) { h.SetFile(path, []byte(content)) }
 
 // machine returns a simulated host whose /proc and /sys hold the files of a
@@ -77,35 +77,22 @@ func machine(t *testing.T, tree string, log *slog.Logger) *sim.Host {
 	return h
 }
 
-// files is a simulated host whose files can vanish, and which records
-// every file the driver reads.
+// files is a simulated host that records every file the driver reads.
 type files struct {
 	*sim.Host
 
 	mu   sync.Mutex
-	gone map[string]bool
 	read []string
 }
 
-func newFiles(h *sim.Host) *files { return &files{Host: h, gone: map[string]bool{}} }
+func newFiles(h *sim.Host) *files { return &files{Host: h} }
 
 // ReadFile implements drivers.FileHost.
 func (f *files) ReadFile(path string) ([]byte, error) {
 	f.mu.Lock()
 	f.read = append(f.read, path)
-	gone := f.gone[path]
 	f.mu.Unlock()
-	if gone {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: fs.ErrNotExist}
-	}
 	return f.Host.ReadFile(path)
-}
-
-// remove makes path vanish.
-func (f *files) remove(path string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.gone[path] = true
 }
 
 // reads returns the files read since the last call.
@@ -456,12 +443,11 @@ func TestNoThermalZone(t *testing.T) {
 		t.Run(tc.setting, func(t *testing.T) {
 			var logs logbuf.Buffer
 			h := machine(t, "testdata/x86", newLogger(&logs))
-			fh := newFiles(h)
 			for _, n := range []string{"0", "1", "2", "10"} {
-				fh.remove("/sys/class/thermal/thermal_zone" + n + "/type")
+				h.RemoveFile("/sys/class/thermal/thermal_zone" + n + "/type")
 			}
 			d := newDevice(t, tc.setting)
-			w := drivertest.Open(t, d, fh)
+			w := drivertest.Open(t, d, h)
 			for i := range 3 {
 				got, unavailable := poll(t, w)
 				if _, ok := got["cpu_temperature"]; ok {
@@ -652,9 +638,9 @@ func TestPollPartialFailure(t *testing.T) {
 	}
 
 	t.Run("vanished file", func(t *testing.T) {
-		fh := newFiles(machine(t, "testdata/pi4", nil))
-		w := drivertest.Open(t, newDevice(t), fh)
-		fh.remove("/proc/uptime")
+		h := machine(t, "testdata/pi4", nil)
+		w := drivertest.Open(t, newDevice(t), h)
+		h.RemoveFile("/proc/uptime")
 		got, unavailable := poll(t, w)
 		if err := unavailable["uptime"]; !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), "/proc/uptime") {
 			t.Fatalf("uptime unavailable with %v, want a not-exist error naming /proc/uptime", err)
@@ -683,11 +669,11 @@ func TestPollPartialFailure(t *testing.T) {
 // TestPollAllFail checks that a poll in which no source reads is an error
 // naming each, and reports nothing.
 func TestPollAllFail(t *testing.T) {
-	fh := newFiles(machine(t, "testdata/pi4", nil))
+	h := machine(t, "testdata/pi4", nil)
 	d := newDevice(t)
-	w := drivertest.Open(t, d, fh)
+	w := drivertest.Open(t, d, h)
 	for _, p := range []string{"/proc/loadavg", "/proc/meminfo", "/proc/uptime", "/sys/class/thermal/thermal_zone0/temp"} {
-		fh.remove(p)
+		h.RemoveFile(p)
 	}
 	d.statfs = func(string, *unix.Statfs_t) error { return unix.EIO }
 	before := len(w.Reports())
