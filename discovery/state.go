@@ -60,7 +60,9 @@ func statePayload(e drivers.Entity, v drivers.Value) (string, error) {
 	if v.Kind == drivers.ValueNone {
 		switch component {
 		case componentLight, componentCover:
-			return unknownJSON(e), nil
+			// Home Assistant reads a null state as unknown. A cover's
+			// position template finds no position and leaves it alone.
+			return `{"state":null}`, nil
 		}
 		return PayloadNone, nil
 	}
@@ -117,16 +119,6 @@ func onOff(on bool) string {
 		return payloadOn
 	}
 	return payloadOff
-}
-
-// unknownJSON is the JSON state Home Assistant reads as unknown.
-func unknownJSON(e drivers.Entity) string {
-	if c, ok := specOf(e).(drivers.Cover); ok && c.Position {
-		// The position template reads the position out of the same
-		// state; a null reads as unknown too, a missing key as an error.
-		return `{"state":null,"position":null}`
-	}
-	return `{"state":null}`
 }
 
 func sensorPayload(s drivers.Sensor, v drivers.Value) (string, error) {

@@ -83,7 +83,7 @@ func TestStatePayload(t *testing.T) {
 		{"cover without position", garageDoor, drivers.CoverState(drivers.CoverClosed, 0), `{"state":"closed"}`, ""},
 		{"cover stopped", garageDoor, drivers.CoverState(drivers.CoverStopped, 70), `{"state":"stopped"}`, ""},
 		{"unknown cover", garageDoor, drivers.Value{}, `{"state":null}`, ""},
-		{"unknown cover with position", blind, drivers.Value{}, `{"state":null,"position":null}`, ""},
+		{"unknown cover with position", blind, drivers.Value{}, `{"state":null}`, ""},
 
 		{"select", mode, drivers.Text("Eco mode"), "Eco mode", ""},
 		{"unknown select", mode, drivers.Value{}, "None", ""},
