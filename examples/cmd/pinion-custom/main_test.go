@@ -16,6 +16,7 @@ import (
 	"periph.io/x/conn/v3/gpio"
 
 	"github.com/pinion-home/pinion/agent"
+	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/examples/relay"
 	"github.com/pinion-home/pinion/examples/sensor"
@@ -36,7 +37,8 @@ func cli(t *testing.T, args ...string) (stdout, stderr string, code int) {
 }
 
 // TestDriversCompiledIn checks what the imports are for: the custom agent
-// has the example drivers and still every built-in one.
+// has the example drivers, each with its description, and still every
+// built-in one.
 func TestDriversCompiledIn(t *testing.T) {
 	out, errs, code := cli(t, "-drivers")
 	if code != 0 {
@@ -46,6 +48,21 @@ func TestDriversCompiledIn(t *testing.T) {
 	for _, want := range []string{relay.DriverName, sensor.DriverName, "gpio", "bme280", "mhz19", "system"} {
 		if !slices.Contains(names, want) {
 			t.Errorf("-drivers lists %q, want it to include %q", names, want)
+		}
+	}
+	for _, tc := range []struct{ name, description string }{
+		{relay.DriverName, relay.Description},
+		{sensor.DriverName, sensor.Description},
+	} {
+		found := false
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && f[0] == tc.name {
+				found = strings.Contains(line, tc.description)
+				break
+			}
+		}
+		if !found {
+			t.Errorf("-drivers does not show %q with its description %q:\n%s", tc.name, tc.description, out)
 		}
 	}
 	for _, tc := range []struct{ driver, sample string }{
@@ -119,7 +136,8 @@ name = "Blinds"
 pins = ["GPIO20", "GPIO21"]
 inverted = true
 interlock = true
-## A poll cannot explain a state seen within the test.
+## The board is not polled, and the agent republishes its states only
+## every hour: a state seen within the test was reported by a command.
 interval = "1h"
 
 [[device]]
@@ -130,21 +148,27 @@ path = %q
 scale = 0.001
 unit = "°C"
 class = "temperature"
+precision = 1
 interval = "200ms"
 `
 
+// sensorPath is the file the sensor reads, which the simulated host
+// serves.
+const sensorPath = "/sys/class/hwmon/hwmon7/temp1_input"
+
+// node is the agent's node, as discovery names it.
+var node = discovery.Node{ID: "custom"}
+
 // uid is the unique id pinion gives an entity of node custom.
-func uid(device, entity string) string { return "pinion_custom_" + device + "_" + entity }
+func uid(device, entity string) string { return node.UniqueID(device, entity) }
 
 // TestAgentRunsExamples runs the custom agent on the simulated board with
 // its embedded broker and a Home Assistant double, and uses both example
 // drivers as Home Assistant does.
 func TestAgentRunsExamples(t *testing.T) {
 	url := brokertest.Embedded(t)
-	temp := filepath.Join(t.TempDir(), "temp")
-	writeFile(t, temp, "48312\n")
 	path := filepath.Join(t.TempDir(), "pinion.toml")
-	writeFile(t, path, fmt.Sprintf(nodeConfig, url, temp))
+	writeFile(t, path, fmt.Sprintf(nodeConfig, url, sensorPath))
 	cfg, err := agent.LoadConfig(path)
 	if err != nil {
 		t.Fatal(err)
@@ -153,6 +177,7 @@ func TestAgentRunsExamples(t *testing.T) {
 	if err := agent.PopulateSim(h, cfg); err != nil {
 		t.Fatal(err)
 	}
+	h.SetFile(sensorPath, []byte("48312\n"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	log := slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -183,6 +208,19 @@ func TestAgentRunsExamples(t *testing.T) {
 		t.Fatalf("Home Assistant would reject discovery:\n%s", strings.Join(p, "\n"))
 	}
 	up, down := h.Line("GPIO20"), h.Line("GPIO21")
+	// command sends payload to a channel as Home Assistant does and waits
+	// for the states it must bring about, in Home Assistant.
+	command := func(t *testing.T, ch, payload string, want map[string]string) {
+		t.Helper()
+		if err := ha.Command(uid("blinds", ch), payload); err != nil {
+			t.Fatal(err)
+		}
+		for _, ch := range []string{"ch1", "ch2"} {
+			if err := ha.WaitState(uid("blinds", ch), want[ch], wait); err != nil {
+				t.Fatalf("after %s to %s: %v", payload, ch, err)
+			}
+		}
+	}
 
 	t.Run("channels start off", func(t *testing.T) {
 		for _, ch := range []string{"ch1", "ch2"} {
@@ -196,59 +234,76 @@ func TestAgentRunsExamples(t *testing.T) {
 	})
 
 	t.Run("interlock reaches Home Assistant", func(t *testing.T) {
-		if err := ha.Command(uid("blinds", "ch1"), "ON"); err != nil {
-			t.Fatal(err)
-		}
-		if err := ha.WaitState(uid("blinds", "ch1"), "ON", wait); err != nil {
-			t.Fatal(err)
-		}
-		if err := ha.Command(uid("blinds", "ch2"), "ON"); err != nil {
-			t.Fatal(err)
-		}
-		// ch1 went off as a side effect of the command to ch2: only the
-		// board's Watch can have told the agent, since the interval is an
-		// hour.
-		for _, s := range []struct{ ch, want string }{{"ch2", "ON"}, {"ch1", "OFF"}} {
-			if err := ha.WaitState(uid("blinds", s.ch), s.want, wait); err != nil {
-				t.Fatal(err)
-			}
-		}
+		command(t, "ch1", "ON", map[string]string{"ch1": "ON", "ch2": "OFF"})
+		// ch1 goes off as a side effect of the command to ch2: only the
+		// board's Command can have told the agent, since the board is not
+		// polled and the interval is an hour.
+		command(t, "ch2", "ON", map[string]string{"ch1": "OFF", "ch2": "ON"})
 		if up.Level() != gpio.High || down.Level() != gpio.Low {
 			t.Fatalf("after ch2 ON: GPIO20 %v, GPIO21 %v; want only ch2 on (Low)", up.Level(), down.Level())
 		}
+		// The agent turns TOGGLE into ON from ch1's last state, OFF,
+		// which the side effect set: the interlock switches ch2 off.
+		command(t, "ch1", "TOGGLE", map[string]string{"ch1": "ON", "ch2": "OFF"})
+		if up.Level() != gpio.Low || down.Level() != gpio.High {
+			t.Fatalf("after ch1 TOGGLE: GPIO20 %v, GPIO21 %v; want only ch1 on (Low)", up.Level(), down.Level())
+		}
+		command(t, "ch1", "OFF", map[string]string{"ch1": "OFF", "ch2": "OFF"})
 		if up.Reads()+down.Reads() != 0 {
 			t.Fatal("the relay lines were read back")
 		}
 	})
 
+	t.Run("commands that do not fit change nothing", func(t *testing.T) {
+		before := len(up.History())
+		for _, payload := range []string{"PRESS", "50", `{"state":"MAYBE"}`, "on please"} {
+			if err := ha.Command(uid("blinds", "ch1"), payload); err != nil {
+				t.Fatal(err)
+			}
+		}
+		// Commands are handled in order, so once this one's states are
+		// in, the ones before it were refused: ch1's line never moved.
+		command(t, "ch2", "ON", map[string]string{"ch1": "OFF", "ch2": "ON"})
+		if changes := up.History()[before:]; len(changes) != 0 {
+			t.Fatalf("commands that do not fit a switch moved ch1's line: %+v", changes)
+		}
+		command(t, "ch2", "OFF", map[string]string{"ch1": "OFF", "ch2": "OFF"})
+	})
+
 	t.Run("sensor follows the file", func(t *testing.T) {
-		if err := ha.WaitState(uid("soc", "value"), "48.312", wait); err != nil {
+		if err := ha.WaitState(uid("soc", "value"), "48.3", wait); err != nil {
 			t.Fatal(err)
 		}
-		writeFile(t, temp, "51000\n")
-		if err := ha.WaitState(uid("soc", "value"), "51", wait); err != nil {
+		h.SetFile(sensorPath, []byte("51234\n"))
+		if err := ha.WaitState(uid("soc", "value"), "51.2", wait); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("sensor goes unavailable and comes back", func(t *testing.T) {
-		writeFile(t, temp, "ERR\n")
+		h.SetFile(sensorPath, []byte("ERR\n"))
 		if err := ha.WaitAvailable(uid("soc", "value"), false, wait); err != nil {
 			t.Fatal(err)
 		}
 		if err := ha.WaitAvailable(uid("blinds", "ch1"), true, wait); err != nil {
 			t.Fatalf("the sensor's failure took the relay board with it: %v", err)
 		}
-		writeFile(t, temp, "50000\n")
+		h.SetFile(sensorPath, []byte("49876\n"))
 		if err := ha.WaitAvailable(uid("soc", "value"), true, wait); err != nil {
 			t.Fatal(err)
 		}
-		if err := ha.WaitState(uid("soc", "value"), "50", wait); err != nil {
+		if err := ha.WaitState(uid("soc", "value"), "49.9", wait); err != nil {
 			t.Fatal(err)
 		}
 	})
 
 	t.Run("exit switches the board off", func(t *testing.T) {
+		if err := ha.Command(uid("blinds", "ch2"), "ON"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitState(uid("blinds", "ch2"), "ON", wait); err != nil {
+			t.Fatal(err)
+		}
 		stop()
 		if up.Level() != gpio.High || down.Level() != gpio.High {
 			t.Fatalf("after exit: GPIO20 %v, GPIO21 %v, want both off (High)", up.Level(), down.Level())
