@@ -74,10 +74,10 @@ func ParseCommand(e drivers.Entity, payload []byte) (Command, error) {
 
 func parseCommand(spec drivers.Spec, payload []byte) (Command, error) {
 	if len(payload) > MaxCommandLen {
-		return Command{}, fmt.Errorf("command of %d bytes is too long (at most %d)", len(payload), MaxCommandLen)
+		return Command{}, fmt.Errorf("the payload of %d bytes is too long (at most %d)", len(payload), MaxCommandLen)
 	}
 	if !utf8.Valid(payload) {
-		return Command{}, fmt.Errorf("command %q is not valid UTF-8", truncate(string(payload)))
+		return Command{}, fmt.Errorf("the payload %q is not valid UTF-8", truncate(string(payload)))
 	}
 	s := trimASCIISpace(string(payload))
 	switch spec := spec.(type) {
@@ -95,7 +95,7 @@ func parseCommand(spec drivers.Spec, payload []byte) (Command, error) {
 	case drivers.Number:
 		if f, ok := parseDecimal(s); ok {
 			if err := checkRange(f, spec.Min, spec.Max); err != nil {
-				return Command{}, fmt.Errorf("command %q: %w", truncate(s), err)
+				return Command{}, fmt.Errorf("%q: %w", truncate(s), err)
 			}
 			return set(drivers.Num(f, spec.Unit)), nil
 		}
@@ -107,13 +107,13 @@ func parseCommand(spec drivers.Spec, payload []byte) (Command, error) {
 			return Command{Command: drivers.Command{Action: drivers.ActionClose}}, nil
 		case equalFoldASCII(s, payloadStop):
 			if spec.NoStop {
-				return Command{}, fmt.Errorf("command %q: this cover cannot be stopped midway", truncate(s))
+				return Command{}, fmt.Errorf("%q: this cover cannot be stopped midway", truncate(s))
 			}
 			return Command{Command: drivers.Command{Action: drivers.ActionStop}}, nil
 		}
 		if f, ok := parseDecimal(s); ok && spec.Position {
 			if err := checkRange(f, 0, 100); err != nil {
-				return Command{}, fmt.Errorf("command %q: position %w", truncate(s), err)
+				return Command{}, fmt.Errorf("%q: position %w", truncate(s), err)
 			}
 			return set(drivers.Num(f, "")), nil
 		}
@@ -122,7 +122,7 @@ func parseCommand(spec drivers.Spec, payload []byte) (Command, error) {
 			return set(drivers.Text(s)), nil
 		}
 	}
-	return Command{}, fmt.Errorf("command %q not understood", truncate(s))
+	return Command{}, fmt.Errorf("%q not understood", truncate(s))
 }
 
 func set(v drivers.Value) Command {
@@ -183,11 +183,11 @@ func parseOnOff(s string, rule brightnessRule) (Command, error) {
 		if c, ok := onOffWord(s); ok {
 			return c, nil
 		}
-		return Command{}, fmt.Errorf("command %q not understood", truncate(s))
+		return Command{}, fmt.Errorf("%q not understood", truncate(s))
 	}
 	members, err := parseFlatObject(s)
 	if err != nil {
-		return Command{}, fmt.Errorf("command %q: %w", truncate(s), err)
+		return Command{}, fmt.Errorf("%q: %w", truncate(s), err)
 	}
 	var c Command
 	var state, level *jsonValue
@@ -200,7 +200,7 @@ func parseOnOff(s string, rule brightnessRule) (Command, error) {
 		}
 	}
 	if state == nil {
-		return Command{}, fmt.Errorf(`command %q: JSON without a "state" key`, truncate(s))
+		return Command{}, fmt.Errorf(`%q: JSON without a "state" key`, truncate(s))
 	}
 	switch state.kind {
 	case jsonBool:
@@ -208,30 +208,30 @@ func parseOnOff(s string, rule brightnessRule) (Command, error) {
 	case jsonString:
 		word := trimASCIISpace(state.s)
 		if strings.HasPrefix(word, "{") {
-			return Command{}, fmt.Errorf(`command %q: nested JSON in "state"`, truncate(s))
+			return Command{}, fmt.Errorf(`%q: nested JSON in "state"`, truncate(s))
 		}
 		var ok bool
 		if c, ok = onOffWord(word); !ok {
-			return Command{}, fmt.Errorf(`command %q: "state" %q not understood`, truncate(s), truncate(state.s))
+			return Command{}, fmt.Errorf(`%q: "state" %q not understood`, truncate(s), truncate(state.s))
 		}
 	default:
-		return Command{}, fmt.Errorf(`command %q: "state" must be a string or a boolean`, truncate(s))
+		return Command{}, fmt.Errorf(`%q: "state" must be a string or a boolean`, truncate(s))
 	}
 	switch {
 	case level == nil || rule == ignoreBrightness:
 		return c, nil
 	case rule == refuseBrightness:
-		return Command{}, fmt.Errorf("command %q: this light cannot be dimmed", truncate(s))
+		return Command{}, fmt.Errorf("%q: this light cannot be dimmed", truncate(s))
 	}
 	if c.Action != drivers.ActionOn {
-		return Command{}, fmt.Errorf(`command %q: a brightness goes only with "state":"ON"`, truncate(s))
+		return Command{}, fmt.Errorf(`%q: a brightness goes only with "state":"ON"`, truncate(s))
 	}
 	if level.kind != jsonNumber {
-		return Command{}, fmt.Errorf(`command %q: "brightness" must be a number from 1 to %d`, truncate(s), maxBrightness)
+		return Command{}, fmt.Errorf(`%q: "brightness" must be a number from 1 to %d`, truncate(s), maxBrightness)
 	}
 	b, err := strconv.ParseFloat(level.s, 64)
 	if err != nil || b != math.Trunc(b) || b < 1 || b > maxBrightness {
-		return Command{}, fmt.Errorf(`command %q: "brightness" %s is not a whole number from 1 to %d (send OFF to switch the light off)`, truncate(s), truncate(level.s), maxBrightness)
+		return Command{}, fmt.Errorf(`%q: "brightness" %s is not a whole number from 1 to %d (send OFF to switch the light off)`, truncate(s), truncate(level.s), maxBrightness)
 	}
 	c.Value = drivers.Num(b, "")
 	return c, nil

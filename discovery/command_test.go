@@ -67,7 +67,7 @@ func TestParseCommand(t *testing.T) {
 		{e: cmdSwitch, in: `{"state":false,"brightness":3}`, want: off()},
 		{e: cmdSwitch, in: `{"state":"ON","brightness":"x","other":1.5}`, want: on()},
 		{e: cmdSwitch, in: " {\"state\":\"ON\"}\n", want: on()},
-		{e: cmdSwitch, in: "", err: `command "" not understood; want ON, OFF, TOGGLE, 1, 0, true, false or {"state":"ON"}`},
+		{e: cmdSwitch, in: "", err: `"" not understood; want ON, OFF, TOGGLE, 1, 0, true, false or {"state":"ON"}`},
 		{e: cmdSwitch, in: "ONN", err: "not understood"},
 		{e: cmdSwitch, in: "2", err: "not understood"},
 		{e: cmdSwitch, in: "yes", err: "not understood"},
@@ -93,7 +93,7 @@ func TestParseCommand(t *testing.T) {
 		{e: cmdSwitch, in: `{"state":"maybe"}`, err: `"state" "maybe" not understood`},
 		{e: cmdSwitch, in: "null", err: "not understood"},
 		{e: cmdSwitch, in: `["ON"]`, err: "not understood"},
-		{e: cmdSwitch, in: strings.Repeat("x", 2000), err: "command of 2000 bytes is too long (at most 1024)"},
+		{e: cmdSwitch, in: strings.Repeat("x", 2000), err: "the payload of 2000 bytes is too long (at most 1024)"},
 		{e: cmdSwitch, in: "ON" + strings.Repeat(" ", 1023), err: "too long"},
 		{e: cmdSwitch, in: "O\xffN", err: "not valid UTF-8"},
 
@@ -126,7 +126,7 @@ func TestParseCommand(t *testing.T) {
 		// Buttons.
 		{e: cmdButton, in: "PRESS", want: action(drivers.ActionPress)},
 		{e: cmdButton, in: "press\n", want: action(drivers.ActionPress)},
-		{e: cmdButton, in: "ON", err: `command "ON" not understood; want PRESS`},
+		{e: cmdButton, in: "ON", err: `"ON" not understood; want PRESS`},
 		{e: cmdButton, in: "", err: "want PRESS"},
 		{e: cmdButton, in: `{"state":"PRESS"}`, err: "want PRESS"},
 
@@ -141,7 +141,7 @@ func TestParseCommand(t *testing.T) {
 		{e: cmdNegative, in: ".5", want: setTo(drivers.Num(0.5, ""))},
 		{e: cmdNegative, in: "-2.5", want: setTo(drivers.Num(-2.5, ""))},
 		{e: cmdNegative, in: "-0", want: setTo(drivers.Num(0, ""))},
-		{e: cmdNumber, in: "4.99", err: `command "4.99": 4.99 is outside the range 5 to 30; want a number from 5 to 30 (°C)`},
+		{e: cmdNumber, in: "4.99", err: `"4.99": 4.99 is outside the range 5 to 30; want a number from 5 to 30 (°C)`},
 		{e: cmdNumber, in: "31", err: "31 is outside the range 5 to 30"},
 		{e: cmdNumber, in: "1e400", err: "not understood; want a number from 5 to 30 (°C)"},
 		{e: cmdNumber, in: "NaN", err: "not understood"},
@@ -170,14 +170,14 @@ func TestParseCommand(t *testing.T) {
 		{e: cmdBlind, in: "UP", err: "not understood; want OPEN, CLOSE, STOP or a position from 0 (closed) to 100 (open)"},
 		{e: cmdGarage, in: "OPEN", want: action(drivers.ActionOpen)},
 		{e: cmdGarage, in: "STOP", err: "this cover cannot be stopped midway; want OPEN or CLOSE"},
-		{e: cmdGarage, in: "50", err: `command "50" not understood; want OPEN or CLOSE`},
+		{e: cmdGarage, in: "50", err: `"50" not understood; want OPEN or CLOSE`},
 
 		// Selects.
 		{e: cmdSelect, in: "auto", want: setTo(drivers.Text("auto"))},
 		{e: cmdSelect, in: "Eco mode", want: setTo(drivers.Text("Eco mode"))},
 		{e: cmdSelect, in: "heat\n", want: setTo(drivers.Text("heat"))},
 		{e: cmdSelect, in: "1", want: setTo(drivers.Text("1"))},
-		{e: cmdSelect, in: "Auto", err: `command "Auto" not understood; want exactly one of "auto", "heat", "Eco mode" or "1"`},
+		{e: cmdSelect, in: "Auto", err: `"Auto" not understood; want exactly one of "auto", "heat", "Eco mode" or "1"`},
 		{e: cmdSelect, in: "eco mode", err: "not understood"},
 		{e: cmdSelect, in: "Eco  mode", err: "not understood"},
 		{e: cmdSelect, in: "", err: "not understood"},
