@@ -1,7 +1,10 @@
-// Package realhost is the drivers.Host for real Linux hardware: GPIO lines
-// and I2C buses through periph.io's host drivers (the kernel's GPIO
-// character device and /dev/i2c-*), and serial ports through
-// internal/serialport.
+// Package realhost is the drivers.Host for real Linux hardware, with every
+// capability drivers may ask for: GPIO lines and I2C buses through
+// periph.io's host drivers (the kernel's GPIO character device and
+// /dev/i2c-*); serial ports, alone or shared by several devices, through
+// internal/serialport; PWM through the kernel's sysfs PWM
+// (/sys/class/pwm); 1-Wire through the kernel's w1 subsystem
+// (/sys/bus/w1/devices); and read-only access to /proc and /sys.
 //
 // GPIO outputs are the exception to "through periph": the host requests an
 // output line from the character device itself, with its level in the same
@@ -10,8 +13,9 @@
 //
 // The host owns what it hands out. Several devices on one I2C bus share one
 // open bus whose transactions the host serialises, so drivers never lock and
-// never close a bus. Close releases buses and ports; it deliberately leaves
-// GPIO lines alone (see Host.Close).
+// never close a bus; devices on a shared serial line take turns. Close
+// releases buses and ports; it deliberately leaves GPIO lines and PWM
+// outputs alone (see Host.Close).
 package realhost
 
 import (
@@ -23,6 +27,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"periph.io/x/conn/v3/driver/driverreg"
 	"periph.io/x/conn/v3/gpio"
@@ -57,18 +62,31 @@ func (periphRegistry) pin(name string) gpio.PinIO { return gpioreg.ByName(name) 
 func (periphRegistry) pins() []gpio.PinIO         { return gpioreg.All() }
 func (periphRegistry) buses() []*i2creg.Ref       { return i2creg.All() }
 
-// Host is the real hardware host. It implements drivers.Host and is safe for
-// concurrent use by the devices' goroutines.
+// Host is the real hardware host. It implements drivers.Host and every
+// capability of it (GPIOHost, I2CHost, SerialHost, SharedSerialHost,
+// PWMHost, OneWireHost, FileHost), and is safe for concurrent use by the
+// devices' goroutines.
 type Host struct {
 	log    *slog.Logger
 	reg    registry
 	kernel gpioKernel
+	// root is the directory that stands for / when the host reads /proc
+	// and /sys (files, 1-Wire, PWM): "/" but in tests.
+	root string
+	// writeFile writes a sysfs attribute; tests fake the kernel's
+	// reaction to some writes (an export making a directory).
+	writeFile func(name string, data []byte) error
+	// exportWait bounds the wait for a PWM channel to appear and become
+	// writable after its export.
+	exportWait time.Duration
+	shared     *serialport.Shared
 
 	mu     sync.Mutex
 	closed bool
 	buses  map[int]*bus
 	ports  map[*port]struct{}
 	lines  map[lineKey]*lineState
+	pwms   map[pwmKey]*pwmState
 }
 
 // New initialises periph's host drivers and returns the host. It succeeds on
@@ -104,17 +122,32 @@ func logState(log *slog.Logger, state *driverreg.State) {
 }
 
 func newHost(log *slog.Logger, reg registry, kernel gpioKernel) *Host {
-	return &Host{
-		log:    log,
-		reg:    reg,
-		kernel: kernel,
-		buses:  map[int]*bus{},
-		ports:  map[*port]struct{}{},
-		lines:  map[lineKey]*lineState{},
+	h := &Host{
+		log:        log,
+		reg:        reg,
+		kernel:     kernel,
+		root:       "/",
+		writeFile:  writeSysfs,
+		exportWait: 2 * time.Second,
+		buses:      map[int]*bus{},
+		ports:      map[*port]struct{}{},
+		lines:      map[lineKey]*lineState{},
+		pwms:       map[pwmKey]*pwmState{},
 	}
+	h.shared = serialport.NewShared(func(path string, mode drivers.SerialMode) (drivers.Port, error) {
+		return serialport.Open(path, mode)
+	}, ErrClosed)
+	return h
 }
 
-// GPIO implements drivers.Host. name is the line's name as the kernel
+// provided returns the error for a line or bus another device provides:
+// the agent hands those out, never the host.
+func provided(what, name string) error {
+	dev, _, _ := drivers.SplitProvided(name)
+	return fmt.Errorf("%s %q is provided by device %q: the agent hands it out, not the host, which has only the board's own", what, name, dev)
+}
+
+// GPIO implements drivers.GPIOHost. name is the line's name as the kernel
 // labels it ("GPIO17"), never a number: chip and line numbers differ
 // between boards and kernels, and a bare "17" is rejected with a hint.
 // Names resolve as periph resolves them, aliases included.
@@ -147,6 +180,9 @@ func (h *Host) GPIO(name string) (gpio.PinIO, error) {
 	}
 	if isDigits(name) {
 		return nil, fmt.Errorf("gpio %q: a bare number is ambiguous (chip numbering differs between boards); write the line's name, \"GPIO%s\"", name, name)
+	}
+	if _, _, ok := drivers.SplitProvided(name); ok {
+		return nil, provided("gpio", name)
 	}
 	p := h.reg.pin(name)
 	if p == nil {
@@ -197,13 +233,21 @@ func unknownPin(name string, all []gpio.PinIO) error {
 	return fmt.Errorf("gpio %q: not found; lines on this machine include %s; list them all with gpioinfo", name, sample)
 }
 
-// I2C implements drivers.Host. bus is "1", "I2C1" or "/dev/i2c-1"; all three
-// name the same bus and share one open handle whose transactions are
-// serialised. The returned bus's Close does nothing: the host closes the bus.
+// I2C implements drivers.I2CHost. bus is written any way
+// drivers.ParseI2CBus takes ("1", "I2C1", "/dev/i2c-1"); all name the same
+// bus and share one open handle whose transactions are serialised. The
+// returned bus's Close does nothing: the host closes the bus.
 func (h *Host) I2C(name string) (i2c.Bus, error) {
-	n, err := busNumber(name)
+	if _, _, ok := drivers.SplitProvided(name); ok {
+		return nil, provided("i2c", name)
+	}
+	canon, err := drivers.ParseI2CBus(name)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("i2c: %w", err)
+	}
+	n, err := strconv.Atoi(canon)
+	if err != nil {
+		return nil, fmt.Errorf("i2c %q: bus number %s: %w", name, canon, err)
 	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -239,25 +283,8 @@ func unknownBus(name string, n int, refs []*i2creg.Ref) error {
 	return fmt.Errorf("i2c %q: bus %d not found; this machine has %s; or %s", name, n, strings.Join(names, ", "), hint)
 }
 
-// busNumber turns the ways people write an I2C bus into its number.
-func busNumber(name string) (int, error) {
-	s := name
-	switch {
-	case strings.HasPrefix(s, "/dev/i2c-"):
-		s = strings.TrimPrefix(s, "/dev/i2c-")
-	case len(s) > 3 && strings.EqualFold(s[:3], "i2c"):
-		s = s[3:]
-	}
-	if isDigits(s) {
-		if n, err := strconv.Atoi(s); err == nil && n <= 1<<20 {
-			return n, nil
-		}
-	}
-	return 0, fmt.Errorf(`i2c %q: want a bus number such as "1", "I2C1" or "/dev/i2c-1"`, name)
-}
-
-// Serial implements drivers.Host. The host closes the port at Close if the
-// driver has not.
+// Serial implements drivers.SerialHost. The host closes the port at Close
+// if the driver has not.
 func (h *Host) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
 	if path == "" {
 		return nil, errors.New(`serial: no path; write the port's path such as "/dev/serial0" or "/dev/ttyUSB0"`)
@@ -280,22 +307,36 @@ func (h *Host) Serial(path string, mode drivers.SerialMode) (drivers.Port, error
 	return p, nil
 }
 
+// SharedSerial implements drivers.SharedSerialHost: the devices on the
+// line at path take turns (Transact), must all ask for the same mode, and
+// the port closes with the last of them or at Close. A port that fails (a
+// USB adapter unplugged) is closed and opened again at the next
+// transaction. See serialport.Shared.
+func (h *Host) SharedSerial(path string, mode drivers.SerialMode) (drivers.SharedPort, error) {
+	if err := h.checkOpen(); err != nil {
+		return nil, fmt.Errorf("serial %s: %w", path, err)
+	}
+	return h.shared.Open(path, mode)
+}
+
 // Clock implements drivers.Host with the wall clock.
 func (h *Host) Clock() drivers.Clock { return drivers.SystemClock{} }
 
 // Logger implements drivers.Host.
 func (h *Host) Logger() *slog.Logger { return h.log }
 
-// Close closes every I2C bus and every serial port still open, after which
-// the host and the buses and ports they handed out return
-// ErrClosed. Closing twice is harmless.
+// Close closes every I2C bus and every serial port and shared line still
+// open, after which the host and the buses and ports they handed out
+// return ErrClosed. Closing twice is harmless.
 //
 // GPIO lines are left exactly as they are: not halted, not reconfigured and
 // not released, and pins handed out keep working. Releasing a line lets some
 // kernels (upstream pinctrl-bcm2835) turn it back into an input, which would
 // drop a relay that an output holds; the kernel releases the lines when the
 // process exits, the moment the device's own Close has already put them in
-// the state the configuration asks for.
+// the state the configuration asks for. PWM outputs are left running and
+// exported for the same reason: the device's Close decides what a light
+// shows after the agent stops.
 func (h *Host) Close() error {
 	h.mu.Lock()
 	if h.closed {
@@ -309,6 +350,9 @@ func (h *Host) Close() error {
 	h.mu.Unlock()
 
 	var errs []error
+	if err := h.shared.Close(); err != nil {
+		errs = append(errs, err)
+	}
 	for _, b := range buses {
 		if err := b.release(); err != nil {
 			errs = append(errs, err)
@@ -479,7 +523,14 @@ func naturalCompare(a, b string) int {
 }
 
 var (
-	_ drivers.Host = (*Host)(nil)
-	_ i2c.Bus      = (*bus)(nil)
-	_ drivers.Port = (*port)(nil)
+	_ drivers.Host             = (*Host)(nil)
+	_ drivers.GPIOHost         = (*Host)(nil)
+	_ drivers.I2CHost          = (*Host)(nil)
+	_ drivers.SerialHost       = (*Host)(nil)
+	_ drivers.SharedSerialHost = (*Host)(nil)
+	_ drivers.PWMHost          = (*Host)(nil)
+	_ drivers.OneWireHost      = (*Host)(nil)
+	_ drivers.FileHost         = (*Host)(nil)
+	_ i2c.Bus                  = (*bus)(nil)
+	_ drivers.Port             = (*port)(nil)
 )

@@ -126,55 +126,14 @@ func busRefs(opens *atomic.Int32, buses map[int]*fakeBus) []*i2creg.Ref {
 
 func discard() *slog.Logger { return slog.New(slog.DiscardHandler) }
 
-func TestBusNumber(t *testing.T) {
-	tests := []struct {
-		in   string
-		want int
-		ok   bool
-	}{
-		{"1", 1, true},
-		{"0", 0, true},
-		{"I2C1", 1, true},
-		{"i2c1", 1, true},
-		{"/dev/i2c-1", 1, true},
-		{"/dev/i2c-22", 22, true},
-		{"", 0, false},
-		{"I2C", 0, false},
-		{"i2c-1", 0, false},
-		{"/dev/i2c-", 0, false},
-		{"/dev/i2c1", 0, false},
-		{"-1", 0, false},
-		{"+1", 0, false},
-		{"1.0", 0, false},
-		{" 1", 0, false},
-		{"I2C1x", 0, false},
-		{"/dev/i2c-1/", 0, false},
-		{"99999999999999999999", 0, false},
-	}
-	for _, tt := range tests {
-		got, err := busNumber(tt.in)
-		if !tt.ok {
-			if err == nil {
-				t.Errorf("busNumber(%q) = %d, want an error", tt.in, got)
-			} else if !strings.Contains(err.Error(), `"/dev/i2c-1"`) || !strings.Contains(err.Error(), fmt.Sprintf("%q", tt.in)) {
-				t.Errorf("busNumber(%q) error %q does not name the input and show the accepted forms", tt.in, err)
-			}
-			continue
-		}
-		if err != nil || got != tt.want {
-			t.Errorf("busNumber(%q) = %d, %v; want %d", tt.in, got, err, tt.want)
-		}
-	}
-}
-
 func TestI2CSharedBusIsSerialised(t *testing.T) {
 	var opens atomic.Int32
 	b1, b3 := &fakeBus{name: "I2C1"}, &fakeBus{name: "I2C3"}
 	h := newHost(discard(), fakeRegistry{refs: busRefs(&opens, map[int]*fakeBus{1: b1, 3: b3})}, nil)
 	defer h.Close()
 
-	// Devices name the bus in every accepted way.
-	names := []string{"1", "I2C1", "/dev/i2c-1", "i2c1", "1", "I2C1"}
+	// Devices name the bus in every way drivers.ParseI2CBus takes.
+	names := []string{"1", "I2C1", "/dev/i2c-1", "i2c1", "i2c-1", "1", "I2C1"}
 	const txs = 100
 	var wg sync.WaitGroup
 	errs := make(chan error, len(names)+1)
@@ -295,6 +254,8 @@ func TestI2CErrors(t *testing.T) {
 		want []string
 	}{
 		{"bad name", withBuses, "bus1", []string{`"bus1"`, `"I2C1"`}},
+		{"leading zero", withBuses, "01", []string{`"01"`}},
+		{"provided", withBuses, "mux/1", []string{`"mux/1"`, `device "mux"`, "agent"}},
 		{"missing bus", withBuses, "I2C4", []string{`"I2C4"`, "bus 4 not found", "/dev/i2c-1", "raspi-config"}},
 		{"no buses", fakeRegistry{}, "1", []string{"no I2C buses", "raspi-config"}},
 		{"open fails", denied, "1", []string{"permission denied", "i2c group"}},
@@ -351,6 +312,7 @@ func TestGPIO(t *testing.T) {
 		{name: "unknown on a small chip", reg: fakeRegistry{lines: pins("LED", "GPIO10", "GPIO2")}, line: "GPIO3",
 			want: []string{"include GPIO2, GPIO10, LED;", "gpioinfo"}},
 		{name: "no lines", reg: fakeRegistry{}, line: "GPIO17", want: []string{"no GPIO lines", "gpio group", "gpioinfo"}},
+		{name: "provided", reg: pi, line: "relays/GPA0", want: []string{`"relays/GPA0"`, `device "relays"`, "agent"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
