@@ -60,8 +60,35 @@
 //
 // The driver starts no goroutines and takes no locks of its own: its
 // worker runs Open, Command, Handle and Close, and its waiters only wait.
+// (An edge waiter registers the line's Halt with context.AfterFunc, so
+// that closing the device interrupts its wait for an edge at once.)
 //
-// See SampleConfig for every key and its default.
+// The keys of a [[device]] table (SampleConfig shows each with its
+// default, and a value the driver cannot use is a drivers.KeyError that
+// says how to fix it):
+//
+//   - pin (all modes, required): the line's name, "GPIO17" or
+//     "relays/GPA0".
+//   - mode (required): "output", "input" or "pwm".
+//   - inverted (all modes, false): ON is the line Low (for pwm, the duty
+//     cycle is inverted).
+//   - power_on ("output" without pulse, "pwm"; "off"): the state set at
+//     start, "off" or "on" (a light at full brightness).
+//   - on_exit ("output" without pulse, "pwm"; "keep"): the state left when
+//     the agent stops, "keep", "off" or "on".
+//   - class ("output", "input"): the entity's device class: "switch" or
+//     "outlet" for a switch; "identify", "restart", "update" or "" for a
+//     pulse button; a binary sensor class or "" for an input; "button"
+//     (the default), "doorbell", "motion" or "" for a press event.
+//   - pulse ("output"; none): how long a press switches the line on, at
+//     least "1ms"; with it the output is a button.
+//   - pull ("input"; "up"): "up", "down" or "none".
+//   - debounce ("input"; "50ms"): how long the level must settle.
+//   - poll ("input"; "0s"): read the line this often instead of waiting
+//     for edges, at least "1ms"; "0s" waits for edges.
+//   - report ("input"; "state"): "state" for a binary sensor, "press" for
+//     an event entity.
+//   - frequency ("pwm"; "1kHz"): the PWM frequency, "1Hz" to "1MHz".
 package gpio
 
 import (

@@ -241,6 +241,40 @@ func TestPulseOutFails(t *testing.T) {
 	clk.asleep(t, testPulse)
 }
 
+// TestPulseEndFails checks a line that refuses to switch off at the end
+// of a pulse: the device fails (the agent closes it and opens it again),
+// and Close switches the line off.
+func TestPulseEndFails(t *testing.T) {
+	h := newTestHost(t)
+	clk := newStepClock()
+	h.clock = clk
+	fail := false
+	h.wrap = func(p gpio.PinIO) gpio.PinIO { return failingOut{p, &fail} }
+	sl := h.Line("GPIO23")
+	d := newDevice(t, "gate", pulseSrc(""))
+	w := drivertest.Open(t, d, h)
+	if err := w.Command(t, EntityPulse, press); err != nil {
+		t.Fatal(err)
+	}
+	clk.asleep(t, testPulse)
+	fail = true
+	clk.release(t)
+	w.WaitFor(t, "the device to fail", func(w *drivertest.Worker) bool { return len(w.Reopens()) > 0 })
+	if err := w.Reopens()[0]; !errors.Is(err, errBusy) || !strings.Contains(err.Error(), `gpio "gate": `) {
+		t.Errorf("the device failed with %v, want the line's error, prefixed", err)
+	}
+	if sl.Level() != gpio.High {
+		t.Fatalf("line at %v, want still High: the line refused", sl.Level())
+	}
+	fail = false
+	if err := w.Close(t); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	if sl.Level() != gpio.Low {
+		t.Errorf("after Close the line is %v, want Low: a pulse must not outlive the device", sl.Level())
+	}
+}
+
 func TestPulseNotOpen(t *testing.T) {
 	d := newDevice(t, "gate", pulseSrc(""))
 	err := d.(drivers.Commander).Command(t.Context(), EntityPulse, press)
