@@ -240,27 +240,103 @@ func TestNoReplyExplains(t *testing.T) {
 	}
 }
 
-// TestPollDropsLateReply checks that a reply arriving after its poll gave
-// up is not taken for the next poll's.
-func TestPollDropsLateReply(t *testing.T) {
+// bufferHost is the simulated board, but the serial port it hands out is a
+// bufferPort.
+type bufferHost struct {
+	*sim.Host
+	port *bufferPort
+}
+
+// Serial implements drivers.SerialHost.
+func (h *bufferHost) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
+	p, err := h.Host.Serial(path, mode)
+	if err != nil {
+		return nil, err
+	}
+	h.port.Port = p
+	return h.port, nil
+}
+
+// bufferPort is a port whose input buffer a test can fill, as bytes that
+// arrived before the driver asked: a late reply to an earlier request. It
+// records the driver's calls, in order.
+type bufferPort struct {
+	drivers.Port
+
+	mu      sync.Mutex
+	pending []byte
+	ops     []string
+}
+
+// inject puts b in the input buffer, as if received before the driver's
+// next call.
+func (p *bufferPort) inject(b []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pending = append(p.pending, b...)
+}
+
+func (p *bufferPort) op(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n := len(p.ops); n == 0 || p.ops[n-1] != s { // reads in a row are one
+		p.ops = append(p.ops, s)
+	}
+}
+
+// takeOps returns the calls since the last take.
+func (p *bufferPort) takeOps() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	ops := p.ops
+	p.ops = nil
+	return ops
+}
+
+func (p *bufferPort) ResetInputBuffer() error {
+	p.op("reset")
+	p.mu.Lock()
+	p.pending = nil
+	p.mu.Unlock()
+	return p.Port.ResetInputBuffer()
+}
+
+func (p *bufferPort) Write(b []byte) (int, error) {
+	p.op("write")
+	return p.Port.Write(b)
+}
+
+func (p *bufferPort) Read(b []byte) (int, error) {
+	p.op("read")
+	p.mu.Lock()
+	if len(p.pending) > 0 {
+		n := copy(b, p.pending)
+		p.pending = p.pending[n:]
+		p.mu.Unlock()
+		return n, nil
+	}
+	p.mu.Unlock()
+	return p.Port.Read(b)
+}
+
+// TestPollDropsStaleReply checks that a reply that arrived after its poll
+// gave up (a slow adapter, a sensor answering late) is not taken for the
+// next poll's: the driver empties the input buffer before each request.
+func TestPollDropsStaleReply(t *testing.T) {
 	knob := newKnob(700)
-	d, w, peer := openSensor(t, `port = "/dev/serial0"`, knob)
-	// Set between calls: the worker takes each call through a channel,
-	// after this write.
-	d.timeout = 200 * time.Millisecond
-	peer.SetResponseDelay(600 * time.Millisecond)
-	if err := pollErr(t, w); !strings.Contains(err.Error(), "no answer within 200ms") {
-		t.Fatalf("Poll of a slow sensor: err = %v, want no answer within 200ms", err)
+	h := &bufferHost{Host: drivertest.Host(t), port: &bufferPort{}}
+	_, w, _ := openSensorOn(t, h.Host, h, `port = "/dev/serial0"`, knob)
+	if ppm, _ := mustRead(t, w); ppm != 700 {
+		t.Fatalf("read %v ppm, want 700", ppm)
 	}
-	// Wait until the late reply (700 ppm) is on the line.
-	for end := time.Now().Add(waitLimit); peer.Answered() < 1; time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(end) {
-			t.Fatal("the simulated sensor never sent its late reply")
-		}
+	if got, want := h.port.takeOps(), []string{"reset", "write", "read"}; !slices.Equal(got, want) {
+		t.Fatalf("a poll called the port %v, want %v: the input buffer is emptied before the request", got, want)
 	}
+
+	// The reply to an earlier request, 1234 ppm at 30 °C, waits in the
+	// input buffer.
+	h.port.inject(hexFrame("ff 86 04 d2 46 00 00 00 5e"))
 	knob.Set(900)
-	peer.SetResponseDelay(time.Millisecond)
-	d.timeout = replyTimeout
 	if ppm, _ := mustRead(t, w); ppm != 900 {
 		t.Fatalf("read %v ppm, want 900: a stale reply was taken for the new one", ppm)
 	}
