@@ -19,7 +19,8 @@ import (
 )
 
 func init() {
-	drivers.Register("clitest_badunit", func(drivers.Config) (drivers.Device, error) { return badUnit{}, nil })
+	drivers.Register(drivers.Driver{Name: "clitest_badunit", New: func(drivers.Config) (drivers.Device, error) { return badUnit{}, nil }})
+	drivers.Register(drivers.Driver{Name: "clitest_nosample", New: func(drivers.Config) (drivers.Device, error) { return badUnit{}, nil }})
 }
 
 // badUnit is a device whose entity Home Assistant would reject.
@@ -27,10 +28,10 @@ type badUnit struct{}
 
 func (badUnit) Info() drivers.Info { return drivers.Info{} }
 func (badUnit) Entities() []drivers.Entity {
-	return []drivers.Entity{{ID: "pressure", Kind: drivers.KindSensor, Class: drivers.ClassPressure, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}}
+	return []drivers.Entity{{ID: "pressure", Spec: drivers.Sensor{Class: drivers.ClassPressure, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}}}
 }
-func (badUnit) Open(context.Context, drivers.Host) error { return nil }
-func (badUnit) Close() error                             { return nil }
+func (badUnit) Open(context.Context, drivers.Host, drivers.Output) error { return nil }
+func (badUnit) Close() error                                             { return nil }
 
 var updateCLI = flag.Bool("update-cli", false, "rewrite the CLI golden files in testdata/cli")
 
@@ -117,12 +118,10 @@ func TestCLIMisc(t *testing.T) {
 		stderr string
 	}{
 		{[]string{"-version"}, 0, "pinion dev", ""},
-		{[]string{"-drivers"}, 0, "bme280\n", ""},
-		{[]string{"-drivers"}, 0, "gpio\n", ""},
-		{[]string{"-drivers"}, 0, "mhz19\n", ""},
-		{[]string{"-drivers"}, 0, "system\n", ""},
 		{[]string{"-sample", "gpio"}, 0, "[[device]]", ""},
-		{[]string{"-sample", "nope"}, 1, "", "built-in drivers: "},
+		{[]string{"-sample", "nope"}, 1, "", `no driver "nope"; built-in drivers: `},
+		{[]string{"-sample", "gpi"}, 1, "", `no driver "gpi" (did you mean "gpio"?); built-in drivers: `},
+		{[]string{"-sample", "clitest_nosample"}, 1, "", `driver "clitest_nosample" has no sample configuration`},
 		{[]string{"-config", "/nonexistent/pinion.toml"}, 1, "", "/nonexistent/pinion.toml"},
 		{[]string{"-config", "../configs/demo.toml", "-broker", "mqtt://x", "-check"}, 2, "", "-broker"},
 		{[]string{"-config", "../configs/demo.toml", "-log-level", "loud"}, 2, "", "log level"},
@@ -134,6 +133,42 @@ func TestCLIMisc(t *testing.T) {
 		if code != tt.code || !strings.Contains(out, tt.stdout) || !strings.Contains(errOut, tt.stderr) {
 			t.Errorf("pinion %v: exit %d, stdout %q, stderr %q; want exit %d, stdout with %q, stderr with %q",
 				tt.args, code, out, errOut, tt.code, tt.stdout, tt.stderr)
+		}
+	}
+}
+
+// TestCLIDrivers checks that -drivers lists every registered driver, one a
+// line in order, with its description in a column.
+func TestCLIDrivers(t *testing.T) {
+	code, out, errOut := cli(context.Background(), "-drivers")
+	if code != 0 || errOut != "" {
+		t.Fatalf("-drivers: exit %d, stderr %q", code, errOut)
+	}
+	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
+	names := drivers.Names()
+	if len(lines) != len(names) {
+		t.Fatalf("-drivers printed %d lines for %d drivers:\n%s", len(lines), len(names), out)
+	}
+	column := -1
+	for i, n := range names {
+		d, _ := drivers.Lookup(n)
+		name, desc, _ := strings.Cut(lines[i], " ")
+		desc = strings.TrimLeft(desc, " ")
+		if name != n || desc != d.Description {
+			t.Errorf("line %d is %q, want the name %q and the description %q", i+1, lines[i], n, d.Description)
+		}
+		if d.Description == "" {
+			continue
+		}
+		if c := strings.Index(lines[i], d.Description); column < 0 {
+			column = c
+		} else if c != column {
+			t.Errorf("line %d: the description starts at column %d, not %d as above:\n%s", i+1, c, column, out)
+		}
+	}
+	for _, n := range []string{"bme280", "gpio", "mhz19", "system"} {
+		if d, _ := drivers.Lookup(n); d.Description == "" {
+			t.Errorf("built-in driver %q has no description for -drivers", n)
 		}
 	}
 }

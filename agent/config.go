@@ -754,7 +754,7 @@ func (p *cfgParser) checkProviders(devs []DeviceConfig, ids devconf.IDs, paths m
 				_, ok = prov.Device.(drivers.I2CProvider)
 				kind, things = "Buses", "I2C buses"
 			default:
-				p.Add(path, nil, "device %q uses %s, but no device can provide %s buses: use the board's", dc.ID, r, r.Kind)
+				p.Add(path, nil, "device %q uses %s, but devices cannot provide 1-Wire buses yet: use the kernel's, \"w1\"", dc.ID, r)
 				continue
 			}
 			if !ok {
@@ -801,7 +801,11 @@ func cfgOffers(want string, list []string, things string) string {
 		return "it provides no " + things
 	}
 	hint := ""
-	if s := devconf.Suggest(want, list); s != "" {
+	// Short names ("0", "GPA1") are all near each other; suggest one only
+	// for a slip of case or a longer name.
+	if i := slices.IndexFunc(list, func(s string) bool { return strings.EqualFold(s, want) }); i >= 0 {
+		hint = fmt.Sprintf("did you mean %q? ", list[i])
+	} else if s := devconf.Suggest(want, list); s != "" && len(want) > 4 {
 		hint = fmt.Sprintf("did you mean %q? ", s)
 	}
 	const most = 20

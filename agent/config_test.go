@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/i2c"
+
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/devconf"
 
@@ -28,19 +31,26 @@ import (
 // may define: two definitions of one flag panic at start.
 var cfgUpdateGolden = flag.Bool("update-config", false, "rewrite agent/testdata/config/*.golden from the loader's output")
 
+// cfgTestSensorInterval is cfgtest_sensor's DefaultInterval.
+const cfgTestSensorInterval = 2 * time.Minute
+
 // Test drivers, registered under names no real driver takes. Each decodes
 // its keys into its own strict struct, as a real driver does.
 func init() {
-	drivers.Register("cfgtest_relay", cfgTestRelay)
-	drivers.Register("cfgtest_sensor", cfgTestSensor)
-	drivers.Register("cfgtest_any", cfgTestAny)
-	drivers.Register("cfgtest_keys", cfgTestKeys)
-	drivers.Register("cfgtest_bare", func(c drivers.Config) (drivers.Device, error) {
+	reg := func(name string, newf func(drivers.Config) (drivers.Device, error)) {
+		drivers.Register(drivers.Driver{Name: name, New: newf})
+	}
+	reg("cfgtest_relay", cfgTestRelay)
+	drivers.Register(drivers.Driver{Name: "cfgtest_sensor", New: cfgTestSensor, DefaultInterval: cfgTestSensorInterval})
+	reg("cfgtest_any", cfgTestAny)
+	reg("cfgtest_keys", cfgTestKeys)
+	reg("cfgtest_claims", cfgTestClaims)
+	reg("cfgtest_bare", func(c drivers.Config) (drivers.Device, error) {
 		return &cfgTestDevice{driver: "cfgtest_bare"}, nil
 	})
-	drivers.Register("cfgtest_panic", func(drivers.Config) (drivers.Device, error) { panic("boom") })
-	drivers.Register("cfgtest_nil", func(drivers.Config) (drivers.Device, error) { return nil, nil })
-	drivers.Register("cfgtest_twice", func(c drivers.Config) (drivers.Device, error) {
+	reg("cfgtest_panic", func(drivers.Config) (drivers.Device, error) { panic("boom") })
+	reg("cfgtest_nil", func(drivers.Config) (drivers.Device, error) { return nil, nil })
+	reg("cfgtest_twice", func(c drivers.Config) (drivers.Device, error) {
 		var a, b cfgTestRelayConfig
 		if err := c.Decode(&a); err != nil {
 			return nil, err
@@ -50,11 +60,17 @@ func init() {
 		}
 		return &cfgTestDevice{driver: "cfgtest_twice"}, nil
 	})
-	drivers.Register("cfgtest_late", func(c drivers.Config) (drivers.Device, error) {
+	reg("cfgtest_late", func(c drivers.Config) (drivers.Device, error) {
 		return &cfgTestDevice{driver: "cfgtest_late", decode: c.Decode}, nil
 	})
-	drivers.Register("cfgtest_badclaims", func(c drivers.Config) (drivers.Device, error) {
-		return &cfgTestDevice{driver: "cfgtest_badclaims", claimsPanic: true}, nil
+	reg("cfgtest_badclaims", func(c drivers.Config) (drivers.Device, error) {
+		return &cfgTestDevice{driver: "cfgtest_badclaims", panics: "Claims"}, nil
+	})
+	reg("cfgtest_badinfo", func(c drivers.Config) (drivers.Device, error) {
+		return &cfgTestDevice{driver: "cfgtest_badinfo", panics: "Info"}, nil
+	})
+	reg("cfgtest_badentities", func(c drivers.Config) (drivers.Device, error) {
+		return &cfgTestDevice{driver: "cfgtest_badentities", panics: "Entities"}, nil
 	})
 }
 
@@ -80,29 +96,72 @@ type cfgTestSensorConfig struct {
 // cfgTestDevice is what the test drivers build; it records what the
 // factory received.
 type cfgTestDevice struct {
-	driver      string
-	cfg         drivers.Config
-	relay       cfgTestRelayConfig
-	sensor      cfgTestSensorConfig
-	anything    map[string]any
-	claims      []string
-	claimsPanic bool
-	decode      func(any) error
+	driver   string
+	cfg      drivers.Config
+	relay    cfgTestRelayConfig
+	sensor   cfgTestSensorConfig
+	anything map[string]any
+	entities []drivers.Entity
+	claims   []drivers.Resource
+	panics   string // the method that panics: "Info", "Entities", "Claims"
+	calls    map[string]int
+	decode   func(any) error
+}
+
+// called counts a call of method and panics if it is the one that does.
+func (d *cfgTestDevice) called(method string) {
+	if d.calls == nil {
+		d.calls = map[string]int{}
+	}
+	d.calls[method]++
+	if d.panics == method {
+		panic(strings.ToLower(method) + " exploded")
+	}
 }
 
 func (d *cfgTestDevice) Info() drivers.Info {
+	d.called("Info")
 	return drivers.Info{Manufacturer: "pinion tests", Model: d.driver}
 }
-func (d *cfgTestDevice) Entities() []drivers.Entity { return nil }
-func (d *cfgTestDevice) Open(context.Context, drivers.Host) error {
+func (d *cfgTestDevice) Entities() []drivers.Entity {
+	d.called("Entities")
+	return d.entities
+}
+func (d *cfgTestDevice) Open(context.Context, drivers.Host, drivers.Output) error {
 	return errors.New("test device: no hardware")
 }
 func (d *cfgTestDevice) Close() error { return nil }
-func (d *cfgTestDevice) Claims() []string {
-	if d.claimsPanic {
-		panic("claims exploded")
-	}
+func (d *cfgTestDevice) Claims() []drivers.Resource {
+	d.called("Claims")
 	return d.claims
+}
+
+// cfgTestLines is a test device that provides GPIO lines.
+type cfgTestLines struct {
+	*cfgTestDevice
+	lines []string
+}
+
+func (d *cfgTestLines) ProvidedLines() []string {
+	d.called("ProvidedLines")
+	return d.lines
+}
+func (d *cfgTestLines) ProvidedLine(string) (gpio.PinIO, error) {
+	return nil, errors.New("test device: no hardware")
+}
+
+// cfgTestBuses is a test device that provides I2C buses.
+type cfgTestBuses struct {
+	*cfgTestDevice
+	buses []string
+}
+
+func (d *cfgTestBuses) ProvidedBuses() []string {
+	d.called("ProvidedBuses")
+	return d.buses
+}
+func (d *cfgTestBuses) ProvidedBus(string) (i2c.Bus, error) {
+	return nil, errors.New("test device: no hardware")
 }
 
 func cfgTestRelay(c drivers.Config) (drivers.Device, error) {
@@ -113,7 +172,8 @@ func cfgTestRelay(c drivers.Config) (drivers.Device, error) {
 	if d.relay.Pin == "" {
 		return nil, errors.New("cfgtest_relay: pin is required")
 	}
-	d.claims = []string{"gpio:" + d.relay.Pin}
+	d.entities = []drivers.Entity{{ID: "relay", Spec: drivers.Switch{}}}
+	d.claims = []drivers.Resource{drivers.GPIOLine(d.relay.Pin)}
 	return d, nil
 }
 
@@ -127,7 +187,12 @@ func cfgTestSensor(c drivers.Config) (drivers.Device, error) {
 	if d.sensor.Address < 0x03 || d.sensor.Address > 0x77 {
 		return nil, fmt.Errorf("cfgtest_sensor %q: address %#x: %w", c.ID, d.sensor.Address, errCfgTestAddress)
 	}
-	d.claims = []string{fmt.Sprintf("i2c:%s:%#02x", d.sensor.Bus, d.sensor.Address)}
+	d.entities = []drivers.Entity{
+		{ID: "temperature", Name: "Temperature", Spec: drivers.Sensor{Class: drivers.ClassTemperature, Unit: drivers.Celsius, State: drivers.StateMeasurement, Precision: 1}},
+		{ID: "humidity", Name: "Humidity", Icon: "mdi:water-percent", Spec: drivers.Sensor{Class: drivers.ClassHumidity, Unit: drivers.Percent, State: drivers.StateMeasurement}},
+		{ID: "raw", Name: "Raw", Diagnostic: true, DisabledByDefault: true, Spec: &drivers.Sensor{State: drivers.StateMeasurement}},
+	}
+	d.claims = []drivers.Resource{drivers.I2CAddress(d.sensor.Bus, uint16(d.sensor.Address))}
 	return d, nil
 }
 
@@ -135,6 +200,63 @@ func cfgTestAny(c drivers.Config) (drivers.Device, error) {
 	d := &cfgTestDevice{driver: "cfgtest_any", cfg: c}
 	if err := c.Decode(&d.anything); err != nil {
 		return nil, err
+	}
+	return d, nil
+}
+
+// cfgTestClaimsConfig is the cfgtest_claims driver's keys: what it claims,
+// and what it provides.
+type cfgTestClaimsConfig struct {
+	GPIO   []string `toml:"gpio"`
+	PWM    []string `toml:"pwm"`
+	I2C    []string `toml:"i2c"` // "<bus>@<address>"
+	Serial []string `toml:"serial"`
+	Shared []string `toml:"shared_serial"`
+	W1     []string `toml:"w1"`  // "<bus>@<device id>"
+	Raw    bool     `toml:"raw"` // claim a resource that names nothing
+	Lines  []string `toml:"lines"`
+	Buses  []string `toml:"buses"`
+}
+
+// cfgTestClaims claims what its keys list and, with lines or buses,
+// provides GPIO lines or I2C buses; its one entity is an input.
+func cfgTestClaims(c drivers.Config) (drivers.Device, error) {
+	var k cfgTestClaimsConfig
+	if err := c.Decode(&k); err != nil {
+		return nil, err
+	}
+	d := &cfgTestDevice{driver: "cfgtest_claims", cfg: c,
+		entities: []drivers.Entity{{ID: "input", Spec: drivers.BinarySensor{}}}}
+	for _, n := range k.GPIO {
+		d.claims = append(d.claims, drivers.GPIOLine(n))
+	}
+	for _, n := range k.PWM {
+		d.claims = append(d.claims, drivers.PWMLine(n))
+	}
+	for _, s := range k.I2C {
+		bus, addr, _ := strings.Cut(s, "@")
+		var a uint16
+		fmt.Sscanf(addr, "%v", &a)
+		d.claims = append(d.claims, drivers.I2CAddress(bus, a))
+	}
+	for _, n := range k.Serial {
+		d.claims = append(d.claims, drivers.SerialPort(n))
+	}
+	for _, n := range k.Shared {
+		d.claims = append(d.claims, drivers.SharedSerialPort(n))
+	}
+	for _, s := range k.W1 {
+		bus, id, _ := strings.Cut(s, "@")
+		d.claims = append(d.claims, drivers.OneWireDevice(bus, id))
+	}
+	if k.Raw {
+		d.claims = append(d.claims, drivers.Resource{Kind: drivers.ResourceGPIO})
+	}
+	switch {
+	case k.Lines != nil:
+		return &cfgTestLines{cfgTestDevice: d, lines: k.Lines}, nil
+	case k.Buses != nil:
+		return &cfgTestBuses{cfgTestDevice: d, buses: k.Buses}, nil
 	}
 	return d, nil
 }
@@ -510,6 +632,135 @@ mode = "output"
 `, []cfgWant{
 		{3, "device[0]", `device "pump": "gpio17" is not a line of the simulated board (did you mean "GPIO17"?)`},
 	}},
+	{"entity tables: an id the device lacks, unknown keys, wrong types, bad values", `[[device]]
+id = "climate"
+driver = "cfgtest_sensor"
+bus = "1"
+address = 0x76
+[device.entity.temprature]
+name = "Air"
+[device.entity.humidity]
+nmae = "Damp"
+disabled = "yes"
+[device.entity.raw]
+name = " "
+icon = "thermometer"
+disabled = true
+enabled_by_default = false
+`, []cfgWant{
+		{6, "device[0].entity.temprature", `device "climate" has no entity "temprature" (did you mean "temperature"?): its entities are "temperature", "humidity", "raw"`},
+		{9, "device[0].entity.humidity.nmae", `unknown key (did you mean "name"?)`},
+		{10, "device[0].entity.humidity.disabled", `must be a boolean (true or false), not a string ("yes")`},
+		{12, "device[0].entity.raw.name", "must not be blank"},
+		{13, "device[0].entity.raw.icon", `"thermometer" is not an icon: write prefix:name, such as "mdi:fan"`},
+		{15, "device[0].entity.raw.enabled_by_default", "has no effect with disabled = true"},
+	}},
+	{"entity tables: shapes, and a device without entities", `[[device]]
+id = "r"
+driver = "cfgtest_relay"
+pin = "GPIO4"
+entity = 5
+[[device]]
+id = "s"
+driver = "cfgtest_relay"
+pin = "GPIO5"
+entity.relay = "on"
+[[device]]
+id = "b"
+driver = "cfgtest_bare"
+[device.entity.relay]
+name = "x"
+[[device]]
+id = "x"
+driver = "cfgtest_relay"
+pin = "GPIO6"
+[device.Entity.relay]
+name = "x"
+`, []cfgWant{
+		{5, "device[0].entity", "must be a table of entity tables ([device.entity.<entity id>] sections"},
+		{10, "device[1].entity.relay", "must be a table (a [device.entity.relay] section) of the entity's options: name, icon, disabled, enabled_by_default; not a string"},
+		{14, "device[2].entity.relay", `device "b" has no entity "relay": it has no entities at all`},
+		{20, "device[3].Entity", `unknown key (did you mean "entity"?)`},
+	}},
+	{"Info and Entities panic", "[[device]]\nid = \"i\"\ndriver = \"cfgtest_badinfo\"\n[[device]]\nid = \"e\"\ndriver = \"cfgtest_badentities\"\n",
+		[]cfgWant{
+			{1, "device[0]", `device "i": driver's Info method panicked: info exploded`},
+			{4, "device[1]", `device "e": driver's Entities method panicked: entities exploded`},
+		}},
+	{"provided lines and buses: a missing provider, one that provides no such thing, one that lacks the line", `[[device]]
+id = "expander"
+driver = "cfgtest_claims"
+lines = ["GPA0", "GPA1"]
+[[device]]
+id = "mux"
+driver = "cfgtest_claims"
+buses = ["0", "1"]
+[[device]]
+id = "a"
+driver = "cfgtest_claims"
+gpio = ["expandr/GPA0", "Expander/GPA0", "expander/GPB7", "mux/GPA0", "expander/gpa1"]
+[[device]]
+id = "b"
+driver = "cfgtest_claims"
+i2c = ["mux/2@0x40", "expander/0@0x40", "mux/1@0x40"]
+w1 = ["expander/w1@28-0001"]
+`, []cfgWant{
+		{9, "device[2]", `device "a" uses gpio:expandr/GPA0, but no device has the id "expandr": did you mean "expander"?`},
+		{9, "device[2]", `device "a" uses gpio:Expander/GPA0, but no device has the id "Expander": did you mean "expander"?`},
+		{9, "device[2]", `device "a" uses gpio:expander/GPB7, but device "expander" (line 1) has no "GPB7": it provides GPA0, GPA1`},
+		{9, "device[2]", `device "a" uses gpio:mux/GPA0, but device "mux" (line 5, driver "cfgtest_claims") provides no GPIO lines`},
+		{9, "device[2]", `device "a" uses gpio:expander/gpa1, but device "expander" (line 1) has no "gpa1": did you mean "GPA1"? it provides GPA0, GPA1`},
+		{13, "device[3]", `device "b" uses i2c:mux/2:0x40, but device "mux" (line 5) has no "2": it provides 0, 1`},
+		{13, "device[3]", `device "b" uses i2c:expander/0:0x40, but device "expander" (line 1, driver "cfgtest_claims") provides no I2C buses`},
+		{13, "device[3]", `device "b" uses w1:expander/w1:28-0001, but devices cannot provide 1-Wire buses yet: use the kernel's, "w1"`},
+	}},
+	{"providers in a cycle, and a device that uses its own line", `[[device]]
+id = "a"
+driver = "cfgtest_claims"
+lines = ["L0"]
+gpio = ["b/L0"]
+[[device]]
+id = "b"
+driver = "cfgtest_claims"
+lines = ["L0"]
+gpio = ["c/L0"]
+[[device]]
+id = "c"
+driver = "cfgtest_claims"
+lines = ["L0", "L1"]
+gpio = ["a/L0", "c/L1"]
+`, []cfgWant{
+		{1, "device[0]", `device "a" is part of a cycle of devices that use each other's lines or buses ("a" uses "b" uses "c" uses "a")`},
+		{11, "device[2]", `device "c" uses gpio:c/L1, its own: a device cannot use what it provides itself`},
+	}},
+	{"conflicting claims: a PWM line that is a GPIO line, a provided line twice, a serial line shared or not, a claim of nothing", `[[device]]
+id = "a"
+driver = "cfgtest_claims"
+gpio = ["GPIO18"]
+lines = ["GPA0"]
+shared_serial = ["/dev/ttyS0"]
+[[device]]
+id = "b"
+driver = "cfgtest_claims"
+pwm = ["GPIO18"]
+gpio = ["a/GPA0"]
+shared_serial = ["/dev/ttyS0"]
+[[device]]
+id = "c"
+driver = "cfgtest_claims"
+gpio = ["a/GPA0"]
+serial = ["/dev/ttyS0"]
+raw = true
+`, []cfgWant{
+		{7, "device[1]", `device "b" uses pwm:GPIO18, which device "a" (line 1) already uses as gpio:GPIO18: each resource belongs to one device`},
+		{13, "device[2]", `device "c" uses gpio:a/GPA0, which device "b" (line 7) already uses: each resource belongs to one device`},
+		{13, "device[2]", `device "c" uses serial:/dev/ttyS0, which device "a" (line 1) already uses: a line is shared only when every device on it claims it shared`},
+		{13, "device[2]", `device "c": driver "cfgtest_claims" claims gpio: without a name (a bug in the driver)`},
+	}},
+	{"a provider whose own table is wrong is not also missing", "[[device]]\nid = \"x\"\ndriver = \"cfgtest_claims\"\nlines = 5\n[[device]]\nid = \"y\"\ndriver = \"cfgtest_claims\"\ngpio = [\"x/GPA0\"]\n",
+		[]cfgWant{{4, "device[0].lines", "must be an array, not an integer (5)"}}},
+	{"provided lines are not the simulated board's", "[agent]\nhardware = \"sim\"\n[[device]]\nid = \"e\"\ndriver = \"cfgtest_claims\"\nlines = [\"GPA0\"]\n[[device]]\nid = \"u\"\ndriver = \"cfgtest_claims\"\ngpio = [\"e/GPA0\", \"GPIO99\"]\n",
+		[]cfgWant{{7, "device[1]", `device "u": "GPIO99" is not a line of the simulated board`}}},
 	{"broker typos", "[mqtt]\nbroker = \"embeded\"\n",
 		[]cfgWant{{2, "mqtt.broker", `"embeded" is not a broker: did you mean "embedded"`}}},
 	{"gpio: every bad value at its own line", `[[device]]
@@ -555,7 +806,7 @@ address = 0x48
 temperature_offset = 99.0
 oversampling = 3
 `, []cfgWant{
-		{4, "device[0].bus", `"spi0" is not a bus`},
+		{4, "device[0].bus", `I2C bus "spi0": write its number`},
 		{5, "device[0].address", "0x48 is not a BME280 address"},
 		{6, "device[0].temperature_offset", "99 °C is not a plausible correction"},
 		{7, "device[0].oversampling", "3 is not an oversampling rate: use 1, 2, 4, 8 or 16"},
@@ -598,15 +849,13 @@ power_on = "maybe"
 id = "host"
 driver = "system"
 disk_path = "data"
-root = "host"
 [[device]]
 id = "host2"
 driver = "system"
 cpu_temperature = "yes"
 `, []cfgWant{
 		{4, "device[0].disk_path", `"data" is not an absolute path`},
-		{5, "device[0].root", `"host" is not an absolute path`},
-		{9, "device[1].cpu_temperature", `"yes" is not a setting: use true`},
+		{8, "device[1].cpu_temperature", `"yes" is not a setting: use "auto"`},
 	}},
 	{"problems from every table at once", `[agent]
 hardware = "sim"
@@ -691,46 +940,91 @@ func TestParseConfigFull(t *testing.T) {
 		t.Errorf("config:\n got  %+v\n want %+v", got, want)
 	}
 
+	info := func(driver string) drivers.Info { return drivers.Info{Manufacturer: "pinion tests", Model: driver} }
+	relay := []drivers.Entity{{ID: "relay", Spec: drivers.Switch{}}}
+	sensor := func() []drivers.Entity {
+		d, err := cfgTestSensor(drivers.Config{Decode: func(v any) error {
+			v.(*cfgTestSensorConfig).Address = 0x76
+			return nil
+		}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return d.Entities()
+	}
+	porch := sensor()
+	porch[0].Name, porch[0].Icon = "Porch temperature", "mdi:thermometer"
+	porch[2].Icon, porch[2].DisabledByDefault = "", false
+	porch = []drivers.Entity{porch[0], porch[2]}
 	wantDevs := []DeviceConfig{
-		{ID: "pump", Driver: "cfgtest_relay", Name: "Water pump", Line: 28},
-		{ID: "climate", Driver: "cfgtest_sensor", Name: "climate", Interval: 15 * time.Second, Line: 37},
-		{ID: "anything-goes", Driver: "cfgtest_any", Name: "anything-goes", Line: 48},
-		{ID: "buttons", Driver: "cfgtest_relay", Name: "buttons", Line: 58},
+		{ID: "pump", Driver: "cfgtest_relay", Name: "Water pump", Interval: cfgDefaultInterval, Line: 28,
+			Info: info("cfgtest_relay"), Entities: relay, Claims: []drivers.Resource{drivers.GPIOLine("GPIO17")}},
+		{ID: "climate", Driver: "cfgtest_sensor", Name: "climate", Interval: 15 * time.Second, Line: 37,
+			Info: info("cfgtest_sensor"), Entities: sensor(), Claims: []drivers.Resource{drivers.I2CAddress("1", 0x76)}},
+		{ID: "anything-goes", Driver: "cfgtest_any", Name: "anything-goes", Interval: cfgDefaultInterval, Line: 48,
+			Info: info("cfgtest_any"), Entities: []drivers.Entity{}},
+		{ID: "buttons", Driver: "cfgtest_relay", Name: "buttons", Interval: cfgDefaultInterval, Line: 58,
+			Info: info("cfgtest_relay"), Entities: relay, Claims: []drivers.Resource{drivers.GPIOLine("GPIO27")}},
+		{ID: "porch", Driver: "cfgtest_sensor", Name: "porch", Interval: cfgTestSensorInterval, Line: 65,
+			Info: info("cfgtest_sensor"), Entities: porch, Disabled: []string{"humidity"},
+			Claims: []drivers.Resource{drivers.I2CAddress("1", 0x77)}},
+		{ID: "expander", Driver: "cfgtest_claims", Name: "expander", Interval: cfgDefaultInterval, Line: 82,
+			Info: info("cfgtest_claims"), Entities: []drivers.Entity{{ID: "input", Name: "", DisabledByDefault: true, Spec: drivers.BinarySensor{}}},
+			Claims: []drivers.Resource{drivers.I2CAddress("1", 0x20)}},
+		{ID: "doorbell", Driver: "cfgtest_claims", Name: "doorbell", Interval: cfgDefaultInterval, Line: 89,
+			Info: info("cfgtest_claims"), Entities: []drivers.Entity{{ID: "input", Spec: drivers.BinarySensor{}}},
+			Claims: []drivers.Resource{drivers.GPIOLine("expander/GPA1")}, Providers: []string{"expander"}},
 	}
 	if len(cfg.Devices) != len(wantDevs) {
 		t.Fatalf("got %d devices, want %d", len(cfg.Devices), len(wantDevs))
 	}
 	for i, w := range wantDevs {
 		g := cfg.Devices[i]
-		dev, ok := g.Device.(*cfgTestDevice)
-		if !ok {
+		var dev *cfgTestDevice
+		switch d := g.Device.(type) {
+		case *cfgTestDevice:
+			dev = d
+		case *cfgTestLines:
+			dev = d.cfgTestDevice
+		default:
 			t.Fatalf("device %d is %T", i, g.Device)
 		}
 		g.Device = nil
 		if !reflect.DeepEqual(g, w) {
 			t.Errorf("device %d:\n got  %+v\n want %+v", i, g, w)
 		}
-		// The factory sees the common keys through Config, not Decode.
+		// The factory sees the common keys through Config, not Decode,
+		// and the resolved interval.
 		if dev.cfg.ID != w.ID || dev.cfg.Name != w.Name || dev.cfg.Interval != w.Interval {
 			t.Errorf("device %d: factory got %+v", i, dev.cfg)
 		}
+		// The loader asks the driver once, so the runtime never calls a
+		// method that may panic again.
+		for m, n := range dev.calls {
+			if n != 1 {
+				t.Errorf("device %d: %s called %d times, want once", i, m, n)
+			}
+		}
+	}
+	if n := cfg.Devices[5].Device.(*cfgTestLines).calls["ProvidedLines"]; n != 1 {
+		t.Errorf("the provider's ProvidedLines was called %d times, want once", n)
 	}
 
-	relay := cfg.Devices[0].Device.(*cfgTestDevice).relay
+	relayCfg := cfg.Devices[0].Device.(*cfgTestDevice).relay
 	wantRelay := cfgTestRelayConfig{Pin: "GPIO17", Invert: true, Debounce: 20 * time.Millisecond,
 		Labels: map[string]string{"room": "shed", "quoted key": "yes"}}
-	if !reflect.DeepEqual(relay, wantRelay) {
-		t.Errorf("relay config: got %+v, want %+v", relay, wantRelay)
+	if !reflect.DeepEqual(relayCfg, wantRelay) {
+		t.Errorf("relay config: got %+v, want %+v", relayCfg, wantRelay)
 	}
-	sensor := cfg.Devices[1].Device.(*cfgTestDevice).sensor
-	if sensor.Bus != "1" || sensor.Address != 0x76 || sensor.Options.Oversampling != 4 || sensor.Options.Filter != "iir" {
-		t.Errorf("sensor config: %+v", sensor)
+	sensorCfg := cfg.Devices[1].Device.(*cfgTestDevice).sensor
+	if sensorCfg.Bus != "1" || sensorCfg.Address != 0x76 || sensorCfg.Options.Oversampling != 4 || sensorCfg.Options.Filter != "iir" {
+		t.Errorf("sensor config: %+v", sensorCfg)
 	}
-	if sensor.Name != "" {
-		t.Errorf("the agent's name key reached the driver's struct: Name = %q", sensor.Name)
+	if sensorCfg.Name != "" {
+		t.Errorf("the agent's name key reached the driver's struct: Name = %q", sensorCfg.Name)
 	}
 	anything := cfg.Devices[2].Device.(*cfgTestDevice).anything
-	for _, k := range []string{"id", "driver", "name", "interval"} {
+	for _, k := range devconf.CommonKeys() {
 		if _, ok := anything[k]; ok {
 			t.Errorf("common key %q passed to the driver", k)
 		}
