@@ -6,23 +6,8 @@ import (
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
-	"github.com/pinion-home/pinion/agent"
 	"github.com/pinion-home/pinion/internal/brokertest"
 )
-
-func BenchmarkParseCommand(b *testing.B) {
-	for _, p := range []string{"ON", "toggle", `{"state":"OFF"}`} {
-		b.Run(p, func(b *testing.B) {
-			payload := []byte(p)
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := agent.ParseCommand(payload); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-	}
-}
 
 // BenchmarkCommandRoundTrip measures what a person waits for: a command
 // published to the broker until the relay's new state comes back, through
