@@ -154,7 +154,11 @@ func noEntity(device, id string, es []drivers.Entity) string {
 		quoted[i] = strconv.Quote(e.ID)
 	}
 	hint := ""
-	if s := Suggest(id, ids); s != "" {
+	// Short ids are all near each other ("fan" and "raw"): suggest one
+	// only for a slip of case or in a longer id.
+	if i := slices.IndexFunc(ids, func(s string) bool { return strings.EqualFold(s, id) }); i >= 0 {
+		hint = fmt.Sprintf(" (did you mean %q?)", ids[i])
+	} else if s := Suggest(id, ids); s != "" && len(id) > 4 {
 		hint = fmt.Sprintf(" (did you mean %q?)", s)
 	}
 	return fmt.Sprintf("device %q has no entity %q%s: its entities are %s", device, id, hint, strings.Join(quoted, ", "))
