@@ -11,7 +11,6 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"text/tabwriter"
 
 	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
@@ -168,16 +167,18 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 // listDrivers prints one line per driver: its name and, in a column, its
 // description.
 func listDrivers(w io.Writer, names []string) {
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	width := 0
+	for _, n := range names {
+		width = max(width, len(n))
+	}
 	for _, n := range names {
 		d, _ := drivers.Lookup(n)
 		if d.Description == "" {
-			fmt.Fprintln(tw, n)
+			fmt.Fprintln(w, n)
 			continue
 		}
-		fmt.Fprintf(tw, "%s\t%s\n", n, d.Description)
+		fmt.Fprintf(w, "%-*s  %s\n", width, n, d.Description)
 	}
-	tw.Flush()
 }
 
 // discoveryProblems formats what Home Assistant would reject, one line per
