@@ -12,34 +12,6 @@ import (
 	"github.com/pinion-home/pinion/drivers"
 )
 
-// Probe drivers, registered in this test binary only, through which the
-// agent's loader and drivertest decode the same documents.
-const (
-	probeDriver  = "drivertest_probe"  // decodes into a probe
-	noKeysDriver = "drivertest_nokeys" // never calls Decode
-	nilDriver    = "drivertest_nil"    // returns neither device nor error
-	keyedDriver  = "drivertest_keyed"  // checks its values: keyedProbe
-)
-
-var probeFactories = map[string]drivers.Factory{
-	probeDriver: func(cfg drivers.Config) (drivers.Device, error) {
-		var p probe
-		if err := cfg.Decode(&p); err != nil {
-			return nil, fmt.Errorf("%s %q: %w", probeDriver, cfg.ID, err)
-		}
-		return emptyDevice{}, nil
-	},
-	noKeysDriver: func(drivers.Config) (drivers.Device, error) { return emptyDevice{}, nil },
-	nilDriver:    func(drivers.Config) (drivers.Device, error) { return nil, nil },
-	keyedDriver:  keyedProbe,
-}
-
-func init() {
-	for name, f := range probeFactories {
-		drivers.Register(name, f)
-	}
-}
-
 // agentProblems returns the problems the agent's loader reports in the
 // [[device]] tables of doc, as "line: text".
 func agentProblems(t *testing.T, doc string) []string {
@@ -132,47 +104,47 @@ func compareWithAgent(t *testing.T, doc string) int {
 
 // agentRight are configurations without a problem.
 var agentRight = []string{
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\npin = \"GPIO4\"\nchannel = 3\n[device.sensor]\noffset = 1.5\n[[device.chans]]\nn = 1\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_nokeys\"\nname = \"A\"\ninterval = \"5s\"\n",
-	"device = [{ id = \"a\", driver = \"drivertest_probe\", on = true }]\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\npin = \"GPIO4\"\nchannel = 3\n[device.sensor]\noffset = 1.5\n[[device.chans]]\nn = 1\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-nokeys\"\nname = \"A\"\ninterval = \"5s\"\n",
+	"device = [{ id = \"a\", driver = \"drivertest-probe\", on = true }]\n",
 }
 
 // agentWrong are configurations whose device tables both loaders must
 // find the same problems in: every kind of mistake, in every TOML layout.
 var agentWrong = []string{
 	// Type errors, several at once, at every depth.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nratio = \"x\"\non = 1\nchannel = 1.5\nwait = \"soon\"\npin = 17\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\n[device.sensor]\noffset = \"x\"\naddr = 300\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nsensor = 3\nnames = [1, 2]\nchans = [{n = \"x\"}]\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nsensor = { offset = true, gain = 1 }\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nratio = \"x\"\non = 1\nchannel = 1.5\nwait = \"soon\"\npin = 17\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\n[device.sensor]\noffset = \"x\"\naddr = 300\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nsensor = 3\nnames = [1, 2]\nchans = [{n = \"x\"}]\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nsensor = { offset = true, gain = 1 }\n",
 	// Unknown keys: near a known one, far from any, nested, under any.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nchanel = 1\ncolour = 2\nnmae = \"x\"\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\n[device.sensor]\ngain = 1\n[device.light]\nr = 1\ng = 2\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nextra = { a = { b = 1 } }\nany = { c = 2 }\n[[device.chans]]\nn = 1\nm = 2\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\n\"quoted key\" = 1\n'lit.eral' = 2\na.b.c = 3\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nchanel = 1\ncolour = 2\nnmae = \"x\"\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\n[device.sensor]\ngain = 1\n[device.light]\nr = 1\ng = 2\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nextra = { a = { b = 1 } }\nany = { c = 2 }\n[[device.chans]]\nn = 1\nm = 2\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\n\"quoted key\" = 1\n'lit.eral' = 2\na.b.c = 3\n",
 	// Several devices, and the drivers that take no keys or return nothing.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nchanel = 1\n\n[[device]]\nid = \"b\"\ndriver = \"drivertest_nokeys\"\npin = \"GPIO4\"\nintreval = \"1s\"\n\n[[device]]\nid = \"c\"\ndriver = \"drivertest_nil\"\n",
-	"device = [{ id = \"a\", driver = \"drivertest_probe\", on = \"yes\" }, { id = \"b\", driver = \"drivertest_probe\", x = 1 }]\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nchanel = 1\n\n[[device]]\nid = \"b\"\ndriver = \"drivertest-nokeys\"\npin = \"GPIO4\"\nintreval = \"1s\"\n\n[[device]]\nid = \"c\"\ndriver = \"drivertest-nil\"\n",
+	"device = [{ id = \"a\", driver = \"drivertest-probe\", on = \"yes\" }, { id = \"b\", driver = \"drivertest-probe\", x = 1 }]\n",
 	// Multi-line values before the key at fault, so lines must be counted
 	// through them.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nnames = [\n  \"a\",\n  \"b\", # c\n]\nextra = { s = \"\"\"\nx\ny\"\"\" }\nratio = \"x\"\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nnames = [\n  \"a\",\n  \"b\", # c\n]\nextra = { s = \"\"\"\nx\ny\"\"\" }\nratio = \"x\"\n",
 	// Keys in the wrong case, alone and beside the right one.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nChannel = 1\n[device.Sensor]\noffset = 1.0\n[[device.chans]]\nN = 2\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\npin = \"GPIO4\"\nPIN = \"GPIO5\"\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nChannel = 1\n[device.Sensor]\noffset = 1.0\n[[device.chans]]\nN = 2\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\npin = \"GPIO4\"\nPIN = \"GPIO5\"\n",
 	// A driver's own checks: KeyErrors at their keys' lines, nested and
 	// in arrays, beside an error of no key and Decode's problems.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_keyed\"\nchannel = 12\nnames = [\"\", \"b\",\n  \"\"]\nratio = 2.0\n[device.sensor]\naddr = 1\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_keyed\"\nchannel = 12\non = \"x\"\nchanel = 1\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_keyed\"\nnames = [1]\n[[device]]\nid = \"A\"\ndriver = \"drivertest_keyed\"\nchannel = 10\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-keyed\"\nchannel = 12\nnames = [\"\", \"b\",\n  \"\"]\nratio = 2.0\n[device.sensor]\naddr = 1\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-keyed\"\nchannel = 12\non = \"x\"\nchanel = 1\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-keyed\"\nnames = [1]\n[[device]]\nid = \"A\"\ndriver = \"drivertest-keyed\"\nchannel = 10\n",
 	// Common keys.
-	"[[device]]\nid = \"a b\"\ndriver = \"drivertest_probe\"\nchanel = 1\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nname = \"\"\ninterval = 5\n",
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\n[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\n",
-	"[[device]]\ndriver = \"drivertest_probe\"\n",
+	"[[device]]\nid = \"a b\"\ndriver = \"drivertest-probe\"\nchanel = 1\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nname = \"\"\ninterval = 5\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\n[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\n",
+	"[[device]]\ndriver = \"drivertest-probe\"\n",
 	"[[device]]\nid = \"a\"\n",
 	"[device]\nid = \"a\"\n",
 	// Syntax.
-	"[[device]]\nid = \"a\"\ndriver = \"drivertest_probe\"\nratio = \n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nratio = \n",
 	"[[device]\nid = \"a\"\n",
 }
 

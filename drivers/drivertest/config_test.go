@@ -80,8 +80,8 @@ func TestConfigDecodes(t *testing.T) {
 
 func TestConfigDefaults(t *testing.T) {
 	cfg := Config(t, "porch", "")
-	if cfg.ID != "porch" || cfg.Name != "porch" || cfg.Interval != 0 {
-		t.Errorf("Config = %q %q %v; want the id as the name and no interval", cfg.ID, cfg.Name, cfg.Interval)
+	if cfg.ID != "porch" || cfg.Name != "porch" || cfg.Interval != 30*time.Second {
+		t.Errorf("Config = %q %q %v; want the id as the name and the agent's default interval, 30s", cfg.ID, cfg.Name, cfg.Interval)
 	}
 	var p probe
 	if err := cfg.Decode(&p); err != nil || !reflect.DeepEqual(p, probe{}) {
@@ -191,7 +191,7 @@ func TestParseConfigRejects(t *testing.T) {
 
 // decodesProbe returns a factory that decodes its keys into a probe and
 // returns dev, wrapping Decode's error as a driver does.
-func decodesProbe(dev drivers.Device) drivers.Factory {
+func decodesProbe(dev drivers.Device) newFunc {
 	return func(cfg drivers.Config) (drivers.Device, error) {
 		var p probe
 		if err := cfg.Decode(&p); err != nil {
@@ -209,7 +209,7 @@ func TestBuild(t *testing.T) {
 	keeps := func(cfg drivers.Config) (drivers.Device, error) { late = cfg; return dev, nil }
 	for _, tc := range []struct {
 		name string
-		f    drivers.Factory
+		f    newFunc
 		body string
 		want string // "" for dev, nil
 	}{
@@ -269,10 +269,13 @@ func TestDevice(t *testing.T) {
 // emptyDevice is a device with nothing to it, for the factories above.
 type emptyDevice struct{}
 
-func (emptyDevice) Info() drivers.Info                       { return drivers.Info{} }
-func (emptyDevice) Entities() []drivers.Entity               { return nil }
-func (emptyDevice) Open(context.Context, drivers.Host) error { return nil }
-func (emptyDevice) Close() error                             { return nil }
+func (emptyDevice) Info() drivers.Info                                       { return drivers.Info{} }
+func (emptyDevice) Entities() []drivers.Entity                               { return nil }
+func (emptyDevice) Open(context.Context, drivers.Host, drivers.Output) error { return nil }
+func (emptyDevice) Close() error                                             { return nil }
+
+// newFunc is a driver's New.
+type newFunc = func(drivers.Config) (drivers.Device, error)
 
 func TestTables(t *testing.T) {
 	doc := `# two devices

@@ -39,7 +39,7 @@ func TestFuzzFactory(t *testing.T) {
 	dev := &emptyDevice{}
 	// probeF builds a probe whose channel is at most 9, naming itself in
 	// its errors unless told not to.
-	probeF := func(prefixed bool) drivers.Factory {
+	probeF := func(prefixed bool) newFunc {
 		return func(cfg drivers.Config) (drivers.Device, error) {
 			var p probe
 			err := cfg.Decode(&p)
@@ -57,7 +57,7 @@ func TestFuzzFactory(t *testing.T) {
 	}
 	for _, tc := range []struct {
 		name, body string
-		f          drivers.Factory
+		f          newFunc
 		want       drivers.Device // nil: refused
 		report     string         // "" when the test goes on
 	}{
@@ -159,7 +159,7 @@ func TestProblems(t *testing.T) {
 	for _, tc := range []struct {
 		name string
 		body string
-		f    drivers.Factory
+		f    newFunc
 		want []WantProblem
 	}{
 		{"accepted", "channel = 3", keyedProbe, nil},

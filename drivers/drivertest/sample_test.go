@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pinion-home/pinion/drivers"
 )
@@ -85,7 +86,7 @@ func TestSampleDevices(t *testing.T) {
 
 	for _, tc := range []struct {
 		name, doc, want string
-		f               drivers.Factory
+		f               newFunc
 	}{
 		{"another driver", "[[device]]\nid = \"a\"\ndriver = \"probe\"\n[[device]]\nid = \"b\"\ndriver = \"gpio\"\n",
 			`sample device 1: driver = "gpio", want "probe"`, probeF},
@@ -107,16 +108,26 @@ func TestSampleDevices(t *testing.T) {
 	}
 }
 
-// sampledDriver is registered with a sample configuration, in this test
-// binary only.
+// Drivers registered in this test binary only: one as a driver must be,
+// and one with a Description that is not one line.
 const (
-	sampledDriver = "drivertest_sampled"
-	sampledSample = "## A device with nothing to it.\n[[device]]\n  id = \"empty\"\n  driver = \"drivertest_sampled\"\n"
+	sampledDriver = "drivertest-sampled"
+	sampledSample = "## A device with nothing to it.\n[[device]]\n  id = \"empty\"\n  driver = \"drivertest-sampled\"\n"
+	wordyDriver   = "drivertest-wordy"
 )
 
 func init() {
-	drivers.Register(sampledDriver, func(drivers.Config) (drivers.Device, error) { return &emptyDevice{}, nil })
-	drivers.RegisterSample(sampledDriver, sampledSample)
+	drivers.Register(drivers.Driver{
+		Name:        sampledDriver,
+		New:         func(drivers.Config) (drivers.Device, error) { return &emptyDevice{}, nil },
+		Sample:      sampledSample,
+		Description: "a device with nothing to it",
+	})
+	drivers.Register(drivers.Driver{
+		Name:        wordyDriver,
+		New:         func(drivers.Config) (drivers.Device, error) { return &emptyDevice{}, nil },
+		Description: "a device\nwith nothing to it",
+	})
 }
 
 func TestRegistered(t *testing.T) {
@@ -129,16 +140,20 @@ func TestRegistered(t *testing.T) {
 		fatal bool
 		want  string
 	}{
-		{"not registered", func(tb *fakeTB) { Registered[drivers.Device](tb, "drivertest_none", "", "") }, true,
-			`drivers.Lookup("drivertest_none"): not registered`},
+		{"not registered", func(tb *fakeTB) { Registered[drivers.Device](tb, "drivertest-none", "", "") }, true,
+			`drivers.Lookup("drivertest-none"): not registered, want the driver registered from its package's init()`},
 		{"another sample", func(tb *fakeTB) { Registered[*emptyDevice](tb, sampledDriver, "[[device]]\n", "") }, false,
-			`drivers.Sample("drivertest_sampled") = "## A device with nothing to it.`},
+			`drivers.Lookup("drivertest-sampled").Sample = "## A device with nothing to it.`},
 		{"no sample", func(tb *fakeTB) { Registered[drivers.Device](tb, noKeysDriver, "## Sample.\n", "") }, false,
-			`drivers.Sample("drivertest_nokeys") = "", false; want the driver's sample configuration`},
-		{"the factory fails", func(tb *fakeTB) { Registered[drivers.Device](tb, probeDriver, "", "channel = \"2\"") }, true,
-			`registered factory: drivertest_probe "dev": test.toml:1: channel: must be an integer, not a string ("2")`},
+			`drivers.Lookup("drivertest-nokeys").Sample = ""; want the driver's sample configuration "## Sample.\n"`},
+		{"no description", func(tb *fakeTB) { Registered[drivers.Device](tb, noKeysDriver, "", "") }, false,
+			`drivers.Lookup("drivertest-nokeys").Description = ""; want one line that says what the driver drives`},
+		{"a description of two lines", func(tb *fakeTB) { Registered[drivers.Device](tb, wordyDriver, "", "") }, false,
+			`drivers.Lookup("drivertest-wordy").Description = "a device\nwith nothing to it"; want one line`},
+		{"New fails", func(tb *fakeTB) { Registered[drivers.Device](tb, probeDriver, "", "channel = \"2\"") }, true,
+			`drivers.Lookup("drivertest-probe").New: drivertest-probe "dev": test.toml:1: channel: must be an integer, not a string ("2")`},
 		{"another type", func(tb *fakeTB) { Registered[*fake](tb, sampledDriver, sampledSample, "") }, true,
-			"registered factory made a *drivertest.emptyDevice, want *drivertest.fake"},
+			`drivers.Lookup("drivertest-sampled").New made a *drivertest.emptyDevice, want *drivertest.fake`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ft := runFake(tc.run)
@@ -147,4 +162,39 @@ func TestRegistered(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestTablesInterval checks that a table's interval resolves as in the
+// agent: its key, else its driver's DefaultInterval, else 30 s.
+func TestTablesInterval(t *testing.T) {
+	for _, tc := range []struct {
+		name, doc string
+		want      time.Duration
+	}{
+		{"the key", "[[device]]\nid = \"a\"\ndriver = \"drivertest-slow\"\ninterval = \"5s\"\n", 5 * time.Second},
+		{"the driver's default", "[[device]]\nid = \"a\"\ndriver = \"drivertest-slow\"\n", time.Minute},
+		{"the agent's default", "[[device]]\nid = \"a\"\ndriver = \"drivertest-sampled\"\n", 30 * time.Second},
+		{"an unknown driver", "[[device]]\nid = \"a\"\ndriver = \"drivertest-none\"\n", 30 * time.Second},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Tables(t, tc.doc)[0].Config.Interval; got != tc.want {
+				t.Errorf("Interval = %v, want %v", got, tc.want)
+			}
+		})
+	}
+	if got := Config(t, "a", "").Interval; got != 30*time.Second {
+		t.Errorf("Config's Interval = %v, want the agent's default, 30s", got)
+	}
+	if got := Config(t, "a", `interval = "2m"`).Interval; got != 2*time.Minute {
+		t.Errorf("Config's Interval = %v, want the key's 2m", got)
+	}
+}
+
+func init() {
+	drivers.Register(drivers.Driver{
+		Name:            "drivertest-slow",
+		New:             func(drivers.Config) (drivers.Device, error) { return &emptyDevice{}, nil },
+		DefaultInterval: time.Minute,
+		Description:     "a device polled every minute",
+	})
 }

@@ -339,8 +339,7 @@ func (w *Worker) run(what string, f func() error) outcome {
 func (w *Worker) handle(ev any) {
 	hd, ok := w.d.(drivers.Handler)
 	if !ok {
-		w.problemf("a waiter delivered a %T, but %T has no Handle method (drivers.Handler): the agent drops it", ev, w.d)
-		return
+		return // deliver reported it; the agent drops it
 	}
 	what := fmt.Sprintf("Handle(%T)", ev)
 	out := w.run(what, func() error { return hd.Handle(w.ctx, ev) })
@@ -461,6 +460,9 @@ func (w *Worker) waitFor(d time.Duration) bool {
 // deliver hands ev to the worker, waiting until it takes it; false once
 // the waiters' context is done.
 func (w *Worker) deliver(ev any) bool {
+	if _, ok := w.d.(drivers.Handler); !ok {
+		w.problemf("a waiter delivered a %T, but %T has no Handle method (drivers.Handler): the agent drops it", ev, w.d)
+	}
 	select {
 	case w.events <- ev:
 		return true
