@@ -2,11 +2,13 @@ package realhost
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -400,6 +402,20 @@ func TestNewOnThisMachine(t *testing.T) {
 		t.Errorf("I2C 1 on a machine without buses: err = %v, want the no-buses hint", err)
 	}
 
+	if _, err := h.ReadFile("/proc/loadavg"); err != nil {
+		t.Errorf("ReadFile(/proc/loadavg): %v", err)
+	}
+	if _, err := os.Stat("/sys/bus/w1/devices"); err != nil {
+		if _, err := h.OneWire("w1"); err == nil || !strings.Contains(err.Error(), "dtoverlay=w1-gpio") {
+			t.Errorf("OneWire on a machine without w1: err = %v, want the overlay hint", err)
+		}
+	}
+	if m, _ := filepath.Glob("/sys/class/pwm/pwmchip*"); len(m) == 0 {
+		if _, err := h.PWM("GPIO18"); err == nil || !strings.Contains(err.Error(), "no PWM controller") {
+			t.Errorf("PWM on a machine without PWM: err = %v, want the no-controller hint", err)
+		}
+	}
+
 	if h.Logger() != log {
 		t.Error("Logger() is not the logger New was given")
 	}
@@ -501,5 +517,63 @@ func TestSerialErrors(t *testing.T) {
 	_, err := h.Serial(missing, drivers.SerialMode{})
 	if err == nil || !strings.Contains(err.Error(), missing) {
 		t.Fatalf("missing port: err = %v, want one naming %s", err, missing)
+	}
+}
+
+// TestSharedSerial runs two devices' transactions on one line over a
+// pseudo-terminal whose far end echoes, then closes the host under them.
+func TestSharedSerial(t *testing.T) {
+	peer, path, err := serialport.OpenPTY()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer peer.Close()
+	go func() { _, _ = io.Copy(peer, peer) }()
+
+	h := newHost(discard(), fakeRegistry{}, nil)
+	mode := drivers.SerialMode{BaudRate: 19200, Parity: drivers.ParityEven}
+	a, err := drivers.SharedSerial(h, path, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := h.SharedSerial(path, mode)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.SharedSerial(path, drivers.SerialMode{}); err == nil || !strings.Contains(err.Error(), "19200 8E1") {
+		t.Fatalf("a device asking for another mode: err = %v, want both modes named", err)
+	}
+	for _, c := range []struct {
+		p   drivers.SharedPort
+		msg string
+	}{{a, "unit 1"}, {b, "unit 2"}} {
+		err := c.p.Transact(context.Background(), func(p drivers.Port) error {
+			if err := p.SetReadTimeout(5 * time.Second); err != nil {
+				return err
+			}
+			if _, err := p.Write([]byte(c.msg)); err != nil {
+				return err
+			}
+			got := make([]byte, len(c.msg))
+			if _, err := io.ReadFull(p, got); err != nil {
+				return err
+			}
+			if string(got) != c.msg {
+				return fmt.Errorf("read %q, want %q", got, c.msg)
+			}
+			return nil
+		})
+		if err != nil {
+			t.Fatalf("%s: %v", c.msg, err)
+		}
+	}
+	if err := h.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Transact(context.Background(), func(drivers.Port) error { return nil }); !errors.Is(err, ErrClosed) {
+		t.Fatalf("Transact after host Close: %v, want ErrClosed", err)
+	}
+	if _, err := h.SharedSerial(path, mode); !errors.Is(err, ErrClosed) {
+		t.Fatalf("SharedSerial after host Close: %v, want ErrClosed", err)
 	}
 }
