@@ -274,7 +274,9 @@ func (e *portError) Unwrap() error { return e.err }
 
 // exchange sends the read request and waits for the reply. The input buffer
 // is emptied first, so that a late reply to an earlier request, or half a
-// frame left by a timeout, cannot be taken for this one's.
+// frame left by a timeout, cannot be taken for this one's. Its deadlines
+// are on the wall clock, not the host's Clock: they bound real I/O on the
+// port, which a simulated clock does not speed up.
 func (d *Device) exchange(ctx context.Context) (reading, error) {
 	if err := d.port.ResetInputBuffer(); err != nil {
 		return reading{}, &portError{fmt.Errorf("serial %s: reset input buffer: %w", d.conf.Port, err)}
