@@ -52,6 +52,13 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 
 func (f *fakeTB) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }
 
+func (f *fakeTB) FailNow() {
+	f.mu.Lock()
+	f.fatal = true
+	f.mu.Unlock()
+	runtime.Goexit()
+}
+
 func (f *fakeTB) Log(args ...any) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

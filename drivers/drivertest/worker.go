@@ -105,6 +105,8 @@ type Worker struct {
 
 	waiters sync.WaitGroup
 
+	onWait func() // drivertest's tests: called each time WaitFor blocks
+
 	mu       sync.Mutex
 	reports  []Report
 	changed  chan struct{} // closed and replaced at every report and worker step
@@ -785,6 +787,9 @@ func (w *Worker) WaitFor(t testing.TB, what string, cond func(*Worker) bool) {
 		w.mu.Unlock()
 		if cond(w) {
 			return
+		}
+		if w.onWait != nil {
+			w.onWait()
 		}
 		select {
 		case <-ch:
