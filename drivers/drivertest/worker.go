@@ -776,7 +776,7 @@ func (w *Worker) Reopens() []error {
 // state of a simulated part that the device drives. It runs on the test's
 // goroutine, beside the worker, so it must not call the device.
 //
-//	w.WaitFor(t, "the relay line high", func(*drivertest.Worker) bool { return h.Line("GPIO17").Level() })
+//	w.WaitFor(t, "the relay line high", func(*drivertest.Worker) bool { return h.Line("GPIO17").Level() == gpio.High })
 func (w *Worker) WaitFor(t testing.TB, what string, cond func(*Worker) bool) {
 	t.Helper()
 	timer := time.NewTimer(w.timeout)
