@@ -1,8 +1,11 @@
 package drivertest
 
 import (
+	"cmp"
 	"errors"
 	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -31,7 +34,9 @@ type ConfigError = devconf.ConfigError
 // Config returns the drivers.Config the agent would pass to a driver's
 // New for a [[device]] table with id id whose other keys are tomlBody:
 // the driver's own keys, and optionally the common keys name and interval,
-// which go to Config.Name and Config.Interval as in the agent. Name
+// which go to Config.Name and Config.Interval as in the agent, and
+// [entity.<id>] tables, which are the agent's and never reach Decode
+// (Build and Problems check them). Name
 // defaults to id, and Interval to the agent's default of 30 s (the table
 // names no driver, so its DefaultInterval is not known here; Tables
 // resolves it).
@@ -69,11 +74,13 @@ func ParseConfig(id, tomlBody string) (drivers.Config, error) {
 	return tb.Config, nil
 }
 
-// Build builds a device with f, a driver's New, from a table as Config makes it, and
-// then checks what the agent checks after a factory returns: a factory that
-// returns neither a device nor an error is a bug, and one that never calls
-// Decode takes no keys, so every key in tomlBody is reported as unknown.
-// Decode fails once the factory has returned.
+// Build builds a device with f, a driver's New, from a table as Config
+// makes it, and then checks what the agent checks after New returns: a New
+// that returns neither a device nor an error is a bug, one that never
+// calls Decode takes no keys, so every key in tomlBody is reported as
+// unknown, and an [entity.<id>] table (the agent's per-entity options:
+// name, icon, disabled, enabled_by_default) must name an entity of the
+// device. Decode fails once New has returned.
 //
 // A panic in f is not recovered: the test fails with its stack, where the
 // agent would report "driver factory panicked".
@@ -116,15 +123,19 @@ type Table struct {
 	// and Interval from the common keys, and a strict Decode of the rest.
 	Config drivers.Config
 
-	dec *devconf.Decoder
+	dec      *devconf.Decoder
+	doc      *devconf.Doc
+	path     devconf.Path            // of the table in doc
+	entities []devconf.EntityOptions // its [device.entity.<id>] tables
 }
 
-// Problems builds a device with f, a driver's New, from a table as Config makes it
-// and returns every problem the agent would report for the table, sorted
-// by line, or nil when f accepts it: Decode's problems, each
+// Problems builds a device with f, a driver's New, from a table as Config
+// makes it and returns every problem the agent would report for the table,
+// sorted by line, or nil when f accepts it: Decode's problems, each
 // drivers.KeyError of f's error at its own key and line, the rest of f's
 // error at the table (line 0 and no key, where the agent names the
-// [[device]] line), and what Build checks after f returns. Lines count
+// [[device]] line), and what Build checks after f returns, such as an
+// [entity.<id>] table for an entity the device does not have. Lines count
 // from 1 in tomlBody and keys are as tomlBody writes them ("power_on").
 //
 //	probs := drivertest.Problems(t, gpio.New, "door", "pin = \"GPIO17\"\nmode = \"output\"\npower_on = \"maybe\"")
@@ -149,7 +160,42 @@ func (tb Table) Problems(f func(drivers.Config) (drivers.Device, error)) []Probl
 		return []Problem{{File: File, Msg: "drivertest: Table.Problems on a Table not made by Tables or ParseTables"}}
 	}
 	dev, err := f(tb.Config)
-	return tb.dec.Returned(dev, err)
+	return tb.returned(dev, err)
+}
+
+// returned returns the problems the agent finds once New returned dev and
+// err, sorted by line.
+func (tb Table) returned(dev drivers.Device, err error) []Problem {
+	probs := tb.dec.Returned(dev, err)
+	if err == nil && dev != nil {
+		probs = append(probs, tb.entityProblems(dev)...)
+		slices.SortStableFunc(probs, func(a, b Problem) int { return cmp.Compare(a.Line, b.Line) })
+	}
+	return probs
+}
+
+// entityProblems applies the table's entity tables to the entities of
+// dev, as the agent does once a device is built, and returns the problems
+// with them: a table for an entity that dev does not have.
+func (tb Table) entityProblems(dev drivers.Device) []Problem {
+	if len(tb.entities) == 0 {
+		return nil
+	}
+	tb.doc.ApplyEntities(tb.Config.ID, tb.entities, dev.Entities())
+	var ce *ConfigError
+	if !errors.As(tb.doc.Err(), &ce) {
+		return nil
+	}
+	// The document had no problems when the table was made, so those
+	// under the table's entity key are the ones just found.
+	prefix := tb.path.Key(devconf.EntityKey).String()
+	var probs []Problem
+	for _, p := range ce.Problems {
+		if p.Key == prefix || strings.HasPrefix(p.Key, prefix+".") {
+			probs = append(probs, p)
+		}
+	}
+	return probs
 }
 
 // Build calls f with the table's Config and checks its result as the agent
@@ -159,7 +205,7 @@ func (tb Table) Build(f func(drivers.Config) (drivers.Device, error)) (drivers.D
 		return nil, errors.New("drivertest: Table.Build on a Table not made by Tables or ParseTables")
 	}
 	dev, err := f(tb.Config)
-	probs := tb.dec.Returned(dev, err)
+	probs := tb.returned(dev, err)
 	switch {
 	case err != nil:
 		return nil, err
@@ -237,10 +283,13 @@ func table(d *devconf.Doc, path devconf.Path, m map[string]any, ids devconf.IDs,
 	common, _ := d.Device(path, m, ids, index, len(path) > 0)
 	dec := d.Decoder(path, common.Driver, m)
 	return Table{
-		Driver: common.Driver,
-		Line:   common.Line,
-		Config: drivers.Config{ID: common.ID, Name: common.Name, Interval: interval(common.Interval, common.Driver), Decode: dec.Decode},
-		dec:    dec,
+		Driver:   common.Driver,
+		Line:     common.Line,
+		Config:   drivers.Config{ID: common.ID, Name: common.Name, Interval: interval(common.Interval, common.Driver), Decode: dec.Decode},
+		dec:      dec,
+		doc:      d,
+		path:     path,
+		entities: common.Entities,
 	}
 }
 

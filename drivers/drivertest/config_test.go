@@ -378,3 +378,43 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// TestEntityTables checks that the agent's [entity.<id>] tables never
+// reach the driver, and that one naming an entity the device does not
+// have is reported at its line, as the agent reports it.
+func TestEntityTables(t *testing.T) {
+	f := newFake()
+	newF := func(cfg drivers.Config) (drivers.Device, error) {
+		var p probe
+		if err := cfg.Decode(&p); err != nil {
+			return nil, err
+		}
+		return f, nil
+	}
+	body := "pin = \"GPIO4\"\n[entity.relay]\nname = \"Pump\"\n[entity.pmup]\ndisabled = true\n[entity.Door]\nicon = \"mdi:door\"\n"
+	if d, err := Build(t, newF, "dev", body[:len("pin = \"GPIO4\"\n[entity.relay]\nname = \"Pump\"\n")]); err != nil || d != f {
+		t.Errorf("Build with an entity table of the device = %v, %v; want the device", d, err)
+	}
+	probs := Problems(t, newF, "dev", body)
+	CheckProblems(t, probs,
+		WantProblem{Line: 4, Key: "entity.pmup", Msg: `device "dev" has no entity "pmup"`},
+		WantProblem{Line: 6, Key: "entity.Door", Msg: `(did you mean "door"?)`})
+	_, err := Build(t, newF, "dev", body)
+	var ce *ConfigError
+	if !errors.As(err, &ce) || len(ce.Problems) != 2 || ce.Problems[0].Line != 4 {
+		t.Errorf("Build = %v, want the two problems", err)
+	}
+
+	doc := "[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\n[device.entity.relay]\nname = \"Pump\"\n\n" +
+		"[[device]]\nid = \"b\"\ndriver = \"drivertest-probe\"\n[device.entity.fan]\ndisabled = true\n"
+	var got []string
+	for _, tb := range Tables(t, doc) {
+		for _, p := range tb.Problems(newF) {
+			got = append(got, p.String())
+		}
+	}
+	want := []string{`test.toml:10: device[1].entity.fan: device "b" has no entity "fan"`}
+	if len(got) != 1 || !strings.HasPrefix(got[0], want[0]) {
+		t.Errorf("problems of the document:\n%s\nwant one, starting %q", strings.Join(got, "\n"), want[0])
+	}
+}
