@@ -9,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/pinion-home/pinion/agent"
-	"github.com/pinion-home/pinion/drivers"
 )
 
 // agentProblems returns the problems the agent's loader reports in the
@@ -107,6 +106,8 @@ var agentRight = []string{
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\npin = \"GPIO4\"\nchannel = 3\n[device.sensor]\noffset = 1.5\n[[device.chans]]\nn = 1\n",
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest-nokeys\"\nname = \"A\"\ninterval = \"5s\"\n",
 	"device = [{ id = \"a\", driver = \"drivertest-probe\", on = true }]\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-entities\"\n[device.entity.relay]\nname = \"Pump\"\nicon = \"mdi:pump\"\n" +
+		"[device.entity.temperature]\ndisabled = true\n[device.entity.door]\nenabled_by_default = false\n",
 }
 
 // agentWrong are configurations whose device tables both loaders must
@@ -136,6 +137,13 @@ var agentWrong = []string{
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest-keyed\"\nchannel = 12\nnames = [\"\", \"b\",\n  \"\"]\nratio = 2.0\n[device.sensor]\naddr = 1\n",
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest-keyed\"\nchannel = 12\non = \"x\"\nchanel = 1\n",
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest-keyed\"\nnames = [1]\n[[device]]\nid = \"A\"\ndriver = \"drivertest-keyed\"\nchannel = 10\n",
+	// Entity tables: for entities the device does not have, of the wrong
+	// shape, with options that are wrong.
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-entities\"\n[device.entity.rleay]\nname = \"Pump\"\n[device.entity.Door]\ndisabled = true\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nchanel = 1\n[device.entity.relay]\nname = \"Pump\"\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-entities\"\nentity = 3\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-entities\"\n[device.entity]\nrelay = \"Pump\"\n",
+	"[[device]]\nid = \"a\"\ndriver = \"drivertest-entities\"\n[device.entity.relay]\nnmae = \"Pump\"\nicon = \"pump\"\ndisabled = true\nenabled_by_default = true\n",
 	// Common keys.
 	"[[device]]\nid = \"a b\"\ndriver = \"drivertest-probe\"\nchanel = 1\n",
 	"[[device]]\nid = \"a\"\ndriver = \"drivertest-probe\"\nname = \"\"\ninterval = 5\n",

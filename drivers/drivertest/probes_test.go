@@ -13,6 +13,9 @@ const (
 	noKeysDriver = "drivertest-nokeys" // never calls Decode
 	nilDriver    = "drivertest-nil"    // returns neither device nor error
 	keyedDriver  = "drivertest-keyed"  // checks its values: keyedProbe
+	// entitiesDriver takes no keys and makes a device with a relay and a
+	// temperature, for [device.entity.<id>] tables.
+	entitiesDriver = "drivertest-entities"
 )
 
 var probeFactories = map[string]newFunc{
@@ -26,6 +29,11 @@ var probeFactories = map[string]newFunc{
 	noKeysDriver: func(drivers.Config) (drivers.Device, error) { return emptyDevice{}, nil },
 	nilDriver:    func(drivers.Config) (drivers.Device, error) { return nil, nil },
 	keyedDriver:  keyedProbe,
+	entitiesDriver: func(drivers.Config) (drivers.Device, error) {
+		f := newFake()
+		f.entities = func(bool) []drivers.Entity { return goodEntities()[:3:3] }
+		return f, nil
+	},
 }
 
 func init() {
