@@ -1,7 +1,8 @@
 // Package hatest is a Home Assistant double for integration tests: it
 // connects to an MQTT broker, follows discovery the way Home Assistant's
-// MQTT integration does, and checks every config against Home Assistant's
-// rules.
+// MQTT integration does, checks every config against Home Assistant's
+// rules, holds each entity's state as Home Assistant would, and drives
+// entities the way Home Assistant's services do.
 //
 // The checks are re-implemented here from the reference description of what
 // Home Assistant accepts, on purpose independently of package discovery, so
@@ -9,15 +10,27 @@
 // by the code that made it.
 //
 // Like Home Assistant, the double subscribes to the discovery topics, and
-// to each entity's state and availability topics once it has seen the
-// entity's config; a config Home Assistant would reject does not become an
-// entity. Every violation, rejecting or merely logged by Home Assistant, is
-// recorded in Problems, which a test asserts is empty.
+// to each entity's state, position and availability topics once it has
+// seen the entity's config; a config Home Assistant would reject does not
+// become an entity. Every violation, rejecting or merely logged by Home
+// Assistant, is recorded in Problems, which a test asserts is empty.
 //
-// Not modelled: templates (value_template and friends are not evaluated;
-// states are compared raw), device-based discovery (<prefix>/device/…), and
-// platforms other than sensor, binary_sensor, switch and button beyond the
-// common checks.
+// Components: sensor, binary_sensor, switch, button, number, select, event,
+// cover and light (JSON schema in full, the default schema's on/off state)
+// are modelled: their options are checked and their states read as Home
+// Assistant reads them (Entity.Value, Brightness, Position; events in
+// Events). Value templates of the form {{ value_json.key }} and
+// {{ value }} are evaluated like Home Assistant's Jinja, including the
+// warning it logs for an undefined key; any other template is reported as
+// one the double cannot check. Other components get the common checks
+// only. Device-based discovery (<prefix>/device/…) is not modelled.
+//
+// Driving entities: Command publishes a raw payload to an entity's command
+// topic; TurnOn, TurnOff, LightOn, Press, SetNumber, SelectOption,
+// OpenCover, CloseCover, StopCover and SetCoverPosition publish what Home
+// Assistant's services publish, and refuse what Home Assistant would
+// refuse (an unavailable entity, a value out of range, a feature the
+// config does not offer).
 package hatest
 
 import (
@@ -95,6 +108,22 @@ type Entity struct {
 	// until one arrived.
 	State    string
 	HasState bool
+	// Value is the state as Home Assistant holds it, read from the
+	// payloads with the entity's config: "on" or "off" for a switch, a
+	// binary sensor or a light; "open", "closed", "opening" or
+	// "closing" for a cover; the number for a number ("21.5"); the
+	// option for a select; the value for a sensor; the type of the last
+	// event for an event. It is Unknown until a state arrived, after a
+	// state Home Assistant reads as unknown, and for a button.
+	Value string
+	// Brightness is a light's brightness, 1–255 on Home Assistant's
+	// scale, kept while the light is off; 0 until one arrived.
+	Brightness int
+	// Position is a cover's position, 0 (closed) to 100 (open); -1 until
+	// one arrived or for a cover without a position.
+	Position int
+	// Events are the events an event entity fired, in order.
+	Events []Event
 	// Available is the availability as Home Assistant evaluates it from
 	// the availability topics and availability_mode.
 	Available bool
@@ -104,13 +133,15 @@ type Entity struct {
 type entity struct {
 	*parsed
 	topic string
+	st    *haState
 }
 
 // topicState is what arrived on one subscribed topic.
 type topicState struct {
-	last string
-	seen bool
-	n    int // messages received
+	last     string
+	seen     bool
+	retained bool // the last message had the retain flag
+	n        int  // messages received
 	// seqOf is the sequence number of the last arrival of each distinct
 	// payload, which is enough to evaluate availability in every mode.
 	seqOf map[string]uint64
@@ -382,23 +413,34 @@ func (h *HA) onConfig(_ mqtt.Client, msg mqtt.Message) {
 			return
 		}
 	}
-	h.entities[topic] = &entity{parsed: p, topic: topic}
+	st := newHAState()
+	if old, ok := h.entities[topic]; ok {
+		// An update of the same entity: Home Assistant keeps its
+		// history, so the events seen so far stay.
+		st.events, st.matched = old.st.events, old.st.matched
+	}
+	e := &entity{parsed: p, topic: topic, st: st}
+	h.entities[topic] = e
 
 	// Subscribe to the entity's topics, as Home Assistant does when it
 	// adds the entity. A topic already subscribed has its last message
-	// here already; checking it against this entity's config catches a
-	// retained state that does not fit a changed config.
+	// here already; it is read with this entity's config, as Home
+	// Assistant reads the retained message again, which catches a
+	// retained state that does not fit a changed config. An event is
+	// not replayed: Home Assistant ignores retained events.
 	want := []string{}
-	if p.stateTopic != "" {
-		want = append(want, p.stateTopic)
+	for _, t := range []string{p.positionTopic, p.stateTopic} {
+		if t != "" && !slices.Contains(want, t) {
+			want = append(want, t)
+		}
 	}
 	for _, a := range p.avail {
 		want = append(want, a.topic)
 	}
 	for _, t := range want {
 		if ts, ok := h.topics[t]; ok {
-			if t == p.stateTopic && ts.seen {
-				for _, f := range stateFindings(p.component, p.cfg, ts.last) {
+			if ts.seen && p.component != "event" && (t == p.stateTopic || t == p.positionTopic) {
+				for _, f := range p.receive(st, t, ts.last, ts.retained) {
 					h.addProblemLocked(fmt.Sprintf("%s (%s): %s", t, p.uniqueID, f))
 				}
 			}
@@ -418,8 +460,8 @@ func (h *HA) onConfig(_ mqtt.Client, msg mqtt.Message) {
 	}
 }
 
-// topicHandler records what arrives on a subscribed state or availability
-// topic and checks states against the configs that read them.
+// topicHandler records what arrives on a subscribed state, position or
+// availability topic and has every entity that reads the topic read it.
 func (h *HA) topicHandler(filter string) mqtt.MessageHandler {
 	return func(_ mqtt.Client, msg mqtt.Message) {
 		payload := string(msg.Payload())
@@ -427,15 +469,15 @@ func (h *HA) topicHandler(filter string) mqtt.MessageHandler {
 		defer h.mu.Unlock()
 		ts := h.topics[filter]
 		h.seq++
-		ts.last, ts.seen = payload, true
+		ts.last, ts.seen, ts.retained = payload, true, msg.Retained()
 		ts.n++
 		ts.seqOf[payload] = h.seq
 		h.notifyLocked()
 		for _, e := range h.entities {
-			if e.stateTopic != filter {
+			if e.stateTopic != filter && e.positionTopic != filter {
 				continue
 			}
-			for _, f := range stateFindings(e.component, e.cfg, payload) {
+			for _, f := range e.receive(e.st, filter, payload, msg.Retained()) {
 				h.addProblemLocked(fmt.Sprintf("%s (%s): %s", filter, e.uniqueID, f))
 			}
 		}
@@ -489,7 +531,16 @@ func (h *HA) snapshotLocked(e *entity) Entity {
 		StateTopic:   e.stateTopic,
 		CommandTopic: e.commandTopic,
 		Config:       deepCopy(e.cfg).(map[string]any),
+		Value:        e.st.value,
+		Brightness:   e.st.brightness,
+		Position:     e.st.position,
 		Available:    h.availableLocked(e),
+	}
+	for _, ev := range e.st.events {
+		if ev.Attributes != nil {
+			ev.Attributes = deepCopy(ev.Attributes).(map[string]any)
+		}
+		out.Events = append(out.Events, ev)
 	}
 	out.Name, _ = e.cfg["name"].(string)
 	if d, ok := e.cfg["device"].(map[string]any); ok {

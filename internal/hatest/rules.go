@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 	"unicode/utf8"
 )
 
@@ -42,6 +41,9 @@ type parsed struct {
 	cfg                         map[string]any
 	uniqueID                    string
 	stateTopic, commandTopic    string
+	positionTopic               string // a cover's position_topic
+	setPositionTopic            string // a cover's set_position_topic
+	valueTpl, positionTpl       *template
 	avail                       []availEntry
 	availMode                   string
 	findings                    []finding
@@ -259,18 +261,21 @@ func checkEntity(p *parsed, cfg map[string]any) {
 	}
 
 	checkTopics(p, cfg)
-	switch c {
-	case "sensor", "binary_sensor":
-		if _, ok := cfg["state_topic"]; !ok {
-			p.reject("required key not provided: state_topic")
-		}
-	case "switch", "button":
-		if _, ok := cfg["command_topic"]; !ok {
-			p.reject("required key not provided: command_topic")
+	for _, key := range requiredKeys[c] {
+		if _, ok := cfg[key]; !ok {
+			p.reject("required key not provided: %s", key)
 		}
 	}
 	p.stateTopic, _ = cfg["state_topic"].(string)
 	p.commandTopic, _ = cfg["command_topic"].(string)
+	p.positionTopic, _ = cfg["position_topic"].(string)
+	p.setPositionTopic, _ = cfg["set_position_topic"].(string)
+	if c == "light" {
+		p.valueTpl = templateOption(p, cfg, "state_value_template")
+	} else {
+		p.valueTpl = templateOption(p, cfg, "value_template")
+	}
+	p.positionTpl = templateOption(p, cfg, "position_template")
 
 	checkAvailability(p, cfg)
 	checkDevice(p, cfg)
@@ -315,15 +320,32 @@ func checkEntity(p *parsed, cfg map[string]any) {
 			p.reject("device_class null is not accepted for an event")
 		}
 	}
-	if c == "sensor" {
+	switch c {
+	case "sensor":
 		checkSensor(p, cfg)
+	case "number":
+		checkNumber(p, cfg)
+	case "select":
+		checkSelect(p, cfg)
+	case "light":
+		checkLight(p, cfg)
+	case "cover":
+		checkCover(p, cfg)
+	case "event":
+		checkEvent(p, cfg)
 	}
 	checkName(p, cfg)
 
-	if known, ok := platformKeys[c]; ok {
+	known, ok := platformKeys[c]
+	if c == "light" {
+		known, ok = lightKeys[lightSchema(cfg)]
+	}
+	if ok {
 		for _, k := range slices.Sorted(maps.Keys(cfg)) {
 			switch {
 			case known[k]:
+			case c == "light" && legacyLightKeys[k]:
+				// reported by checkLight
 			case k == "object_id":
 				p.warn("object_id was removed in Home Assistant 2026.4 and is ignored; use default_entity_id %q", c+".<object_id>")
 			default:
@@ -657,65 +679,6 @@ func friendlyName(component string, cfg map[string]any) string {
 	return join("MQTT " + strings.ToUpper(title[:1]) + title[1:])
 }
 
-// stateFindings returns what Home Assistant would log for payload arriving
-// on the state topic of an entity with config cfg.
-func stateFindings(component string, cfg map[string]any, payload string) []string {
-	if _, templated := cfg["value_template"]; templated {
-		return nil // the double does not evaluate templates
-	}
-	switch component {
-	case "binary_sensor", "switch":
-		on, off := strOr(cfg, "payload_on", "ON"), strOr(cfg, "payload_off", "OFF")
-		if component == "switch" {
-			on, off = strOr(cfg, "state_on", on), strOr(cfg, "state_off", off)
-		}
-		if payload != on && payload != off && payload != "None" {
-			return []string{fmt.Sprintf("state %q is neither %q nor %q: Home Assistant ignores it", payload, on, off)}
-		}
-	case "sensor":
-		return sensorStateFindings(cfg, payload)
-	}
-	return nil
-}
-
-func sensorStateFindings(cfg map[string]any, payload string) []string {
-	if payload == "None" {
-		return nil // unknown
-	}
-	if payload == "" {
-		return []string{"empty state: Home Assistant ignores it"}
-	}
-	var out []string
-	if n := utf8.RuneCountInString(payload); n > 255 {
-		out = append(out, fmt.Sprintf("state has %d characters: Home Assistant keeps at most 255", n))
-	}
-	class, _ := cfg["device_class"].(string)
-	class = strings.ToLower(class)
-	switch class {
-	case "timestamp":
-		if _, err := time.Parse(time.RFC3339, payload); err != nil {
-			out = append(out, fmt.Sprintf("state %q is not an ISO 8601 timestamp with a time zone", payload))
-		}
-		return out
-	case "date":
-		if _, err := time.Parse(time.DateOnly, payload); err != nil {
-			out = append(out, fmt.Sprintf("state %q is not an ISO 8601 date", payload))
-		}
-		return out
-	}
-	_, hasUnit := cfg["unit_of_measurement"].(string)
-	_, hasStateClass := cfg["state_class"].(string)
-	_, hasPrecision := cfg["suggested_display_precision"]
-	numeric := hasUnit || hasStateClass || hasPrecision || class != "" && !nonNumericSensor[class]
-	if numeric {
-		f, err := strconv.ParseFloat(strings.TrimSpace(payload), 64)
-		if err != nil || math.IsInf(f, 0) || math.IsNaN(f) {
-			out = append(out, fmt.Sprintf("state %q is not a number, but the sensor has a unit, a state class, a display precision or a numeric device class", payload))
-		}
-	}
-	return out
-}
-
 // cvString reports whether Home Assistant's cv.string accepts v: anything
 // but null, a list or an object; numbers and booleans become strings.
 func cvString(v any) bool {
@@ -724,4 +687,302 @@ func cvString(v any) bool {
 		return false
 	}
 	return true
+}
+
+// requiredKeys are the options each platform cannot do without: the
+// read-only platforms read a state topic, the read-write ones publish
+// commands.
+var requiredKeys = map[string][]string{
+	"sensor":        {"state_topic"},
+	"binary_sensor": {"state_topic"},
+	"switch":        {"command_topic"},
+	"button":        {"command_topic"},
+	"number":        {"command_topic"},
+	"select":        {"command_topic", "options"},
+	"light":         {"command_topic"},
+	"event":         {"state_topic", "event_types"},
+}
+
+// templateOption parses the template option key, if set. A template the
+// double cannot evaluate is reported, since the states it reads then go
+// unchecked.
+func templateOption(p *parsed, cfg map[string]any, key string) *template {
+	raw, ok := cfg[key]
+	if !ok {
+		return nil
+	}
+	s, ok := raw.(string)
+	if !ok {
+		p.reject("%s must be a template string, not %v", key, raw)
+		return nil
+	}
+	t, err := parseTemplate(s)
+	if err != nil {
+		p.warn("%s: %v", key, err)
+		return nil
+	}
+	return t
+}
+
+// floatOption reads option key as Home Assistant's vol.Coerce(float) does: a
+// JSON number or a numeric string. It returns def when the key is absent.
+func floatOption(p *parsed, cfg map[string]any, key string, def float64) (float64, bool) {
+	raw, ok := cfg[key]
+	if !ok {
+		return def, true
+	}
+	var s string
+	switch v := raw.(type) {
+	case json.Number:
+		s = string(v)
+	case string:
+		s = strings.TrimSpace(v)
+	default:
+		p.reject("%s must be a number, not %v", key, raw)
+		return def, false
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		p.reject("%s must be a number, not %v", key, raw)
+		return def, false
+	}
+	return f, true
+}
+
+// intOption reads option key as vol.Coerce(int) with a lower bound.
+func intOption(p *parsed, cfg map[string]any, key string, def, least int) int {
+	f, ok := floatOption(p, cfg, key, float64(def))
+	if !ok {
+		return def
+	}
+	n := int(f) // Python's int() truncates
+	if n < least {
+		p.reject("%s %v must be at least %d", key, cfg[key], least)
+		return def
+	}
+	return n
+}
+
+// boolOption checks option key as cv.boolean reads it.
+func boolOption(p *parsed, cfg map[string]any, key string) {
+	raw, ok := cfg[key]
+	if !ok {
+		return
+	}
+	switch v := raw.(type) {
+	case bool:
+	case json.Number:
+		p.warn("%s is %v, not true or false", key, v)
+	case string:
+		switch strings.ToLower(v) {
+		case "true", "yes", "on", "enable", "1", "false", "no", "off", "disable", "0":
+			p.warn("%s is %q, not true or false", key, v)
+		default:
+			p.reject("%s %q is not a boolean", key, v)
+		}
+	default:
+		p.reject("%s must be true or false, not %v", key, raw)
+	}
+}
+
+// listOption reads option key as vol.All(cv.ensure_list, [cv.string]).
+func listOption(p *parsed, cfg map[string]any, key string) ([]string, bool) {
+	raw, ok := cfg[key]
+	if !ok {
+		return nil, false
+	}
+	items, ok := raw.([]any)
+	if !ok {
+		if raw == nil {
+			return nil, true // ensure_list(None) is []
+		}
+		items = []any{raw}
+	}
+	out := make([]string, 0, len(items))
+	for _, it := range items {
+		if !cvString(it) {
+			p.reject("%s must be a list of strings, not %v", key, raw)
+			return nil, false
+		}
+		out = append(out, pyStr(it))
+	}
+	return out, true
+}
+
+func checkNumber(p *parsed, cfg map[string]any) {
+	lo, okLo := floatOption(p, cfg, "min", 1)
+	hi, okHi := floatOption(p, cfg, "max", 100)
+	step, okStep := floatOption(p, cfg, "step", 1)
+	if okLo && okHi && hi <= lo {
+		p.reject("'max' must be > 'min' (min %v, max %v)", lo, hi)
+	}
+	if okStep && step < 1e-3 {
+		p.reject("step %v must be at least 0.001", step)
+	}
+	if v, ok := cfg["mode"]; ok {
+		if s, _ := v.(string); s != "auto" && s != "box" && s != "slider" {
+			p.reject("mode %v is not auto, box or slider", v)
+		}
+	}
+	class, _ := cfg["device_class"].(string)
+	unit, hasUnit := cfg["unit_of_measurement"].(string)
+	if allowed, ok := enums.SensorUnits[strings.ToLower(class)]; ok && hasUnit && class != "" {
+		names, _ := unitNames(allowed)
+		if !slices.Contains(names, strings.ReplaceAll(unit, "\u00b5", "\u03bc")) {
+			p.warn("the unit of measurement %q does not fit device class %s (Home Assistant expects one of %s)", unit, class, strings.Join(names, ", "))
+		}
+	}
+}
+
+func checkSelect(p *parsed, cfg map[string]any) {
+	opts, ok := listOption(p, cfg, "options")
+	if !ok {
+		return
+	}
+	if len(opts) == 0 {
+		p.warn("options is empty: the select can never have a state or be set")
+	}
+	seen := map[string]bool{}
+	for _, o := range opts {
+		if seen[o] {
+			p.warn("option %q is listed twice", o)
+		}
+		seen[o] = true
+		if strings.EqualFold(o, "none") {
+			p.warn("option %q reads as unknown when it is the state", o)
+		}
+	}
+}
+
+func checkEvent(p *parsed, cfg map[string]any) {
+	types, ok := listOption(p, cfg, "event_types")
+	if ok && len(types) == 0 {
+		p.warn("event_types is empty: every event will be refused as an invalid event type")
+	}
+}
+
+// lightSchema is a light config's schema, lower-cased as Home Assistant
+// reads it; "basic" when absent.
+func lightSchema(cfg map[string]any) string {
+	s, ok := cfg["schema"].(string)
+	if !ok {
+		return "basic"
+	}
+	return strings.ToLower(s)
+}
+
+func checkLight(p *parsed, cfg map[string]any) {
+	schema := lightSchema(cfg)
+	switch schema {
+	case "basic", "json", "template":
+	default:
+		p.reject("schema %v is not basic, json or template", cfg["schema"])
+		return
+	}
+	if schema != "json" {
+		return
+	}
+	for _, key := range []string{"brightness", "color_temp_kelvin", "effect", "flash", "transition"} {
+		boolOption(p, cfg, key)
+	}
+	intOption(p, cfg, "brightness_scale", 255, 1)
+	intOption(p, cfg, "white_scale", 255, 1)
+	intOption(p, cfg, "flash_time_long", 10, 0)
+	intOption(p, cfg, "flash_time_short", 2, 0)
+	if _, ok := cfg["supported_color_modes"]; ok {
+		modes, ok := listOption(p, cfg, "supported_color_modes")
+		if ok {
+			if why := invalidColorModes(modes); why != "" {
+				p.reject("Invalid supported_color_modes %q: %s", modes, why)
+			}
+		}
+	}
+	for _, legacy := range slices.Sorted(maps.Keys(legacyLightKeys)) {
+		if _, ok := cfg[legacy]; ok {
+			p.warn("%q was removed from the JSON light schema in 2025.3 and is ignored; use supported_color_modes", legacy)
+		}
+	}
+}
+
+// legacyLightKeys are the JSON light's color flags that Home Assistant
+// 2025.3 removed in favour of supported_color_modes.
+var legacyLightKeys = map[string]bool{"color_mode": true, "color_temp": true, "hs": true, "rgb": true, "xy": true}
+
+// invalidColorModes is Home Assistant's valid_supported_color_modes: says
+// what is wrong with modes, or "".
+func invalidColorModes(modes []string) string {
+	if len(modes) == 0 {
+		return "the list is empty"
+	}
+	valid := set(enums.ValidColorModes)
+	color := set(enums.ColorModesColor)
+	seen := map[string]bool{}
+	hasColor := false
+	for _, m := range modes {
+		switch {
+		case !valid[m]:
+			return fmt.Sprintf("%q is not a color mode (%s)", m, strings.Join(enums.ValidColorModes, ", "))
+		case seen[m]:
+			return fmt.Sprintf("%q is listed twice", m)
+		}
+		seen[m] = true
+		hasColor = hasColor || color[m]
+	}
+	if (seen["onoff"] || seen["brightness"]) && len(modes) > 1 {
+		return "onoff and brightness must be the only mode"
+	}
+	if seen["white"] && !hasColor {
+		return "white needs a color mode beside it"
+	}
+	return ""
+}
+
+func checkCover(p *parsed, cfg map[string]any) {
+	needs := [][2]string{
+		{"set_position_topic", "position_topic"},
+		{"value_template", "state_topic"},
+		{"position_template", "position_topic"},
+		{"set_position_template", "set_position_topic"},
+		{"tilt_command_template", "tilt_command_topic"},
+		{"tilt_status_template", "tilt_status_topic"},
+	}
+	for _, n := range needs {
+		_, has := cfg[n[0]]
+		_, needed := cfg[n[1]]
+		if has && !needed {
+			p.reject("%s needs %s", n[0], n[1])
+		}
+	}
+	for _, key := range []string{"payload_open", "payload_close", "payload_stop", "payload_stop_tilt",
+		"state_open", "state_opening", "state_closed", "state_closing", "state_stopped"} {
+		v, ok := cfg[key]
+		if !ok {
+			continue
+		}
+		switch v.(type) {
+		case string:
+		case nil:
+			if !strings.HasPrefix(key, "payload_") {
+				p.reject("%s is null; it must be a string", key)
+			}
+		case bool, json.Number:
+			p.warn("%s is %v, not a string: Home Assistant turns it into a string", key, v)
+		default:
+			p.reject("%s must be a string, not %T", key, v)
+		}
+	}
+	open := intOption(p, cfg, "position_open", 100, math.MinInt)
+	closed := intOption(p, cfg, "position_closed", 0, math.MinInt)
+	if open == closed {
+		p.reject("position_open and position_closed are both %d: no position can be worked out", open)
+	}
+	for _, key := range []string{"tilt_min", "tilt_max", "tilt_opened_value", "tilt_closed_value"} {
+		intOption(p, cfg, key, 0, math.MinInt)
+	}
+	boolOption(p, cfg, "tilt_optimistic")
+	if _, ok := cfg["command_topic"]; !ok {
+		if _, ok := cfg["set_position_topic"]; !ok {
+			p.warn("neither command_topic nor set_position_topic: the cover cannot be driven")
+		}
+	}
 }

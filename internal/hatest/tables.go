@@ -41,6 +41,8 @@ type enumTables struct {
 	ROKeys              []string             `json:"ro_keys"`
 	RWKeys              []string             `json:"rw_keys"`
 	PublishTopicKeys    []string             `json:"publish_topic_keys"`
+	ValidColorModes     []string             `json:"valid_color_modes"`
+	ColorModesColor     []string             `json:"color_modes_color"`
 }
 
 var (
@@ -103,6 +105,52 @@ var (
 		}),
 		"button": set(enums.CommonKeys, []string{
 			"command_topic", "command_template", "payload_press", "retain", "device_class",
+		}),
+		"number": set(enums.CommonKeys, enums.RWKeys, []string{
+			"command_template", "value_template", "min", "max", "step", "mode", "payload_reset",
+			"unit_of_measurement", "device_class",
+		}),
+		"select": set(enums.CommonKeys, enums.RWKeys, []string{
+			"options", "command_template", "value_template",
+		}),
+		"event": set(enums.CommonKeys, enums.ROKeys, []string{
+			"event_types", "device_class",
+		}),
+		"cover": set(enums.CommonKeys, []string{
+			"command_topic", "state_topic", "position_topic", "set_position_topic",
+			"set_position_template", "position_template", "tilt_command_topic",
+			"tilt_command_template", "tilt_status_topic", "tilt_status_template",
+			"value_template", "payload_open", "payload_close", "payload_stop",
+			"payload_stop_tilt", "state_open", "state_opening", "state_closed",
+			"state_closing", "state_stopped", "position_open", "position_closed",
+			"tilt_min", "tilt_max", "tilt_opened_value", "tilt_closed_value",
+			"tilt_optimistic", "optimistic", "retain", "device_class",
+		}),
+	}
+
+	// lightKeys are the options of each light schema the double knows
+	// the keys of; the template schema is not modelled.
+	lightKeys = map[string]map[string]bool{
+		"json": set(enums.CommonKeys, enums.RWKeys, []string{
+			"schema", "brightness", "brightness_scale", "color_temp_kelvin", "effect",
+			"effect_list", "flash", "flash_time_long", "flash_time_short", "transition",
+			"min_mireds", "max_mireds", "min_kelvin", "max_kelvin", "supported_color_modes",
+			"white_scale",
+		}),
+		"basic": set(enums.CommonKeys, enums.RWKeys, []string{
+			"schema", "payload_on", "payload_off", "on_command_type", "brightness_command_topic",
+			"brightness_command_template", "brightness_state_topic", "brightness_value_template",
+			"brightness_scale", "color_mode_state_topic", "color_mode_value_template",
+			"color_temp_command_topic", "color_temp_command_template", "color_temp_state_topic",
+			"color_temp_value_template", "color_temp_kelvin", "effect_command_topic",
+			"effect_command_template", "effect_state_topic", "effect_value_template", "effect_list",
+			"hs_command_topic", "hs_command_template", "hs_state_topic", "hs_value_template",
+			"rgb_command_topic", "rgb_command_template", "rgb_state_topic", "rgb_value_template",
+			"rgbw_command_topic", "rgbw_command_template", "rgbw_state_topic", "rgbw_value_template",
+			"rgbww_command_topic", "rgbww_command_template", "rgbww_state_topic", "rgbww_value_template",
+			"xy_command_topic", "xy_command_template", "xy_state_topic", "xy_value_template",
+			"white_command_topic", "white_scale", "min_mireds", "max_mireds", "min_kelvin",
+			"max_kelvin", "state_value_template",
 		}),
 	}
 )
