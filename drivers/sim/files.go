@@ -3,7 +3,9 @@ package sim
 import (
 	"fmt"
 	"io/fs"
+	"os"
 	"path"
+	"path/filepath"
 	"strings"
 	"syscall"
 )
@@ -23,9 +25,10 @@ func systemPath(name string) (string, error) {
 
 // ReadFile implements drivers.FileHost: it reads a file set with SetFile,
 // or an attribute of a 1-Wire device on bus "w1" as
-// /sys/bus/w1/devices/<id>/<attr>. The path is cleaned first; one outside
-// /proc and /sys is refused (the error wraps fs.ErrPermission), as the real
-// host refuses it. A file that is not there fails as on Linux, with an
+// /sys/bus/w1/devices/<id>/<attr>, or else, after UseMachineFiles, the
+// machine's own file. The path is cleaned first; one outside /proc and
+// /sys is refused (the error wraps fs.ErrPermission), as the real host
+// refuses it. A file that is not there fails as on Linux, with an
 // *fs.PathError wrapping syscall.ENOENT (fs.ErrNotExist), and a directory
 // with syscall.EISDIR.
 func (h *Host) ReadFile(name string) ([]byte, error) {
@@ -44,7 +47,35 @@ func (h *Host) ReadFile(name string) ([]byte, error) {
 	if h.isDir(p) {
 		return nil, &fs.PathError{Op: "read", Path: p, Err: syscall.EISDIR}
 	}
+	if h.machineFiles {
+		return readMachineFile(p)
+	}
 	return nil, &fs.PathError{Op: "open", Path: p, Err: syscall.ENOENT}
+}
+
+// UseMachineFiles makes ReadFile read the files of /proc and /sys of the
+// machine the simulation runs on when SetFile (or a 1-Wire device) has
+// not put one there: the demo's system driver then shows the load, memory
+// and uptime of that machine, as it would on a Pi. Tests leave it off, so
+// that only the files they set exist.
+func (h *Host) UseMachineFiles() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.machineFiles = true
+}
+
+// readMachineFile reads the machine's file at p, a clean path below /proc
+// or /sys, refusing one whose symbolic links lead elsewhere
+// (/proc/self/root/etc/shadow), as the real host does.
+func readMachineFile(p string) ([]byte, error) {
+	real, err := filepath.EvalSymlinks(p)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := systemPath(filepath.ToSlash(real)); err != nil {
+		return nil, fmt.Errorf("sim: read %q: refused: it leads to %s: %w", p, real, err)
+	}
+	return os.ReadFile(real)
 }
 
 // SetFile gives the simulated machine a file below /proc or /sys with

@@ -48,11 +48,13 @@ type Host struct {
 	buses   map[string]*Bus
 	serials map[string]*serialPeer
 	files   map[string][]byte
-	w1      map[string]*oneWireBus
-	shared  *serialport.Shared
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	// machineFiles makes ReadFile fall back to the machine's own files.
+	machineFiles bool
+	w1           map[string]*oneWireBus
+	shared       *serialport.Shared
+	ctx          context.Context
+	cancel       context.CancelFunc
+	wg           sync.WaitGroup
 }
 
 // clockBox lets atomic.Value hold clocks of different types.

@@ -479,3 +479,25 @@ func TestSetClock(t *testing.T) {
 		t.Errorf("SetClock(nil) left %T, want the wall clock back", h.Clock())
 	}
 }
+
+func TestUseMachineFiles(t *testing.T) {
+	h := newHost(t)
+	if _, err := h.ReadFile("/proc/loadavg"); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("before UseMachineFiles: err = %v, want no such file on the simulated machine", err)
+	}
+	h.UseMachineFiles()
+	b, err := h.ReadFile("/proc/loadavg")
+	if err != nil || len(bytes.Fields(b)) != 5 {
+		t.Fatalf("/proc/loadavg of this machine = %q, %v; want its five fields", b, err)
+	}
+	h.SetFile("/proc/loadavg", []byte("9.99 9.99 9.99 1/1 1\n"))
+	if b, _ := h.ReadFile("/proc/loadavg"); string(b) != "9.99 9.99 9.99 1/1 1\n" {
+		t.Errorf("a file set wins over the machine's: read %q", b)
+	}
+	if _, err := h.ReadFile("/proc/self/root/etc/hostname"); !errors.Is(err, fs.ErrPermission) {
+		t.Errorf("/proc/self/root/etc/hostname: err = %v, want it refused: the link leads out of /proc", err)
+	}
+	if _, err := h.ReadFile("/proc/no-such-file-pinion"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a file this machine lacks: err = %v, want fs.ErrNotExist", err)
+	}
+}
