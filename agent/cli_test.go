@@ -137,6 +137,50 @@ func TestCLIMisc(t *testing.T) {
 	}
 }
 
+// TestCLIEntityOptions checks that what -check counts and
+// -print-discovery prints are the entities with the config's options:
+// names and icons overridden, disabled ones left out, enabled_by_default.
+func TestCLIEntityOptions(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "options.toml")
+	os.WriteFile(path, []byte(`[agent]
+id = "x"
+hardware = "sim"
+
+[[device]]
+id = "pump"
+driver = "gpio"
+pin = "GPIO17"
+mode = "output"
+[device.entity.relay]
+name = "Pump relay"
+icon = "mdi:pump"
+enabled_by_default = false
+
+[[device]]
+id = "spare"
+driver = "gpio"
+pin = "GPIO18"
+mode = "output"
+entity.relay.disabled = true
+`), 0o600)
+	code, out, errOut := cli(context.Background(), "-config", path, "-check")
+	if want := "2 devices, 1 entity"; code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("-check: exit %d, stdout %q, stderr %q; want %q", code, out, errOut, want)
+	}
+	code, out, errOut = cli(context.Background(), "-config", path, "-print-discovery")
+	if code != 0 {
+		t.Fatalf("-print-discovery: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{`"name":"Pump relay"`, `"icon":"mdi:pump"`, `"enabled_by_default":false`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("-print-discovery lacks %s:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "spare") {
+		t.Errorf("-print-discovery shows the disabled entity:\n%s", out)
+	}
+}
+
 // TestCLIDrivers checks that -drivers lists every registered driver, one a
 // line in order, with its description in a column.
 func TestCLIDrivers(t *testing.T) {
