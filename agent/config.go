@@ -7,8 +7,13 @@ package agent
 // driver's tests see the loader's checks and words: it decodes the
 // document into plain maps and finds the line of each key, and gives each
 // device's driver keys to the driver through a fresh toml decode of just
-// that device's keys, so that strictness is per device. This file checks
-// the agent's own tables and builds the devices.
+// that device's keys, so that strictness is per device; it also decodes
+// the options every device's entities get ([device.entity.<id>]), which no
+// driver sees. This file checks the agent's own tables, builds the
+// devices, asks each once what it is (Info, Entities, Claims, what it
+// provides) with a panic contained, and checks the devices together:
+// claims that conflict, lines and buses used from other devices, and
+// providers that depend on each other.
 
 import (
 	"errors"
