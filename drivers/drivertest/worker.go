@@ -87,7 +87,6 @@ func (r Report) String() string {
 // fresh Open, which is what the agent does.
 type Worker struct {
 	d        drivers.Device
-	h        drivers.Host
 	timeout  time.Duration // bounds each call and each wait
 	grace    time.Duration // how long Close waits for waiters before it closes anyway
 	strict   bool          // a waiter still running after grace is a broken contract
@@ -206,7 +205,6 @@ func start(t testing.TB, d drivers.Device, h drivers.Host, o options) (*Worker, 
 	t.Helper()
 	w := &Worker{
 		d:        d,
-		h:        h,
 		timeout:  o.timeout,
 		grace:    o.grace,
 		strict:   o.strict,
