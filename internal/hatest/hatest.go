@@ -141,6 +141,8 @@ type topicState struct {
 	last     string
 	seen     bool
 	retained bool // the last message had the retain flag
+	// subscribed is set once the broker granted the subscription.
+	subscribed bool
 	n        int  // messages received
 	// seqOf is the sequence number of the last arrival of each distinct
 	// payload, which is enough to evaluate availability in every mode.
@@ -150,6 +152,7 @@ type topicState struct {
 // HA is the Home Assistant double. Its methods are safe for concurrent use.
 type HA struct {
 	t      testing.TB
+	url    string
 	opts   options
 	client mqtt.Client
 	ready  chan struct{}
@@ -187,6 +190,7 @@ func New(t testing.TB, brokerURL string, opts ...Option) *HA {
 	}
 	h := &HA{
 		t:          t,
+		url:        brokerURL,
 		opts:       o,
 		ready:      make(chan struct{}),
 		changed:    make(chan struct{}),
@@ -322,13 +326,25 @@ func subscribeGranted(c mqtt.Client, filters map[string]byte, handler mqtt.Messa
 // retained message on topic, as a client subscribing now would find it.
 func Retained(t testing.TB, brokerURL, topic string) bool {
 	t.Helper()
+	found, err := retained(brokerURL, topic)
+	if err != nil {
+		t.Fatalf("hatest: %v", err)
+	}
+	return found
+}
+
+// retained probes the broker with a client of its own, which subscribes
+// to topic and finds any retained message there.
+func retained(brokerURL, topic string) (bool, error) {
 	got := make(chan struct{}, 1)
 	marker := make(chan struct{}, 1)
-	id := fmt.Sprintf("hatest-probe-%d", time.Now().UnixNano())
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	id := "hatest-probe-" + hex.EncodeToString(b[:])
 	mt := "hatest/probe/" + id
 	c := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(brokerURL).SetClientID(id))
 	if tok := c.Connect(); !tok.WaitTimeout(opTimeout) || tok.Error() != nil {
-		t.Fatalf("hatest: probe connect to %s: %v", brokerURL, tok.Error())
+		return false, fmt.Errorf("probe connect to %s: %v", brokerURL, tok.Error())
 	}
 	defer c.Disconnect(0)
 	handler := func(_ mqtt.Client, m mqtt.Message) {
@@ -345,24 +361,24 @@ func Retained(t testing.TB, brokerURL, topic string) bool {
 		}
 	}
 	if err := subscribeGranted(c, map[string]byte{topic: 1, mt: 1}, handler, func() bool { return false }); err != nil {
-		t.Fatalf("hatest: probe subscribe to %s: %v", topic, err)
+		return false, fmt.Errorf("probe subscribe to %s: %w", topic, err)
 	}
 	// Retained messages are sent right after the subscription is granted;
 	// a QoS 1 round trip on the probe's own topic marks the end of that
 	// replay.
 	if tok := c.Publish(mt, 1, false, "x"); !tok.WaitTimeout(opTimeout) || tok.Error() != nil {
-		t.Fatalf("hatest: probe publish: %v", tok.Error())
+		return false, fmt.Errorf("probe publish: %v", tok.Error())
 	}
 	select {
 	case <-marker:
 	case <-time.After(opTimeout):
-		t.Fatal("hatest: probe: its own message did not come back")
+		return false, fmt.Errorf("probe: its own message on %s did not come back", mt)
 	}
 	select {
 	case <-got:
-		return true
+		return true, nil
 	default:
-		return false
+		return false, nil
 	}
 }
 
@@ -455,9 +471,30 @@ func (h *HA) onConfig(_ mqtt.Client, msg mqtt.Message) {
 			defer h.subWG.Done()
 			if err := h.subscribe(t, h.topicHandler(t)); err != nil {
 				h.problem("hatest: subscribe %s: %v", t, err)
+				return
 			}
+			h.mu.Lock()
+			h.topics[t].subscribed = true
+			h.notifyLocked()
+			h.mu.Unlock()
 		}()
 	}
+}
+
+// readyLocked reports whether the double has subscribed to every topic of
+// e, so that it sees whatever is published there from now on.
+func (h *HA) readyLocked(e *entity) bool {
+	for _, t := range []string{e.stateTopic, e.positionTopic} {
+		if ts := h.topics[t]; t != "" && (ts == nil || !ts.subscribed) {
+			return false
+		}
+	}
+	for _, a := range e.avail {
+		if ts := h.topics[a.topic]; ts == nil || !ts.subscribed {
+			return false
+		}
+	}
+	return true
 }
 
 // topicHandler records what arrives on a subscribed state, position or
@@ -727,13 +764,24 @@ func (h *HA) waitFor(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
-// WaitEntities waits until at least n valid configs (entities) are known.
+// WaitEntities waits until at least n valid configs (entities) are known
+// and the double has subscribed to all their topics: a state or an event
+// published after it returns is seen.
 func (h *HA) WaitEntities(n int, timeout time.Duration) error {
 	var got int
-	if h.waitFor(timeout, func() bool { got = len(h.entities); return got >= n }) {
+	ready := func() bool {
+		got = 0
+		for _, e := range h.entities {
+			if h.readyLocked(e) {
+				got++
+			}
+		}
+		return got >= n
+	}
+	if h.waitFor(timeout, ready) {
 		return nil
 	}
-	return fmt.Errorf("hatest: %w after %v waiting for %d entities: have %d; problems: %q", errTimeout, timeout, n, got, h.Problems())
+	return fmt.Errorf("hatest: %w after %v waiting for %d entities: have %d (subscribed to all their topics); problems: %q", errTimeout, timeout, n, got, h.Problems())
 }
 
 // WaitState waits until the entity exists and its state topic's last
@@ -764,14 +812,15 @@ func (h *HA) WaitState(uniqueID, want string, timeout time.Duration) error {
 	return fmt.Errorf("hatest: %w after %v waiting for %s to have state %q: last state %s", errTimeout, timeout, uniqueID, want, last)
 }
 
-// WaitAvailable waits until the entity exists and its availability, as Home
-// Assistant evaluates it, is want.
+// WaitAvailable waits until the entity exists, the double has subscribed
+// to all its topics, and its availability, as Home Assistant evaluates
+// it, is want.
 func (h *HA) WaitAvailable(uniqueID string, want bool, timeout time.Duration) error {
 	var exists bool
 	ok := h.waitFor(timeout, func() bool {
 		e := h.findLocked(uniqueID)
 		exists = e != nil
-		return exists && h.availableLocked(e) == want
+		return exists && h.readyLocked(e) && h.availableLocked(e) == want
 	})
 	switch {
 	case ok:

@@ -259,19 +259,34 @@ func (h *HA) Events(uniqueID string) []Event {
 // WaitEvent returned for, and fails if it is not of eventType. So two
 // presses are two WaitEvent(uid, "press", …) calls, and an event of
 // another type in between fails the second.
+//
+// An event published retained reaches a client already subscribed without
+// its retain flag, so once the event arrived WaitEvent also asks the
+// broker, with a client of its own, whether it holds a retained message on
+// the event topic, and records a Problem if it does: Home Assistant
+// ignores such an event whenever it subscribes again, and every other
+// client that subscribes gets it as if it had just happened.
 func (h *HA) WaitEvent(uniqueID, eventType string, timeout time.Duration) error {
 	var exists bool
-	var got string
+	var got, topic string
 	ok := h.waitFor(timeout, func() bool {
 		e := h.findLocked(uniqueID)
 		exists = e != nil
 		if !exists || e.st.matched >= len(e.st.events) {
 			return false
 		}
-		got = e.st.events[e.st.matched].Type
+		got, topic = e.st.events[e.st.matched].Type, e.stateTopic
 		e.st.matched++
 		return true
 	})
+	if ok {
+		switch found, err := retained(h.url, topic); {
+		case err != nil:
+			return fmt.Errorf("hatest: event %q of %s: %w", got, uniqueID, err)
+		case found:
+			h.problem("%s (%s): retained event: the broker keeps it and hands it to every client that subscribes; Home Assistant ignores it then", topic, uniqueID)
+		}
+	}
 	switch {
 	case ok && got == eventType:
 		return nil
@@ -283,7 +298,8 @@ func (h *HA) WaitEvent(uniqueID, eventType string, timeout time.Duration) error 
 	return fmt.Errorf("hatest: %w after %v waiting for %s to fire %q; events so far: %v", errTimeout, timeout, uniqueID, eventType, h.Events(uniqueID))
 }
 
-// WaitEntity waits until the entity exists and cond holds for it. cond
+// WaitEntity waits until the entity exists, the double has subscribed to
+// all its topics, and cond holds for it. cond
 // runs with the double locked: it must not call the double's methods.
 // what describes the condition in the error.
 func (h *HA) WaitEntity(uniqueID, what string, cond func(Entity) bool, timeout time.Duration) error {
@@ -295,7 +311,7 @@ func (h *HA) WaitEntity(uniqueID, what string, cond func(Entity) bool, timeout t
 		}
 		snap := h.snapshotLocked(e)
 		last = &snap
-		return cond(snap)
+		return h.readyLocked(e) && cond(snap)
 	})
 	switch {
 	case ok:
