@@ -10,6 +10,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/pinion-home/pinion/drivers"
 )
 
 // The MH-Z19's UART protocol (Winsen MH-Z19B datasheet): 9600 8N1, 9-byte
@@ -146,6 +148,7 @@ type MHZ19 struct {
 	co2 CO2Source
 
 	mu         sync.Mutex
+	clock      drivers.Clock
 	delay      time.Duration
 	powerOn    time.Time
 	silent     bool
@@ -164,7 +167,17 @@ type MHZ19 struct {
 // NewMHZ19 returns a simulated MH-Z19B measuring co2, as shipped: ABC on,
 // a 5000 ppm detection range, 24 °C inside, no warm-up.
 func NewMHZ19(co2 CO2Source) *MHZ19 {
-	return &MHZ19{co2: co2, delay: mhzDefaultDelay, tempC: 24, abc: true, rangePPM: mhzDefaultRange, spanGain: 1}
+	return &MHZ19{co2: co2, clock: drivers.SystemClock{}, delay: mhzDefaultDelay, tempC: 24, abc: true, rangePPM: mhzDefaultRange, spanGain: 1}
+}
+
+// SetClock makes the sensor tell time by clk instead of the wall clock:
+// its warm-up and the air it measures (CO2Source.PPM) follow clk. Its
+// reply delay stays in real time, as the bytes travel a real
+// pseudo-terminal. Set it before attaching.
+func (m *MHZ19) SetClock(clk drivers.Clock) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clock = clk
 }
 
 // Silence makes the sensor stop answering (true), as if it were unplugged
@@ -250,7 +263,7 @@ func (m *MHZ19) Answered() int {
 // Serve waits for the next Open then, as a sensor waits for its host.
 func (m *MHZ19) Serve(ctx context.Context, rw io.ReadWriter) error {
 	m.mu.Lock()
-	m.powerOn = time.Now()
+	m.powerOn = m.clock.Now()
 	m.mu.Unlock()
 	var buf []byte
 	chunk := make([]byte, 64)
@@ -322,7 +335,7 @@ func (m *MHZ19) handle(ctx context.Context, w io.Writer, f []byte) error {
 	c.Code = f[2]
 	copy(c.Frame[:], f)
 	m.commands = append(m.commands, c)
-	now := time.Now()
+	now := m.clock.Now()
 	var reply []byte
 	switch c.Code {
 	case mhzCmdRead:

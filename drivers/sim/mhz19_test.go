@@ -361,6 +361,23 @@ func TestMHZ19WarmUp(t *testing.T) {
 	}
 }
 
+// TestMHZ19WarmUpOnItsClock checks that the warm-up follows the clock
+// the sensor is given, not the wall clock.
+func TestMHZ19WarmUpOnItsClock(t *testing.T) {
+	peer := sim.NewMHZ19(sim.StaticCO2(900))
+	peer.WarmUp = 3 * time.Minute
+	clk := newFakeClock()
+	peer.SetClock(clk)
+	p := mhzAttach(t, peer)
+	if got := mhzAsk(t, p); int(got[2])<<8|int(got[3]) != 500 {
+		t.Fatalf("read during warm-up: % x, want the fixed 500 ppm", got)
+	}
+	clk.Advance(4 * time.Minute)
+	if got := mhzAsk(t, p); int(got[2])<<8|int(got[3]) != 900 {
+		t.Fatalf("read after the warm-up on the sensor's clock: % x, want 900 ppm", got)
+	}
+}
+
 func TestMHZ19Faults(t *testing.T) {
 	peer := sim.NewMHZ19(sim.StaticCO2(800))
 	p := mhzAttach(t, peer)

@@ -89,11 +89,14 @@ func bme280Model(h *Host, r drivers.Resource, seed int64) error {
 	return h.AddI2CChip(r.Bus, r.Addr, chip)
 }
 
-// mhz19Model puts an MH-Z19 in a drifting room at each serial port.
+// mhz19Model puts an MH-Z19 in a drifting room at each serial port, on
+// the host's clock.
 func mhz19Model(h *Host, r drivers.Resource, seed int64) error {
 	if r.Kind != drivers.ResourceSerial {
 		return nil
 	}
-	_, err := h.AddSerialPeer(r.Name, NewMHZ19(DriftingCO2(seed)))
+	peer := NewMHZ19(DriftingCO2(seed))
+	peer.SetClock(hostClock{h})
+	_, err := h.AddSerialPeer(r.Name, peer)
 	return err
 }
