@@ -192,7 +192,8 @@ func (l *Line) IsOutput() bool {
 	return l.output
 }
 
-// History returns every level change seen on the line.
+// History returns every change seen on the line: each change of level,
+// and each start, change or stop of PWM duty or frequency.
 func (l *Line) History() []Change {
 	l.mu.Lock()
 	defer l.mu.Unlock()
