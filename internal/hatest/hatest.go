@@ -143,7 +143,7 @@ type topicState struct {
 	retained bool // the last message had the retain flag
 	// subscribed is set once the broker granted the subscription.
 	subscribed bool
-	n        int  // messages received
+	n          int // messages received
 	// seqOf is the sequence number of the last arrival of each distinct
 	// payload, which is enough to evaluate availability in every mode.
 	seqOf map[string]uint64

@@ -454,7 +454,19 @@ func TestWaitErrorsName(t *testing.T) {
 	if err := ha.WaitRemoved("t", short); err == nil || !strings.Contains(err.Error(), "waiting for t to be removed") {
 		t.Errorf("WaitRemoved: %v", err)
 	}
-	for _, err := range []error{ha.WaitEntities(1, short), ha.WaitState("x", "ON", short)} {
+	if err := ha.WaitEvent("x", "press", short); err == nil || !strings.Contains(err.Error(), `no entity with unique_id "x"`) {
+		t.Errorf("WaitEvent: %v", err)
+	}
+	if err := ha.WaitValue("x", "on", short); err == nil || !strings.Contains(err.Error(), `no entity with unique_id "x"`) {
+		t.Errorf("WaitValue: %v", err)
+	}
+	if err := ha.WaitLight("x", true, 3, short); err == nil || !strings.Contains(err.Error(), `waiting for on at brightness 3`) {
+		t.Errorf("WaitLight: %v", err)
+	}
+	if err := ha.WaitCover("x", "open", 50, short); err == nil || !strings.Contains(err.Error(), `waiting for "open" at position 50`) {
+		t.Errorf("WaitCover: %v", err)
+	}
+	for _, err := range []error{ha.WaitEntities(1, short), ha.WaitState("x", "ON", short), ha.WaitEvent("x", "press", short), ha.WaitValue("x", "on", short)} {
 		if !errors.Is(err, errTimeout) {
 			t.Errorf("%v does not wrap errTimeout", err)
 		}

@@ -166,10 +166,6 @@ func FuzzParseConfig(f *testing.F) {
 // modelled component: whatever arrives on a state topic must leave a state
 // Home Assistant could hold, never crash the double.
 func FuzzReceive(f *testing.F) {
-	configs := []string{}
-	for _, c := range componentConfigs {
-		configs = append(configs, c.topic+"\x00"+c.payload)
-	}
 	f.Add(0, `{"state":"ON","brightness":128}`, false)
 	f.Add(1, `{"state":"open","position":50}`, false)
 	f.Add(2, `{"event_type":"press","n":[1,{"a":null}]}`, true)
@@ -393,8 +389,8 @@ func TestReceive(t *testing.T) {
 			{payload: `{"brightness":3}`, value: Unknown, brightness: 128, finding: `no "state" key`},
 			{payload: `{"state":"on"}`, value: Unknown, brightness: 128, finding: `state on is not "ON", "OFF" or null`},
 			{payload: `{"state":"ON","brightness":"x"}`, value: "on", brightness: 128, finding: "Invalid brightness value 'x'"},
-			{payload: `{"state":"ON","brightness":300}`, value: "on", brightness: 300, finding: "brightness 300 is outside 1 to the brightness_scale 255.0"},
-			{payload: `ON`, value: "on", brightness: 300, finding: "is not a JSON object"},
+			{payload: `{"state":"ON","brightness":300}`, value: "on", brightness: 128, finding: "brightness 300 is outside 1 to the brightness_scale 255.0"},
+			{payload: `ON`, value: "on", brightness: 128, finding: "is not a JSON object"},
 		}},
 		{"light brightness scale", "light", `"command_topic": "c", "state_topic": "s", "schema": "json", "supported_color_modes": ["brightness"], "brightness_scale": 100`, []step{
 			{payload: `{"state":"ON","brightness":50}`, value: "on", brightness: 127},
@@ -507,4 +503,27 @@ func TestTemplates(t *testing.T) {
 			t.Errorf("%s parsed", bad)
 		}
 	}
+}
+
+// FuzzTemplate parses arbitrary templates and renders the ones it takes
+// on arbitrary payloads: a config's template or a state never crashes the
+// double, and what it renders is stripped like Home Assistant's.
+func FuzzTemplate(f *testing.F) {
+	f.Add("{{ value_json.state }}", `{"state": "open"}`)
+	f.Add(`{{ value_json['a']["b"] }}`, `{"a": {"b": [1, 2.5, null]}}`)
+	f.Add("{{ value }}", " x ")
+	f.Add("{{ value_json.position }}", `{"state": null}`)
+	f.Fuzz(func(t *testing.T, tpl, payload string) {
+		parsed, err := parseTemplate(tpl)
+		if err != nil {
+			return
+		}
+		out, warning := parsed.render(payload)
+		if out != strings.TrimSpace(out) {
+			t.Fatalf("%s on %q rendered %q, not stripped", tpl, payload, out)
+		}
+		if warning != "" && out != "" {
+			t.Fatalf("%s on %q: warning %q with output %q", tpl, payload, warning, out)
+		}
+	})
 }

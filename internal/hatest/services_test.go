@@ -309,3 +309,62 @@ func TestRepublishedConfigKeepsEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Services scale to the entity's own ranges, as Home Assistant does: a
+// brightness to brightness_scale (never below 1), a position to
+// position_closed…position_open; numbers go out as Python prints them.
+func TestServicesScale(t *testing.T) {
+	url, srv := startBroker(t)
+	got := commands(t, srv)
+	ha := New(t, url)
+	configs := map[string]string{
+		"homeassistant/light/garage/dev_dim/config": cfgJSON("dim", `"schema": "json", "command_topic": "pinion/garage/dev/dim/set",
+			"supported_color_modes": ["brightness"], "brightness_scale": 100`),
+		"homeassistant/cover/garage/dev_shade/config": cfgJSON("shade", `"command_topic": "pinion/garage/dev/shade/set",
+			"position_topic": "pinion/garage/dev/shade", "set_position_topic": "pinion/garage/dev/shade/set",
+			"position_open": 255, "position_closed": 5`),
+		"homeassistant/number/garage/dev_tiny/config": cfgJSON("tiny", `"command_topic": "pinion/garage/dev/tiny/set",
+			"min": -1e-3, "max": 1e17, "step": 0.001`),
+	}
+	for topic, payload := range configs {
+		publish(t, srv, topic, payload, true)
+	}
+	if err := ha.WaitEntities(len(configs), wait); err != nil {
+		t.Fatal(err)
+	}
+	publish(t, srv, "pinion/garage/status", "online", true)
+	publish(t, srv, "pinion/garage/dev/status", "online", true)
+	for _, e := range []string{"dim", "shade", "tiny"} {
+		publish(t, srv, "pinion/garage/dev/"+e+"/status", "online", true)
+		if err := ha.WaitAvailable(uid(e), true, wait); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		call func() error
+		want string
+	}{
+		{func() error { return ha.LightOn(uid("dim"), 255) }, `{"state":"ON","brightness":100}`},
+		{func() error { return ha.LightOn(uid("dim"), 128) }, `{"state":"ON","brightness":50}`},
+		{func() error { return ha.LightOn(uid("dim"), 1) }, `{"state":"ON","brightness":1}`},
+		{func() error { return ha.SetCoverPosition(uid("shade"), 100) }, "255"},
+		{func() error { return ha.SetCoverPosition(uid("shade"), 0) }, "5"},
+		{func() error { return ha.SetCoverPosition(uid("shade"), 50) }, "130"},
+		{func() error { return ha.SetNumber(uid("tiny"), 0.0005) }, "0.0005"},
+		{func() error { return ha.SetNumber(uid("tiny"), 0.00005) }, "5e-05"},
+		{func() error { return ha.SetNumber(uid("tiny"), 1e16) }, "10000000000000000"},
+		{func() error { return ha.SetNumber(uid("tiny"), 1.5e16) }, "15000000000000000"},
+		{func() error { return ha.SetNumber(uid("tiny"), 12.25) }, "12.25"},
+	}
+	for _, tt := range tests {
+		if err := tt.call(); err != nil {
+			t.Fatal(err)
+		}
+		if pk := receive(t, got); string(pk.Payload) != tt.want {
+			t.Errorf("published %q on %s, want %q", pk.Payload, pk.TopicName, tt.want)
+		}
+	}
+	if p := ha.Problems(); len(p) != 0 {
+		t.Errorf("problems: %q", p)
+	}
+}

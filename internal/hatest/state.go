@@ -306,8 +306,10 @@ func (p *parsed) lightState(st *haState, payload string) []string {
 		return append(out, fmt.Sprintf("Invalid brightness value '%s': Home Assistant ignores it", pyStr(raw)))
 	}
 	scale, _ := cfgFloat(p.cfg, "brightness_scale", 255)
-	if f < 0 || f > scale {
-		out = append(out, fmt.Sprintf("brightness %s is outside 1 to the brightness_scale %s", pyStr(raw), pyFloat(scale)))
+	if !(f >= 0 && f <= scale) {
+		// Home Assistant would scale it past 255 (or below 0); the
+		// double keeps the last brightness that made sense.
+		return append(out, fmt.Sprintf("brightness %s is outside 1 to the brightness_scale %s", pyStr(raw), pyFloat(scale)))
 	}
 	st.brightness = int(math.Floor(f * 255 / scale))
 	return out
@@ -408,8 +410,8 @@ func (p *parsed) coverPosition(st *haState, payload string) []string {
 	f, _ := strconv.ParseFloat(v, 64)
 	openAt, _ := cfgFloat(p.cfg, "position_open", 100)
 	closedAt, _ := cfgFloat(p.cfg, "position_closed", 0)
-	pct := int(math.RoundToEven((f - closedAt) / (openAt - closedAt) * 100))
-	st.position = min(max(pct, 0), 100)
+	pct := math.RoundToEven((f - closedAt) / (openAt - closedAt) * 100)
+	st.position = int(min(max(pct, 0), 100))
 	if p.stateTopic == "" {
 		st.value = "open"
 		if st.position == 0 {
