@@ -429,6 +429,18 @@ func (h *HA) onConfig(_ mqtt.Client, msg mqtt.Message) {
 			return
 		}
 	}
+	// Home Assistant matches devices by identifier: two device blocks
+	// that share one are one device, whatever their names say, which is
+	// what ids that collide across nodes or devices look like.
+	ids, name := deviceIdentity(p.cfg)
+	for other, e := range h.entities {
+		otherIDs, otherName := deviceIdentity(e.cfg)
+		for _, id := range ids {
+			if other != topic && slices.Contains(otherIDs, id) && otherName != name {
+				h.addProblemLocked(fmt.Sprintf("%s: device identifier %q is also the identifier of device %q (%s): Home Assistant merges them into one device", topic, id, otherName, other))
+			}
+		}
+	}
 	st := newHAState()
 	if old, ok := h.entities[topic]; ok {
 		// An update of the same entity: Home Assistant keeps its
@@ -479,6 +491,22 @@ func (h *HA) onConfig(_ mqtt.Client, msg mqtt.Message) {
 			h.mu.Unlock()
 		}()
 	}
+}
+
+// deviceIdentity returns the identifiers and the name of a config's
+// device block.
+func deviceIdentity(cfg map[string]any) (ids []string, name string) {
+	d, _ := cfg["device"].(map[string]any)
+	switch v := d["identifiers"].(type) {
+	case string:
+		ids = []string{v}
+	case []any:
+		for _, id := range v {
+			ids = append(ids, pyStr(id))
+		}
+	}
+	name, _ = d["name"].(string)
+	return ids, name
 }
 
 // readyLocked reports whether the double has subscribed to every topic of

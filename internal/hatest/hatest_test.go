@@ -472,3 +472,26 @@ func TestWaitErrorsName(t *testing.T) {
 		}
 	}
 }
+
+// Two devices sharing an identifier are one device in Home Assistant: the
+// collision that ids with an ambiguous separator cause (node "garage" and
+// device "pi_x", node "garage_pi" and device "x").
+func TestDeviceIdentifierCollision(t *testing.T) {
+	url, srv := startBroker(t)
+	ha := New(t, url)
+	cfg := func(uid, name string) string {
+		return `{"unique_id": "` + uid + `", "state_topic": "s/` + uid + `", "device": {"identifiers": ["pinion_garage_pi_x"], "name": "` + name + `"}}`
+	}
+	publish(t, srv, "homeassistant/sensor/garage/pi_x_t/config", cfg("a", "Pi X"), true)
+	publish(t, srv, "homeassistant/sensor/garage/pi_x_h/config", cfg("b", "Pi X"), true)
+	if err := ha.WaitEntities(2, wait); err != nil {
+		t.Fatal(err)
+	}
+	if p := ha.Problems(); len(p) != 0 {
+		t.Fatalf("one device with two entities: %q", p)
+	}
+	publish(t, srv, "homeassistant/sensor/garage_pi/x_t/config", cfg("c", "X"), true)
+	if !waitProblem(ha, "homeassistant/sensor/garage_pi/x_t/config: ", `device identifier "pinion_garage_pi_x" is also the identifier of device "Pi X"`) {
+		t.Errorf("colliding device identifiers not reported: %q", ha.Problems())
+	}
+}
