@@ -74,7 +74,7 @@ func (c *Config) Node() discovery.Node {
 func (c *Config) DiscoveryDevices() []discovery.Device {
 	out := make([]discovery.Device, 0, len(c.Devices))
 	for _, d := range c.Devices {
-		out = append(out, discovery.Device{ID: d.ID, Name: d.Name, Info: d.Device.Info(), Entities: d.Device.Entities()})
+		out = append(out, discovery.Device{ID: d.ID, Name: d.Name, Info: d.Info, Entities: d.Entities})
 	}
 	return out
 }

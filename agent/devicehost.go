@@ -104,8 +104,14 @@ func (h *deviceHost) SharedSerial(path string, mode drivers.SerialMode) (drivers
 	return drivers.SharedSerial(h.base, path, mode)
 }
 
-// PWM implements drivers.PWMHost.
-func (h *deviceHost) PWM(name string) (gpio.PinOut, error) { return drivers.PWM(h.base, name) }
+// PWM implements drivers.PWMHost. A provided line is a GPIO line of its
+// provider, which says itself whether it can do PWM.
+func (h *deviceHost) PWM(name string) (gpio.PinOut, error) {
+	if _, _, ok := drivers.SplitProvided(name); ok {
+		return h.GPIO(name)
+	}
+	return drivers.PWM(h.base, name)
+}
 
 // OneWire implements drivers.OneWireHost.
 func (h *deviceHost) OneWire(bus string) (drivers.OneWireBus, error) {

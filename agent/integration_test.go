@@ -86,7 +86,7 @@ interval = "2s"
 `
 
 // uid is the unique id pinion gives an entity of node garage.
-func uid(device, entity string) string { return "pinion_garage_" + device + "_" + entity }
+func uid(device, entity string) string { return "pinion:garage:" + device + ":" + entity }
 
 type running struct {
 	host   *sim.Host

@@ -1,9 +1,6 @@
 package agent
 
-import (
-	"bytes"
-	"sync"
-)
+import "sync"
 
 // message is one MQTT publish the agent makes.
 type message struct {
@@ -169,16 +166,4 @@ func (o *outbox) len() int {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	return len(o.queue)
-}
-
-// queued returns the payload queued for topic, for tests.
-func (o *outbox) queued(topic string) ([]byte, bool) {
-	o.mu.Lock()
-	defer o.mu.Unlock()
-	for _, m := range o.queue {
-		if m.topic == topic {
-			return bytes.Clone(m.payload), true
-		}
-	}
-	return nil, false
 }

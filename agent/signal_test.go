@@ -48,7 +48,7 @@ func TestSignalStopsCleanly(t *testing.T) {
 				}
 			})
 
-			relay := "pinion_demo_pump_relay"
+			relay := "pinion:demo:pump:relay"
 			if err := ha.WaitAvailable(relay, true, wait); err != nil {
 				t.Fatalf("%v\nagent log:\n%s", err, logs.String())
 			}
