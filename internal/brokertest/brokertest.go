@@ -113,11 +113,13 @@ func freePort(t testing.TB) int {
 // network failure would: the broker sees the connection drop without an
 // MQTT DISCONNECT and publishes the client's will.
 type Proxy struct {
-	target string
-	l      net.Listener
-	mu     sync.Mutex
-	conns  []net.Conn
-	paused bool
+	target  string
+	l       net.Listener
+	mu      sync.Mutex
+	conns   []net.Conn
+	paused  bool
+	stalled bool
+	open    *sync.Cond // signalled when a stall ends
 }
 
 // NewProxy starts a proxy to brokerURL (tcp://host:port) and returns it;
@@ -130,8 +132,9 @@ func NewProxy(t testing.TB, brokerURL string) *Proxy {
 		t.Fatal(err)
 	}
 	p := &Proxy{target: host, l: l}
+	p.open = sync.NewCond(&p.mu)
 	go p.serve()
-	t.Cleanup(func() { l.Close(); p.Cut() })
+	t.Cleanup(func() { p.Unstall(); l.Close(); p.Cut() })
 	return p
 }
 
@@ -159,8 +162,8 @@ func (p *Proxy) serve() {
 		p.mu.Lock()
 		p.conns = append(p.conns, c, up)
 		p.mu.Unlock()
+		go p.pipeUp(up, c)
 		go pipe(c, up)
-		go pipe(up, c)
 	}
 }
 
@@ -169,6 +172,51 @@ func pipe(dst, src net.Conn) {
 	_, _ = io.Copy(dst, src)
 	dst.Close()
 	src.Close()
+}
+
+// pipeUp copies what clients send to the broker, unless stalled.
+func (p *Proxy) pipeUp(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		p.waitOpen()
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.waitOpen()
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+func (p *Proxy) waitOpen() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for p.stalled {
+		p.open.Wait()
+	}
+}
+
+// Stall stops reading what clients send, as a broker that hangs does: the
+// connections stay open, their sockets fill up, and nothing they send
+// reaches the broker until Unstall. What the broker sends still arrives.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
+}
+
+// Unstall lets what clients send through again, in order.
+func (p *Proxy) Unstall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	p.open.Broadcast()
 }
 
 // Cut closes every connection through the proxy. New connections are still
