@@ -246,12 +246,19 @@ func statusPayload(online bool) string {
 	return discovery.PayloadOffline
 }
 
-// snapshot returns every availability and state known, devices in config
-// order and entities in the order their drivers declared them, for a
-// (re)connection.
-func (p *pipeline) snapshot() []message {
+// restart queues first, then every availability and state known, before
+// anything else in the outbox, for a (re)connection or Home Assistant's
+// birth. The pipeline's lock is held throughout, so no state a worker
+// reports meanwhile can be dropped for an older one of the snapshot.
+func (p *pipeline) restart(first []message) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.out.restart(append(first, p.snapshotLocked()...))
+}
+
+// snapshotLocked returns every availability and state known, devices in
+// config order and entities in the order their drivers declared them.
+func (p *pipeline) snapshotLocked() []message {
 	var msgs []message
 	for _, id := range p.devOrder {
 		if ds := p.devices[id]; ds.known {

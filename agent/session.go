@@ -299,7 +299,7 @@ func (s *session) serveConnection(ctx context.Context) {
 	if ctx.Err() != nil {
 		return
 	}
-	s.out.restart(s.connectBatch())
+	s.pipe.restart(s.connectBatch())
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -310,8 +310,9 @@ func (s *session) serveConnection(ctx context.Context) {
 	wg.Wait()
 }
 
-// connectBatch is what a connection starts with: availability, discovery,
-// the agent's states, then every device's availability and state.
+// connectBatch is what a connection starts with, before every device's
+// availability and state: the agent's availability, discovery, the
+// agent's own states.
 func (s *session) connectBatch() []message {
 	msgs := []message{{topic: s.node.StatusTopic(), payload: []byte(discovery.PayloadOnline), retained: true}}
 	for _, m := range s.discovery {
@@ -320,7 +321,7 @@ func (s *session) connectBatch() []message {
 	for _, m := range s.agent {
 		msgs = append(msgs, message{topic: m.Topic, payload: m.Payload, retained: true})
 	}
-	return append(msgs, s.pipe.snapshot()...)
+	return msgs
 }
 
 // inflight is a publish awaiting its acknowledgement.
@@ -561,7 +562,7 @@ func (s *session) scheduleBirth() {
 		s.birthMu.Lock()
 		s.birthTimer = nil
 		s.birthMu.Unlock()
-		s.out.restart(s.connectBatch())
+		s.pipe.restart(s.connectBatch())
 	})
 }
 
