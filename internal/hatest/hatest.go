@@ -259,7 +259,7 @@ func (h *HA) onConnect(c mqtt.Client) {
 	// returns could arrive twice: live and replayed. A broker handles one
 	// client's packets in order, so once a QoS 1 publish sent after the
 	// SUBSCRIBEs is acknowledged, the replay is done; New waits for that.
-	if err := h.publish("hatest/"+h.opts.clientID+"/barrier", "", 1, false); err != nil {
+	if err := h.barrier(); err != nil {
 		h.problem("hatest: publish subscription barrier: %v", err)
 	}
 	h.mu.Lock()
@@ -710,26 +710,29 @@ func (h *HA) StateCount(uniqueID string) int {
 	return 0
 }
 
-// Publish publishes payload to topic at QoS 1, as someone at a shell does
-// with mosquitto_pub (-r for retain).
+// Publish publishes payload to topic at QoS 0, as someone at a shell does
+// with mosquitto_pub (-r for retain), and returns once the broker has
+// processed it (stored it, if retained). Its messages and the double's
+// commands keep their order.
 func (h *HA) Publish(topic, payload string, retain bool) error {
-	if err := h.publish(topic, payload, 1, retain); err != nil {
+	if err := h.publish(topic, payload, 0, retain); err != nil {
 		return fmt.Errorf("hatest: publish %q to %s: %w", payload, topic, err)
 	}
 	return nil
 }
 
 // SendBirth publishes Home Assistant's birth message, "online" on the
-// birth topic, QoS 1 and not retained, as Home Assistant does when it
-// (re)starts.
+// birth topic, QoS 0 and not retained, as Home Assistant does by default
+// when it (re)starts.
 func (h *HA) SendBirth() {
-	if err := h.publish(h.opts.birthTopic, "online", 1, false); err != nil {
+	if err := h.publish(h.opts.birthTopic, "online", 0, false); err != nil {
 		h.t.Errorf("hatest: send birth: %v", err)
 	}
 }
 
 // Command publishes payload to the entity's command_topic with the entity's
-// qos and retain options, as Home Assistant does when a user flips a switch.
+// qos and retain options, as Home Assistant does when a user flips a switch,
+// and returns once the broker has processed it.
 func (h *HA) Command(uniqueID, payload string) error {
 	h.mu.Lock()
 	e := h.findLocked(uniqueID)
@@ -757,8 +760,34 @@ func (h *HA) Command(uniqueID, payload string) error {
 	return nil
 }
 
+// publish publishes and returns once the broker has processed the
+// message: stored it if retained, and passed it on to the subscribers'
+// queues. A QoS 0 publish completes when it is written, so a QoS 1
+// publish on the double's own barrier topic follows it: a broker handles
+// a client's packets in order, so its PUBACK comes after the first
+// message was handled.
+//
+// Every message the double sends to pinion goes at the QoS Home Assistant
+// uses, 0 unless a config sets qos: a broker keeps the order of one
+// client's messages only within a QoS (Mosquitto sends a QoS 0 message at
+// once while a QoS 1 message before it waits for an inflight slot), and
+// tests publish a retained command and then a command to the same topic.
 func (h *HA) publish(topic, payload string, qos byte, retain bool) error {
 	tok := h.client.Publish(topic, qos, retain, payload)
+	if !tok.WaitTimeout(opTimeout) {
+		return fmt.Errorf("publish to %s: timed out after %v", topic, opTimeout)
+	}
+	if err := tok.Error(); err != nil || qos > 0 {
+		return err
+	}
+	return h.barrier()
+}
+
+// barrier publishes at QoS 1 on the double's own topic, which nobody else
+// reads, and waits for the acknowledgement.
+func (h *HA) barrier() error {
+	topic := "hatest/" + h.opts.clientID + "/barrier"
+	tok := h.client.Publish(topic, 1, false, "")
 	if !tok.WaitTimeout(opTimeout) {
 		return fmt.Errorf("publish to %s: timed out after %v", topic, opTimeout)
 	}

@@ -405,7 +405,7 @@ func TestCommandAndBirth(t *testing.T) {
 
 	ha.SendBirth()
 	pk = receive(t, got)
-	if pk.TopicName != "homeassistant/status" || string(pk.Payload) != "online" || pk.FixedHeader.Retain || pk.FixedHeader.Qos != 1 {
+	if pk.TopicName != "homeassistant/status" || string(pk.Payload) != "online" || pk.FixedHeader.Retain || pk.FixedHeader.Qos != 0 {
 		t.Errorf("birth: topic %s payload %q retain %v qos %d", pk.TopicName, pk.Payload, pk.FixedHeader.Retain, pk.FixedHeader.Qos)
 	}
 
