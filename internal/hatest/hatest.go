@@ -842,7 +842,9 @@ func (h *HA) WaitEntities(n int, timeout time.Duration) error {
 }
 
 // WaitState waits until the entity exists and its state topic's last
-// payload is want.
+// payload is want, byte for byte ("ON", "21.5"). For the state as Home
+// Assistant reads it (a JSON light's or cover's, a templated one), use
+// WaitValue, WaitLight or WaitCover.
 func (h *HA) WaitState(uniqueID, want string, timeout time.Duration) error {
 	var last string
 	var exists bool
