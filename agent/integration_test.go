@@ -394,6 +394,13 @@ func suite(t *testing.T, url string) {
 		// configured with retain: true): it arrives live, and is obeyed.
 		pump := r.host.Line("GPIO17")
 		setTopic := mustEntity(t, ha, uid("pump", "relay")).CommandTopic
+		// Off first, so that the ON below is seen to be obeyed.
+		if err := ha.Command(uid("pump", "relay"), "OFF"); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitState(uid("pump", "relay"), "OFF", wait); err != nil {
+			t.Fatal(err)
+		}
 		if err := ha.Publish(setTopic, "ON", true); err != nil {
 			t.Fatal(err)
 		}

@@ -463,7 +463,9 @@ func (s *session) sweep(ctx context.Context) {
 	}
 	if err := waitToken(ctx, s.clock, s.client.Unsubscribe(topics...)); err != nil && ctx.Err() == nil {
 		s.log.Warn("unsubscribe failed", "topics", topics, "err", err)
+		return
 	}
+	s.log.Debug("sweep ended", "window", sweepWindow)
 }
 
 // subscribe subscribes to filters and checks what the broker granted: a
