@@ -48,7 +48,7 @@ mode = "pwm"
 `
 
 func TestShapesEmbeddedBroker(t *testing.T) { shapes(t, brokertest.Embedded(t)) }
-func TestShapesMosquitto(t *testing.T)     { shapes(t, brokertest.Mosquitto(t)) }
+func TestShapesMosquitto(t *testing.T)      { shapes(t, brokertest.Mosquitto(t)) }
 
 // shapes drives each entity as Home Assistant does, through MQTT, and
 // checks the hardware and what Home Assistant sees.
