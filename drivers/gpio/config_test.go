@@ -89,6 +89,16 @@ func TestConfigErrors(t *testing.T) {
 		{"pull on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\npull = \"up\"", "pull", []string{`is only for mode = "input"`}},
 		{"bad power_on on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\npower_on = \"50%\"", "power_on", []string{`"50%" is not a start state`}},
 		{"bad on_exit on pwm", "pin = \"GPIO18\"\nmode = \"pwm\"\non_exit = \"dim\"", "on_exit", []string{`"dim" is not an exit state`}},
+		{"show_as on output", "pin = \"GPIO17\"\nmode = \"output\"\nshow_as = \"number\"", "show_as", []string{`is only for mode = "pwm"`, `set mode = "pwm"`}},
+		{"show_as on input", "pin = \"GPIO17\"\nmode = \"input\"\nshow_as = \"light\"", "show_as", []string{`is only for mode = "pwm"`}},
+		{"show_as on pulse", "pin = \"GPIO17\"\nmode = \"output\"\npulse = \"1s\"\nshow_as = \"number\"", "show_as", []string{`is only for mode = "pwm"`}},
+		{"bad show_as", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = \"fan\"", "show_as", []string{`"fan" is not a way to show a PWM line`, `"light" (the default`, `"number" (a number from 0 to 100 %`}},
+		{"show_as case", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = \"Number\"", "show_as", []string{`"Number" is not a way to show`}},
+		{"empty show_as", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = \"\"", "show_as", []string{`"" is not a way to show`}},
+		{"show_as not a string", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = 1", "show_as", []string{`string`}},
+		{"class on number", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = \"number\"\nclass = \"power_factor\"", "class", []string{`a PWM number has no class`, `remove it`}},
+		{"pulse on number", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = \"number\"\npulse = \"1s\"", "pulse", []string{`is only for mode = "output"`}},
+		{"bad power_on on number", "pin = \"GPIO18\"\nmode = \"pwm\"\nshow_as = \"number\"\npower_on = \"50\"", "power_on", []string{`"50" is not a start state`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := New(drivertest.Config(t, "door", tc.src))
@@ -139,7 +149,23 @@ func TestConfigErrorsAll(t *testing.T) {
 				{Line: 5, Key: "class", Msg: `a PWM light has no class`},
 				{Line: 6, Key: "debounce", Msg: `is only for mode = "input"`},
 			}},
-		{"no pin, unknown mode", "mode = \"outptu\"\npower_on = \"maybe\"\npull = \"x\"\nclass = \"lamp\"\npulse = \"0s\"\nfrequency = \"0Hz\"\nreport = \"y\"\n",
+		{"number", "mode = \"pwm\"\npin = \"GPIO13\"\nshow_as = \"number\"\non_exit = \"50%\"\nclass = \"speed\"\npull = \"up\"\n",
+			[]drivertest.WantProblem{
+				{Line: 4, Key: "on_exit", Msg: `"50%" is not an exit state`},
+				{Line: 5, Key: "class", Msg: `a PWM number has no class`},
+				{Line: 6, Key: "pull", Msg: `is only for mode = "input"`},
+			}},
+		{"show_as", "mode = \"pwm\"\npin = \"GPIO13\"\nshow_as = \"slider\"\nfrequency = \"0Hz\"\n",
+			[]drivertest.WantProblem{
+				{Line: 3, Key: "show_as", Msg: `"slider" is not a way to show a PWM line`},
+				{Line: 4, Key: "frequency", Msg: `"0Hz" is out of range`},
+			}},
+		{"show_as on input", "mode = \"input\"\npin = \"GPIO6\"\nfrequency = \"1kHz\"\nshow_as = \"number\"\n",
+			[]drivertest.WantProblem{
+				{Line: 3, Key: "frequency", Msg: `is only for mode = "pwm"`},
+				{Line: 4, Key: "show_as", Msg: `is only for mode = "pwm"`},
+			}},
+		{"no pin, unknown mode", "mode = \"outptu\"\npower_on = \"maybe\"\npull = \"x\"\nclass = \"lamp\"\npulse = \"0s\"\nfrequency = \"0Hz\"\nreport = \"y\"\nshow_as = \"z\"\n",
 			[]drivertest.WantProblem{
 				// A missing key has no line of its own; the agent puts it
 				// at the [[device]] line.
@@ -150,6 +176,7 @@ func TestConfigErrorsAll(t *testing.T) {
 				{Line: 5, Key: "pulse", Msg: `"0s" is too short`},
 				{Line: 6, Key: "frequency", Msg: `"0Hz" is out of range`},
 				{Line: 7, Key: "report", Msg: `"y"`},
+				{Line: 8, Key: "show_as", Msg: `"z" is not a way to show a PWM line`},
 			}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -286,31 +313,54 @@ func TestConfigInput(t *testing.T) {
 	}
 }
 
-func TestConfigLight(t *testing.T) {
+// TestConfigPWM checks the decoding of a PWM line, shown as a light or,
+// with show_as = "number", as a number.
+func TestConfigPWM(t *testing.T) {
+	light := drivers.Entity{ID: "light", Spec: drivers.Light{Brightness: true}}
+	number := drivers.Entity{ID: "duty", Spec: drivers.Number{Min: 0, Max: 100, Step: 1, Unit: "%", Mode: drivers.NumberSlider}}
 	for _, tc := range []struct {
-		name string
-		src  string
-		want *Light
+		name   string
+		src    string
+		number bool    // a *Number, else a *Light
+		want   pwmLine // id, pin and full aside
 	}{
-		{"defaults", ``, &Light{freq: physic.KiloHertz}},
+		{"defaults", ``, false, pwmLine{freq: physic.KiloHertz}},
 		{"all set", "inverted = true\nfrequency = \"200Hz\"\npower_on = \"on\"\non_exit = \"off\"",
-			&Light{inverted: true, freq: 200 * physic.Hertz, powerOn: true, onExit: exitOff}},
-		{"fractional", `frequency = "1.5kHz"`, &Light{freq: 1500 * physic.Hertz}},
-		{"lowest", `frequency = "1Hz"`, &Light{freq: physic.Hertz}},
-		{"highest", `frequency = "1MHz"`, &Light{freq: physic.MegaHertz}},
-		{"lower-case hz", `frequency = "100hz"`, &Light{freq: 100 * physic.Hertz}},
+			false, pwmLine{inverted: true, freq: 200 * physic.Hertz, powerOn: true, onExit: exitOff}},
+		{"fractional", `frequency = "1.5kHz"`, false, pwmLine{freq: 1500 * physic.Hertz}},
+		{"lowest", `frequency = "1Hz"`, false, pwmLine{freq: physic.Hertz}},
+		{"highest", `frequency = "1MHz"`, false, pwmLine{freq: physic.MegaHertz}},
+		{"lower-case hz", `frequency = "100hz"`, false, pwmLine{freq: 100 * physic.Hertz}},
+		{"shown as a light", `show_as = "light"`, false, pwmLine{freq: physic.KiloHertz}},
+		{"number defaults", `show_as = "number"`, true, pwmLine{freq: physic.KiloHertz}},
+		{"number all set", "show_as = \"number\"\ninverted = true\nfrequency = \"25kHz\"\npower_on = \"on\"\non_exit = \"on\"",
+			true, pwmLine{inverted: true, freq: 25 * physic.KiloHertz, powerOn: true, onExit: exitOn}},
+		{"number on_exit off", "show_as = \"number\"\non_exit = \"off\"\npower_on = \"off\"",
+			true, pwmLine{freq: physic.KiloHertz, onExit: exitOff}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			d := newDevice(t, "strip", "pin = \"GPIO18\"\nmode = \"pwm\"\n"+tc.src)
-			l, ok := d.(*Light)
-			if !ok {
-				t.Fatalf("New made a %T, want *Light", d)
+			d := newDevice(t, "fan", "pin = \"GPIO18\"\nmode = \"pwm\"\n"+tc.src)
+			want, entity := tc.want, light
+			want.id, want.pin, want.full = "fan", "GPIO18", 255
+			var got pwmLine
+			switch d := d.(type) {
+			case *Light:
+				got = d.pwmLine
+				if tc.number || d.brightness != 0 {
+					t.Errorf("New made %+v, want a *Number", d)
+				}
+			case *Number:
+				got, entity, want.full = d.pwmLine, number, 100
+				if !tc.number {
+					t.Errorf("New made %+v, want a *Light", d)
+				}
+			default:
+				t.Fatalf("New made a %T, want a *Light or a *Number", d)
 			}
-			tc.want.id, tc.want.pin = "strip", "GPIO18"
-			if !reflect.DeepEqual(l, tc.want) {
-				t.Errorf("decoded %+v, want %+v", l, tc.want)
+			if !reflect.DeepEqual(got, want) {
+				t.Errorf("decoded %+v, want %+v", got, want)
 			}
-			checkDevice(t, d, []drivers.Entity{{ID: "light", Spec: drivers.Light{Brightness: true}}}, []drivers.Resource{drivers.PWMLine("GPIO18")})
+			checkDevice(t, d, []drivers.Entity{entity}, []drivers.Resource{drivers.PWMLine("GPIO18")})
 		})
 	}
 }
@@ -320,20 +370,20 @@ func TestConfigLight(t *testing.T) {
 // change nothing.
 func TestSampleConfig(t *testing.T) {
 	plain := drivertest.SampleDevices[drivers.Device](t, SampleConfig, "gpio", New)
-	want := []string{"*gpio.Output", "*gpio.Pulse", "*gpio.Input", "*gpio.Input", "*gpio.Light"}
+	want := []string{"*gpio.Output", "*gpio.Pulse", "*gpio.Input", "*gpio.Input", "*gpio.Light", "*gpio.Number"}
 	var got []string
 	for _, d := range plain {
 		got = append(got, fmt.Sprintf("%T", d))
 	}
 	if !slices.Equal(got, want) {
-		t.Fatalf("sample devices are %v, want %v: a switch, a button, a binary sensor, an event and a light", got, want)
+		t.Fatalf("sample devices are %v, want %v: a switch, a button, a binary sensor, an event, a light and a number", got, want)
 	}
 	if in := plain[3].(*Input); !in.press {
 		t.Errorf("sample device 4 does not report presses")
 	}
 	uncommented, n := drivertest.SampleDefaults(SampleConfig)
-	if n != 20 {
-		t.Errorf("sample has %d commented-out keys, want 20 (4 output, 2 pulse, 6 input, 4 press, 4 pwm keys)", n)
+	if n != 25 {
+		t.Errorf("sample has %d commented-out keys, want 25 (4 output, 2 pulse, 6 input, 4 press, 5 light and 4 number keys)", n)
 	}
 	all := drivertest.SampleDevices[drivers.Device](t, uncommented, "gpio", New)
 	if !reflect.DeepEqual(plain, all) {
@@ -341,7 +391,7 @@ func TestSampleConfig(t *testing.T) {
 	}
 	drivertest.CheckSample(t, SampleConfig)
 	// Every key the driver takes is documented in the sample.
-	for _, k := range []string{"pin", "mode", "inverted", "power_on", "on_exit", "class", "pulse", "pull", "debounce", "poll", "report", "frequency"} {
+	for _, k := range []string{"pin", "mode", "inverted", "power_on", "on_exit", "class", "pulse", "pull", "debounce", "poll", "report", "frequency", "show_as"} {
 		if !regexp.MustCompile(`(?m)^\s*#? ?` + k + ` = `).MatchString(SampleConfig) {
 			t.Errorf("the sample does not show key %q", k)
 		}
@@ -361,6 +411,8 @@ func FuzzNew(f *testing.F) {
 		"pin = \"relays/GPA0\"\nmode = \"output\"\npulse = \"500ms\"\nclass = \"restart\"",
 		"pin = \"GPIO22\"\nmode = \"input\"\nreport = \"press\"\nclass = \"doorbell\"",
 		"pin = \"GPIO18\"\nmode = \"pwm\"\nfrequency = \"2kHz\"\npower_on = \"on\"",
+		"pin = \"GPIO13\"\nmode = \"pwm\"\nshow_as = \"number\"\non_exit = \"off\"",
+		"pin = \"GPIO13\"\nmode = \"pwm\"\nshow_as = \"light\"\ninverted = true",
 	} {
 		f.Add(s)
 	}
@@ -394,11 +446,15 @@ func FuzzNew(f *testing.F) {
 			}
 		case *Light:
 			pin, spec, claim = d.pin, drivers.Light{Brightness: true}, drivers.PWMLine
-			if d.freq < minFrequency || d.freq > maxFrequency {
-				t.Fatalf("accepted frequency %v", d.freq)
-			}
+			checkPWM(t, d.pwmLine, maxBrightness)
+		case *Number:
+			pin, spec, claim = d.pin, drivers.Number{Min: 0, Max: 100, Step: 1, Unit: drivers.Percent, Mode: drivers.NumberSlider}, drivers.PWMLine
+			checkPWM(t, d.pwmLine, 100)
 		default:
 			t.Fatalf("New made a %T", d)
+		}
+		if got, want := fmt.Sprintf("%T", d), fuzzWantType(t, src); got != want {
+			t.Fatalf("New made a %s, want a %s", got, want)
 		}
 		if pin == "" || isDigits(pin) || strings.ContainsAny(pin, " \t\r\n") {
 			t.Fatalf("accepted pin %q", pin)
@@ -413,4 +469,45 @@ func FuzzNew(f *testing.F) {
 			t.Fatalf("Claims() = %v", c)
 		}
 	})
+}
+
+// checkPWM checks a PWM line that New accepted: its frequency is in range
+// and full duty is full.
+func checkPWM(t *testing.T, p pwmLine, full int) {
+	t.Helper()
+	if p.freq < minFrequency || p.freq > maxFrequency {
+		t.Fatalf("accepted frequency %v", p.freq)
+	}
+	if p.full != full {
+		t.Fatalf("full duty is level %d, want %d", p.full, full)
+	}
+}
+
+// fuzzWantType is the type of device that FuzzNew's table src, which New
+// accepted, must make: it follows from mode, pulse, report and show_as.
+func fuzzWantType(t *testing.T, src string) string {
+	t.Helper()
+	cfg, err := drivertest.ParseConfig("fz", src)
+	if err != nil {
+		t.Fatalf("ParseConfig: %v", err)
+	}
+	var c config
+	if err := cfg.Decode(&c); err != nil {
+		t.Fatalf("New accepted a table that does not decode: %v", err)
+	}
+	is := func(p *string, v string) bool { return p != nil && *p == v }
+	switch {
+	case c.Mode == "output" && c.Pulse == nil:
+		return "*gpio.Output"
+	case c.Mode == "output":
+		return "*gpio.Pulse"
+	case c.Mode == "input":
+		return "*gpio.Input"
+	case c.Mode == "pwm" && is(c.ShowAs, "number"):
+		return "*gpio.Number"
+	case c.Mode == "pwm" && (c.ShowAs == nil || is(c.ShowAs, "light")):
+		return "*gpio.Light"
+	}
+	t.Fatalf("New accepted mode %q, show_as %v", c.Mode, c.ShowAs)
+	return ""
 }

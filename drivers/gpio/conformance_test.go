@@ -20,6 +20,9 @@ func TestConformance(t *testing.T) {
 		pressSrc("inverted = true\npoll = \"5ms\"\nclass = \"doorbell\""),
 		pwmSrc(""),
 		pwmSrc("inverted = true\npower_on = \"on\"\non_exit = \"off\"\nfrequency = \"200Hz\""),
+		numberSrc(""),
+		numberSrc("inverted = true\npower_on = \"on\"\non_exit = \"off\"\nfrequency = \"25kHz\""),
+		numberSrc("power_on = \"on\"\non_exit = \"on\""),
 	} {
 		t.Run(src, func(t *testing.T) {
 			drivertest.Conformance(t, newDevice(t, "dev", src), drivertest.Host(t))

@@ -11,7 +11,9 @@
 //     time the input becomes active, for a doorbell or a wall button that
 //     triggers automations.
 //   - mode = "pwm": a dimmable LED or LED strip on a PWM line, shown as a
-//     light with brightness (entity "light").
+//     light with brightness (entity "light"). With show_as = "number" it
+//     is a number from 0 to 100 % instead (entity "duty", a slider), for
+//     a share of power: a fan's speed, a valve, a heater's power.
 //
 // One [[device]] is one line, because a person thinks of "the garage door
 // relay" and "the doorbell button" as separate things. The line is named
@@ -56,7 +58,12 @@
 // A PWM light maps brightness 1–255 linearly to the duty cycle (255 is
 // always on) and switches off with a duty cycle of 0 (the line held at its
 // off level); it reports its state as a drivers.LightState with the last
-// brightness, which ON without a brightness restores.
+// brightness, which ON without a brightness restores. A PWM number takes
+// a percentage from 0 to 100 (a value out of range is refused), rounds
+// it to a whole percent, its step, and maps it linearly to the duty cycle
+// (100 is always on, 0 always off); it reports the percentage as a
+// drivers.Num in drivers.Percent. Neither reads the line back: each
+// reports what it last set, and a reopen restores that, not power_on.
 //
 // The driver starts no goroutines and takes no locks of its own: its
 // worker runs Open, Command, Handle and Close, and its waiters only wait.
@@ -73,9 +80,11 @@
 //   - inverted (all modes, false): ON is the line Low (for pwm, the duty
 //     cycle is inverted).
 //   - power_on ("output" without pulse, "pwm"; "off"): the state set at
-//     start, "off" or "on" (a light at full brightness).
+//     start, "off" or "on" (a light at full brightness, a number at
+//     100 %).
 //   - on_exit ("output" without pulse, "pwm"; "keep"): the state left when
-//     the agent stops, "keep", "off" or "on".
+//     the agent stops, "keep", "off" or "on" (a light at its last
+//     brightness, a number at 100 %).
 //   - class ("output", "input"): the entity's device class: "switch" or
 //     "outlet" for a switch; "identify", "restart", "update" or "" for a
 //     pulse button; a binary sensor class or "" for an input; "button"
@@ -89,6 +98,8 @@
 //   - report ("input"; "state"): "state" for a binary sensor, "press" for
 //     an event entity.
 //   - frequency ("pwm"; "1kHz"): the PWM frequency, "1Hz" to "1MHz".
+//   - show_as ("pwm"; "light"): "light" for a dimmable light, "number"
+//     for a number from 0 to 100 %.
 package gpio
 
 import (
@@ -131,6 +142,9 @@ const (
 	EntityPress = "press"
 	// EntityLight is the light of a PWM line.
 	EntityLight = "light"
+	// EntityDuty is the number of a PWM line with show_as = "number":
+	// its duty cycle, from 0 to 100 %.
+	EntityDuty = "duty"
 )
 
 // EventPress is the one event type of EntityPress: the input became
@@ -147,9 +161,10 @@ const (
 	// DefaultFallbackPoll is how often an input is read when its line
 	// cannot report edges and no poll interval is configured.
 	DefaultFallbackPoll = 100 * time.Millisecond
-	// DefaultFrequency is the PWM frequency of a light: fast enough that
-	// neither eyes nor most cameras see an LED flicker, slow enough for
-	// the MOSFETs of common LED strip drivers and for the Pi's DMA PWM.
+	// DefaultFrequency is the frequency of a PWM line, a light's or a
+	// number's: fast enough that neither eyes nor most cameras see an LED
+	// flicker, slow enough for the MOSFETs of common LED strip drivers and
+	// for the Pi's DMA PWM.
 	DefaultFrequency = physic.KiloHertz
 	// minPoll keeps a mistyped poll interval ("1ns") from spinning a core.
 	minPoll = time.Millisecond
@@ -169,7 +184,7 @@ func init() {
 		Name:        DriverName,
 		New:         New,
 		Sample:      SampleConfig,
-		Description: "one GPIO line: a relay (switch), a momentary pulse (button), an input (binary sensor or press event) or a PWM-dimmed LED (light)",
+		Description: "one GPIO line: a relay (switch), a momentary pulse (button), an input (binary sensor or press event), or a PWM line as a dimmed LED (light) or a share of power such as a fan's speed (number)",
 	})
 }
 
@@ -189,14 +204,15 @@ type config struct {
 	Poll      *duration  `toml:"poll"`
 	Report    *string    `toml:"report"`
 	Frequency *frequency `toml:"frequency"`
+	ShowAs    *string    `toml:"show_as"`
 }
 
 // New is the driver's factory (drivers.Driver.New). It decodes and checks
-// the device's configuration and returns an *Output, a *Pulse, an *Input
-// or a *Light; it does not touch the hardware, which is claimed in Open.
-// Every bad value is a drivers.KeyError, and all of them are returned at
-// once, with Decode's problems (keys of the wrong type, unknown keys) if
-// it found any.
+// the device's configuration and returns an *Output, a *Pulse, an *Input,
+// a *Light or a *Number; it does not touch the hardware, which is claimed
+// in Open. Every bad value is a drivers.KeyError, and all of them are
+// returned at once, with Decode's problems (keys of the wrong type,
+// unknown keys) if it found any.
 func New(cfg drivers.Config) (drivers.Device, error) {
 	if cfg.Decode == nil {
 		return nil, fmt.Errorf("gpio %q: no configuration to decode (Config.Decode is nil)", cfg.ID)
@@ -264,6 +280,8 @@ func (c *config) anyMode() []error {
 	_, err = c.pulse()
 	errs = appendErr(errs, err)
 	_, err = c.frequency()
+	errs = appendErr(errs, err)
+	_, err = c.showAs()
 	return appendErr(errs, err)
 }
 
@@ -278,7 +296,7 @@ func appendErr(errs []error, err error) []error {
 // pulse.
 func (c *config) output(id string) (drivers.Device, []error) {
 	errs := c.onlyFor("input", "pull", "debounce", "poll", "report")
-	errs = append(errs, c.onlyFor("pwm", "frequency")...)
+	errs = append(errs, c.onlyFor("pwm", "frequency", "show_as")...)
 	if c.Pulse != nil {
 		return c.pulseOutput(id, errs)
 	}
@@ -335,7 +353,7 @@ var eventClasses = []string{drivers.ClassButton, drivers.ClassDoorbell, drivers.
 // input checks the keys of an input line.
 func (c *config) input(id string) (drivers.Device, []error) {
 	errs := c.onlyFor("output", "power_on", "on_exit", "pulse")
-	errs = append(errs, c.onlyFor("pwm", "frequency")...)
+	errs = append(errs, c.onlyFor("pwm", "frequency", "show_as")...)
 	d := &Input{id: id, pin: string(c.Pin), inverted: c.Inverted, debounce: DefaultDebounce}
 	var err error
 	d.pull, err = c.pull()
@@ -366,25 +384,36 @@ func (c *config) input(id string) (drivers.Device, []error) {
 	return d, nil
 }
 
-// pwm checks the keys of a PWM line.
+// pwm checks the keys of a PWM line: a light, or a number with
+// show_as = "number".
 func (c *config) pwm(id string) (drivers.Device, []error) {
 	errs := c.onlyFor("input", "pull", "debounce", "poll", "report")
 	errs = append(errs, c.onlyFor("output", "pulse")...)
-	if c.Class != nil {
-		errs = append(errs, drivers.BadKey("class", "a PWM light has no class: remove it"))
-	}
-	d := &Light{id: id, pin: string(c.Pin), inverted: c.Inverted}
+	p := pwmLine{id: id, pin: string(c.Pin), inverted: c.Inverted, full: maxBrightness}
 	var err error
-	d.powerOn, _, err = c.powerOn()
+	p.powerOn, _, err = c.powerOn()
 	errs = appendErr(errs, err)
-	d.onExit, err = c.onExit()
+	p.onExit, err = c.onExit()
 	errs = appendErr(errs, err)
-	d.freq, err = c.frequency()
+	p.freq, err = c.frequency()
 	errs = appendErr(errs, err)
+	asNumber, err := c.showAs()
+	errs = appendErr(errs, err)
+	if c.Class != nil {
+		what := "light"
+		if asNumber {
+			what = "number"
+		}
+		errs = append(errs, drivers.BadKey("class", "a PWM %s has no class: remove it", what))
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return d, nil
+	if asNumber {
+		p.full = maxPercent
+		return &Number{p}, nil
+	}
+	return &Light{pwmLine: p}, nil
 }
 
 // powerOn is the power_on key: whether the output starts on, and whether
@@ -470,16 +499,7 @@ func (c *config) poll() (time.Duration, error) {
 // report is the report key: whether the input fires press events rather
 // than reporting a state.
 func (c *config) report() (press bool, err error) {
-	if c.Report == nil {
-		return false, nil
-	}
-	switch *c.Report {
-	case "state":
-		return false, nil
-	case "press":
-		return true, nil
-	}
-	return false, drivers.BadKey("report", `%q is not a way to report: use "state" (the default: a binary sensor, ON while the input is active) or "press" (an event entity that fires "press" each time the input becomes active)`, *c.Report)
+	return either("report", c.Report, "state", "press", `a way to report: use "state" (the default: a binary sensor, ON while the input is active) or "press" (an event entity that fires "press" each time the input becomes active)`)
 }
 
 // frequency is the frequency key.
@@ -494,6 +514,25 @@ func (c *config) frequency() (physic.Frequency, error) {
 	return f, nil
 }
 
+// showAs is the show_as key: whether a PWM line is a number rather than
+// a light.
+func (c *config) showAs() (number bool, err error) {
+	return either("show_as", c.ShowAs, "light", "number", `a way to show a PWM line: use "light" (the default: a dimmable light, for an LED) or "number" (a number from 0 to 100 %, for a fan's speed, a valve or a heater's power)`)
+}
+
+// either decodes key, whose value v is one of two words: def, the default
+// (false), or alt (true). Any other value is a KeyError saying it is not
+// what, which names the choice and how to make it.
+func either(key string, v *string, def, alt, what string) (bool, error) {
+	switch {
+	case v == nil || *v == def:
+		return false, nil
+	case *v == alt:
+		return true, nil
+	}
+	return false, drivers.BadKey(key, "%q is not %s", *v, what)
+}
+
 // keyModes are the modes that take each key that not every mode takes.
 var keyModes = map[string][]string{
 	"power_on":  {"output", "pwm"},
@@ -504,6 +543,7 @@ var keyModes = map[string][]string{
 	"poll":      {"input"},
 	"report":    {"input"},
 	"frequency": {"pwm"},
+	"show_as":   {"pwm"},
 }
 
 // onlyFor returns an error for each of keys that is set, in the order
@@ -513,6 +553,7 @@ func (c *config) onlyFor(mode string, keys ...string) []error {
 		"power_on": c.PowerOn != nil, "on_exit": c.OnExit != nil, "pulse": c.Pulse != nil,
 		"pull": c.Pull != nil, "debounce": c.Debounce != nil, "poll": c.Poll != nil,
 		"report": c.Report != nil, "frequency": c.Frequency != nil,
+		"show_as": c.ShowAs != nil,
 	}
 	var errs []error
 	for _, k := range keys {

@@ -4,9 +4,6 @@ import (
 	"context"
 	"math"
 
-	"periph.io/x/conn/v3/gpio"
-	"periph.io/x/conn/v3/physic"
-
 	"github.com/pinion-home/pinion/drivers"
 )
 
@@ -20,23 +17,9 @@ import (
 // Its methods run on the device's worker, one at a time, as the driver
 // API promises; it takes no locks.
 type Light struct {
-	id       string
-	pin      string
-	inverted bool
-	freq     physic.Frequency
-	powerOn  bool
-	onExit   exitAction
+	pwmLine // full is maxBrightness; level is the brightness while on, 0 while off
 
-	line       gpio.PinOut
-	out        drivers.Output
-	on         bool
-	brightness int  // 1 to 255, also while off
-	opened     bool // Open succeeded once; a reopen restores the state, not power_on
-}
-
-// Info implements drivers.Device.
-func (d *Light) Info() drivers.Info {
-	return drivers.Info{Model: "PWM output (" + d.pin + ")"}
+	brightness int // 1 to 255 once opened, also while off
 }
 
 // Entities implements drivers.Device: one dimmable light, the device's
@@ -45,29 +28,18 @@ func (d *Light) Entities() []drivers.Entity {
 	return []drivers.Entity{{ID: EntityLight, Spec: drivers.Light{Brightness: true}}}
 }
 
-// Claims implements drivers.Claimer: the line, as a PWM line.
-func (d *Light) Claims() []drivers.Resource {
-	return []drivers.Resource{drivers.PWMLine(d.pin)}
-}
-
 // Open implements drivers.Device. It sets the line's duty cycle for the
 // power_on state (at full brightness for "on") in one call, and reports
 // it. If the device was open before, it restores the last commanded state
 // and brightness instead.
 func (d *Light) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
-	p, err := drivers.PWM(h, d.pin)
-	if err != nil {
-		return prefixed(d.id, "open %s: %w", d.pin, err)
+	if !d.opened {
+		d.brightness = maxBrightness
 	}
-	on, b := d.powerOn, maxBrightness
-	if d.opened {
-		on, b = d.on, d.brightness
+	if err := d.open(h, out); err != nil {
+		return err
 	}
-	if err := p.PWM(d.duty(on, b), d.freq); err != nil {
-		return prefixed(d.id, "%s: set PWM %s at %s: %w", d.pin, d.duty(on, b), d.freq, err)
-	}
-	d.line, d.out, d.on, d.brightness, d.opened = p, out, on, b, true
-	out.State(EntityLight, drivers.LightState(on, float64(b)))
+	out.State(EntityLight, d.state())
 	return nil
 }
 
@@ -91,14 +63,15 @@ func (d *Light) Command(ctx context.Context, entity string, c drivers.Command) e
 		}
 		b = int(r)
 	}
-	if d.line == nil {
-		return notOpen(d.id, d.pin)
+	level := 0
+	if on {
+		level = b
 	}
-	if err := d.line.PWM(d.duty(on, b), d.freq); err != nil {
-		return prefixed(d.id, "%s: %s: set PWM %s: %w", EntityLight, c, d.duty(on, b), err)
+	if err := d.set(EntityLight, c, level); err != nil {
+		return err
 	}
-	d.on, d.brightness = on, b
-	d.out.State(EntityLight, drivers.LightState(on, float64(b)))
+	d.brightness = b
+	d.out.State(EntityLight, d.state())
 	return nil
 }
 
@@ -106,32 +79,13 @@ func (d *Light) Command(ctx context.Context, entity string, c drivers.Command) e
 // default as it is; "off" switches the light off, "on" on at its last
 // brightness.
 func (d *Light) Close() error {
-	if d.line == nil {
-		return nil
-	}
-	line := d.line
-	d.line, d.out = nil, nil
-	if d.onExit == exitKeep {
-		return nil
-	}
-	on := d.onExit == exitOn
-	if err := line.PWM(d.duty(on, d.brightness), d.freq); err != nil {
-		return prefixed(d.id, "close: %s: set %s on exit: %w", d.pin, onOff(on), err)
-	}
-	d.on = on
-	return nil
+	return d.close(d.brightness)
 }
 
-// duty is the duty cycle that shows brightness b (1 to 255), or off.
-func (d *Light) duty(on bool, b int) gpio.Duty {
-	var duty gpio.Duty
-	if on {
-		duty = gpio.Duty((int64(b)*int64(gpio.DutyMax) + maxBrightness/2) / maxBrightness)
-	}
-	if d.inverted {
-		duty = gpio.DutyMax - duty
-	}
-	return duty
+// state is the light's state: on while the line's duty cycle is not 0,
+// and the last brightness.
+func (d *Light) state() drivers.Value {
+	return drivers.LightState(d.level > 0, float64(d.brightness))
 }
 
 var (
