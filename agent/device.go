@@ -24,6 +24,9 @@ const (
 	defaultInterval = 30 * time.Second
 	openRetryMin    = time.Second
 	openRetryMax    = time.Minute
+	// stableAfter is how long a device must have stayed open for its
+	// retry backoff to start again from openRetryMin.
+	stableAfter = 10 * time.Second
 	// waiterGrace is how long Close waits for the device's waiters to
 	// return after their context is cancelled; a waiter stuck in a
 	// blocking read must not stop the agent from closing the device.
@@ -119,30 +122,40 @@ func (d *device) protect(what string, f func() error) (err error) {
 func (d *device) run(ctx context.Context) {
 	b := newBackoff(openRetryMin, openRetryMax)
 	for {
-		down, ok := d.waitProviders(ctx)
+		down, release, ok := d.waitProviders(ctx)
 		if !ok {
 			return
 		}
+		d.pipe.opening(d.id)
 		o := newOpened(ctx, d)
+		opened := d.clock.Now()
 		err := d.protect("open", func() error { return d.dev.Open(o.ctx, d.host, o) })
 		if err == nil {
-			if b.Failures() > 0 {
-				d.log.Info("device recovered", "after_failures", b.Failures())
-			} else {
+			if b.Failures() == 0 {
 				d.log.Info("device ready")
+			} else if b.Loud() {
+				d.log.Info("device open again", "after_failures", b.Failures())
 			}
-			b.Reset()
 			err = o.serve(down)
 		}
 		o.stop()
+		release()
 		d.up.set(false)
 		d.closeDevice()
+		o.closed.Store(true)
 		if ctx.Err() != nil {
 			return
 		}
 		d.pipe.deviceStatus(d.id, false)
 		if err == nil {
 			continue // a provider went down: wait for it, without backoff
+		}
+		// Only a device that worked for a while starts its backoff again:
+		// one whose hardware fails right after each Open (an adapter that
+		// enumerates but cannot be read) backs off like one that fails
+		// to open.
+		if d.clock.Since(opened) >= stableAfter {
+			b.Reset()
 		}
 		wait := b.Next()
 		if b.Loud() {
@@ -162,14 +175,14 @@ func (d *device) closeDevice() {
 }
 
 // waitProviders waits until every provider of the device is up and
-// returns a channel closed when one of them goes down.
-func (d *device) waitProviders(ctx context.Context) (<-chan struct{}, bool) {
+// returns a channel closed when one of them goes down, and a release that
+// ends the goroutines watching them, called when the opening ends.
+func (d *device) waitProviders(ctx context.Context) (<-chan struct{}, func(), bool) {
 	if len(d.providers) == 0 {
-		return nil, ctx.Err() == nil
+		return nil, func() {}, ctx.Err() == nil
 	}
 	announced := false
 	for {
-		any := make(chan struct{})
 		var downs []<-chan struct{}
 		allUp := true
 		for _, p := range d.providers {
@@ -182,7 +195,7 @@ func (d *device) waitProviders(ctx context.Context) (<-chan struct{}, bool) {
 					announced = true
 				}
 				if !d.drainUntil(ctx, upc) {
-					return nil, false
+					return nil, nil, false
 				}
 				break
 			}
@@ -191,32 +204,24 @@ func (d *device) waitProviders(ctx context.Context) (<-chan struct{}, bool) {
 		if !allUp {
 			continue
 		}
-		// One channel closed when any provider goes down.
-		go func() {
-			select {
-			case <-ctx.Done():
-			case <-firstClosed(downs):
-			}
-			close(any)
-		}()
-		return any, true
+		// One channel closed when any provider goes down, watched until
+		// the opening ends.
+		down, stop := make(chan struct{}), make(chan struct{})
+		var wg sync.WaitGroup
+		var once sync.Once
+		for _, c := range downs {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				select {
+				case <-c:
+					once.Do(func() { close(down) })
+				case <-stop:
+				}
+			}()
+		}
+		return down, func() { close(stop); wg.Wait() }, true
 	}
-}
-
-// firstClosed returns a channel closed when the first of chans closes.
-func firstClosed(chans []<-chan struct{}) <-chan struct{} {
-	if len(chans) == 1 {
-		return chans[0]
-	}
-	out := make(chan struct{})
-	var once sync.Once
-	for _, c := range chans {
-		go func() {
-			<-c
-			once.Do(func() { close(out) })
-		}()
-	}
-	return out
 }
 
 // drainFor waits d, refusing the commands that arrive meanwhile: a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -326,7 +327,7 @@ func TestDeviceOpenRetriesWithBackoff(t *testing.T) {
 	waitCall(t, f, "poll")
 	h.waitPayload(h.status(), "online")
 	h.waitPayload(h.state("level"), "40")
-	if !strings.Contains(h.logs.String(), "device recovered") {
+	if !strings.Contains(h.logs.String(), "device open again") {
 		t.Error("the recovery was not logged")
 	}
 }
@@ -511,4 +512,61 @@ func TestDeviceEntityUnavailable(t *testing.T) {
 	h.waitPayload(status, "offline")
 	h.advance(time.Minute)
 	h.waitPayload(status, "online") // the next state brings it back
+}
+
+// unavailableInOpen reports its sensor unavailable while it opens.
+type unavailableInOpen struct{ *fakeDev }
+
+func (u unavailableInOpen) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	if err := u.fakeDev.Open(ctx, h, out); err != nil {
+		return err
+	}
+	out.Unavailable("level", errors.New("not warmed up"))
+	return nil
+}
+
+func (u unavailableInOpen) Poll(ctx context.Context) error { return nil }
+
+// TestDeviceUnavailableInOpenStays checks that the device coming online
+// does not make an entity that its driver reported unavailable available.
+func TestDeviceUnavailableInOpenStays(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, unavailableInOpen{f})
+	h.waitPayload(h.status(), "online")
+	if got := h.payloads(h.node.EntityStatusTopic("dev", "level")); len(got) == 0 || got[len(got)-1] != "offline" {
+		t.Fatalf("the level's availability went %q: reported unavailable in Open, it must stay so", got)
+	}
+	if got := h.payloads(h.node.EntityStatusTopic("dev", "relay")); len(got) != 1 || got[0] != "online" {
+		t.Errorf("the relay's availability went %q, want online once", got)
+	}
+}
+
+// TestDeviceThatFailsRightAfterOpenBacksOff checks that a device whose
+// Open works but which fails at once (an adapter that enumerates but
+// cannot be read) is retried ever less often, not every second.
+func TestDeviceThatFailsRightAfterOpenBacksOff(t *testing.T) {
+	f := newFake()
+	f.waiterErr = errors.New("read: input/output error")
+	h := newHarness(t, f)
+	var delays []time.Duration
+	for n := 1; n <= 4; n++ {
+		// The worker logs each failure with the delay it then waits.
+		re := regexp.MustCompile(fmt.Sprintf(`retry_in=(\S+) failures=%d\b`, n))
+		waitLog(t, h.logs, fmt.Sprintf("failures=%d", n))
+		m := re.FindStringSubmatch(h.logs.String())
+		if m == nil {
+			t.Fatalf("failure %d logged without its delay:\n%s", n, h.logs.String())
+		}
+		d, err := time.ParseDuration(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		delays = append(delays, d)
+		h.advance(d + time.Millisecond)
+	}
+	for i := 1; i < len(delays); i++ {
+		if delays[i] < delays[i-1]*3/2 {
+			t.Fatalf("reopen delays %v: want each about twice the one before", delays)
+		}
+	}
 }

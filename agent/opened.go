@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pinion-home/pinion/discovery"
@@ -24,6 +25,9 @@ type opened struct {
 
 	mu      sync.Mutex
 	stopped bool
+	// closed is set once Close returned: an overdue goroutine of the
+	// driver's cannot report for an opening that is over.
+	closed  atomic.Bool
 	waiters sync.WaitGroup
 
 	pollFailing bool
@@ -38,16 +42,25 @@ func newOpened(parent context.Context, d *device) *opened {
 
 // State implements drivers.Output.
 func (o *opened) State(entity string, v drivers.Value) {
+	if o.closed.Load() {
+		return
+	}
 	o.d.pipe.state(o.d.id, entity, v, false)
 }
 
 // Event implements drivers.Output.
 func (o *opened) Event(entity, eventType string) {
+	if o.closed.Load() {
+		return
+	}
 	o.d.pipe.event(o.d.id, entity, eventType)
 }
 
 // Unavailable implements drivers.Output.
 func (o *opened) Unavailable(entity string, err error) {
+	if o.closed.Load() {
+		return
+	}
 	switch o.d.pipe.unavailable(o.d.id, entity) {
 	case reportTaken:
 		o.d.log.Warn("entity unavailable", "entity", entity, "err", err)

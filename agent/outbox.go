@@ -79,21 +79,29 @@ func (o *outbox) dropOldestEventLocked() {
 	}
 }
 
-// putFront queues m before everything else, where a message that could
-// not be published goes back.
-func (o *outbox) putFront(m message) {
+// putBack queues ms, in their order, before everything else: the events
+// a connection could not publish, which go first at the next one.
+func (o *outbox) putBack(ms []message) {
+	if len(ms) == 0 {
+		return
+	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	if o.closed {
 		return
 	}
-	if !m.event {
-		if _, ok := o.pending[m.topic]; ok {
-			return // a newer state is queued already
+	q := make([]*message, 0, len(ms)+len(o.queue))
+	for i := range ms {
+		m := ms[i]
+		if !m.event {
+			if _, ok := o.pending[m.topic]; ok {
+				continue // a newer state is queued already
+			}
+			o.pending[m.topic] = &m
 		}
-		o.pending[m.topic] = &m
+		q = append(q, &m)
 	}
-	o.queue = append([]*message{&m}, o.queue...)
+	o.queue = append(q, o.queue...)
 	o.signal()
 }
 

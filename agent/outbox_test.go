@@ -2,9 +2,13 @@ package agent
 
 import (
 	"fmt"
+	"log/slog"
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/pinion-home/pinion/discovery"
+	"github.com/pinion-home/pinion/drivers"
 )
 
 // drainOutbox takes everything queued, as "topic=payload" (events marked
@@ -56,13 +60,16 @@ func TestOutbox(t *testing.T) {
 		},
 		want: []string{"status=online", "a=new", "e=press!", "c=2"},
 	}, {
-		name: "a message put back goes first, unless a newer state is queued",
+		name: "messages put back go first, in their order, unless a newer state is queued",
 		do: func(o *outbox) {
 			o.put(message{topic: "a", payload: []byte("2")})
-			o.putFront(message{topic: "a", payload: []byte("1")})
-			o.putFront(message{topic: "e", payload: []byte("press"), event: true})
+			o.putBack([]message{
+				{topic: "e", payload: []byte("1"), event: true},
+				{topic: "a", payload: []byte("1")},
+				{topic: "e", payload: []byte("2"), event: true},
+			})
 		},
-		want: []string{"e=press!", "a=2"},
+		want: []string{"e=1!", "e=2!", "a=2"},
 	}, {
 		name: "nothing after close",
 		do: func(o *outbox) {
@@ -136,5 +143,26 @@ func TestBackoffLoudThinsOut(t *testing.T) {
 	}
 	if want := []int{1, 2, 3, 4, 8, 16, 32, 64}; !slices.Equal(loud, want) {
 		t.Errorf("failures logged: %v, want %v", loud, want)
+	}
+}
+
+// TestPipelineRoundsOnlyWhatHomeAssistantRounds checks that a reading is
+// rounded only where discovery publishes it rounded: numeric sensors and
+// numbers, not a sensor of text that carries a number.
+func TestPipelineRoundsOnlyWhatHomeAssistantRounds(t *testing.T) {
+	out := newOutbox()
+	p := newPipeline(discovery.Node{ID: "n"}, out, slog.New(slog.DiscardHandler))
+	p.add("d", []drivers.Entity{
+		{ID: "plain", Spec: drivers.Sensor{}},
+		{ID: "temp", Spec: drivers.Sensor{Unit: drivers.Celsius, Precision: 1}},
+		{ID: "set", Spec: drivers.Number{Min: 0, Max: 100, Step: 0.5}},
+	}, nil)
+	p.state("d", "plain", drivers.Num(0.37, ""), false)
+	p.state("d", "temp", drivers.Num(21.37, drivers.Celsius), false)
+	p.state("d", "set", drivers.Num(21.37, ""), false)
+	got := drainOutbox(out)
+	want := []string{"pinion/n/d/plain=0.37", "pinion/n/d/temp=21.4", "pinion/n/d/set=21.4"}
+	if !slices.Equal(got, want) {
+		t.Errorf("published %q, want %q", got, want)
 	}
 }

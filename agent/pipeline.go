@@ -30,16 +30,17 @@ func roundStage(decimals int) stage {
 
 // entityState is what the pipeline keeps of one entity.
 type entityState struct {
-	e          drivers.Entity
-	device     string
-	topic      string // state topic; "" for a stateless entity
-	status     string // the entity's availability topic
-	stages     []stage
-	value      drivers.Value // the last value that went through the stages
-	payload    []byte        // the last payload published (or queued)
-	has        bool          // whether value and payload are set
-	available  bool          // false after Unavailable, until a State
-	availKnown bool
+	e         drivers.Entity
+	device    string
+	topic     string // state topic; "" for a stateless entity
+	status    string // the entity's availability topic
+	stages    []stage
+	value     drivers.Value // the last value that went through the stages
+	payload   []byte        // the last payload published (or queued)
+	has       bool          // whether value and payload are set
+	available bool          // false after Unavailable, until a State
+	pubAvail  bool          // the availability last published
+	pubKnown  bool          // whether one was published
 }
 
 // pipeline turns what devices report into messages in the outbox:
@@ -86,22 +87,12 @@ func (p *pipeline) add(device string, entities []drivers.Entity, disabled []stri
 		if discovery.Stateful(e) {
 			es.topic = p.node.StateTopic(device, e.ID)
 		}
-		if s, ok := specOf(e).(drivers.Sensor); ok && s.Precision >= 0 {
-			es.stages = append(es.stages, roundStage(s.Precision))
+		if decimals, ok := discovery.Precision(e); ok {
+			es.stages = append(es.stages, roundStage(decimals))
 		}
 		p.entities[entityKey(device, e.ID)] = es
 		p.order = append(p.order, es)
 	}
-}
-
-// specOf returns an entity's spec as a value, for the spec given as a
-// pointer too.
-func specOf(e drivers.Entity) drivers.Spec {
-	switch s := e.Spec.(type) {
-	case *drivers.Sensor:
-		return *s
-	}
-	return e.Spec
 }
 
 func (p *pipeline) lookup(device, entity string) *entityState {
@@ -134,9 +125,9 @@ func (p *pipeline) state(device, entity string, v drivers.Value, force bool) {
 	}
 	changed := !es.has || !bytes.Equal(payload, es.payload)
 	es.value, es.payload, es.has = v, payload, true
-	if !es.available && es.availKnown {
-		es.available = true
-		p.out.put(message{topic: es.status, payload: []byte(discovery.PayloadOnline), retained: true})
+	es.available = true
+	if es.pubKnown {
+		p.syncAvailLocked(es)
 	}
 	if changed || force {
 		p.out.put(message{topic: es.topic, payload: payload, retained: true})
@@ -183,11 +174,32 @@ func (p *pipeline) unavailable(device, entity string) report {
 		}
 		return reportUnknown
 	}
-	if es.available || !es.availKnown {
-		es.available, es.availKnown = false, true
-		p.out.put(message{topic: es.status, payload: []byte(discovery.PayloadOffline), retained: true})
-	}
+	es.available = false
+	p.syncAvailLocked(es)
 	return reportTaken
+}
+
+// syncAvailLocked publishes an entity's availability if it is not the
+// one last published.
+func (p *pipeline) syncAvailLocked(es *entityState) {
+	if es.pubKnown && es.pubAvail == es.available {
+		return
+	}
+	es.pubAvail, es.pubKnown = es.available, true
+	p.out.put(message{topic: es.status, payload: []byte(statusPayload(es.available)), retained: true})
+}
+
+// opening marks a device's entities available before it is opened: an
+// opening starts afresh, and what the driver reports unavailable during
+// it stays so until its next state.
+func (p *pipeline) opening(device string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, es := range p.order {
+		if es.device == device {
+			es.available = true
+		}
+	}
 }
 
 // last returns the entity's last value, for TOGGLE.
@@ -226,13 +238,11 @@ func (p *pipeline) deviceStatus(device string, online bool) {
 	}
 	ds.online, ds.known = online, true
 	if online {
-		// A device that (re)opened starts with every entity available;
-		// the entity topics go first, so that Home Assistant, which needs
+		// The entity topics go first, so that Home Assistant, which needs
 		// all of node, device and entity online, never sees a stale one.
 		for _, es := range p.order {
-			if es.device == device && (!es.available || !es.availKnown) {
-				es.available, es.availKnown = true, true
-				p.out.put(message{topic: es.status, payload: []byte(discovery.PayloadOnline), retained: true})
+			if es.device == device {
+				p.syncAvailLocked(es)
 			}
 		}
 	}
@@ -266,8 +276,8 @@ func (p *pipeline) snapshotLocked() []message {
 		}
 	}
 	for _, es := range p.order {
-		if es.availKnown {
-			msgs = append(msgs, message{topic: es.status, payload: []byte(statusPayload(es.available)), retained: true})
+		if es.pubKnown {
+			msgs = append(msgs, message{topic: es.status, payload: []byte(statusPayload(es.pubAvail)), retained: true})
 		}
 	}
 	for _, es := range p.order {

@@ -208,7 +208,6 @@ func (s *session) run(ctx context.Context) {
 			}
 			continue
 		}
-		b.Reset()
 		s.connectedAt.Store(s.clock.Now().UnixNano())
 		s.log.Info("connected", "broker", s.broker, "status_topic", s.node.StatusTopic())
 		connCtx, endConn := context.WithCancel(ctx)
@@ -229,8 +228,13 @@ func (s *session) run(ctx context.Context) {
 			return
 		}
 		s.connectionLostLog(lostErr)
-		// The first attempt right away: a broker restart is usually over
-		// by the time the loss is noticed.
+		// A connection that lasted starts the backoff again, and its first
+		// retry comes soon: a broker restart is usually over by the time
+		// the loss is noticed. One dropped right after it was made (a
+		// second client with the same id) backs off like a failed attempt.
+		if s.clock.Since(time.Unix(0, s.connectedAt.Load())) > quickDrop {
+			b.Reset()
+		}
 		if !sleep(ctx, s.clock, b.Next()/4) {
 			return
 		}
@@ -358,37 +362,45 @@ func (s *session) publisher(ctx context.Context) {
 			}
 		}
 		if ctx.Err() != nil {
-			s.requeue(m)
+			if m.event {
+				s.out.putBack([]message{m})
+			}
 			return
 		}
 		t := s.client.Publish(m.topic, 1, m.retained, m.payload)
 		select {
 		case acks <- inflight{m, t}:
 		case <-ctx.Done():
+			// Handed to paho, but not to the acknowledgements: put back
+			// only if paho refused it for certain.
+			if m.event && t.WaitTimeout(0) && t.Error() != nil {
+				s.out.putBack([]message{m})
+			}
 			return
 		}
 	}
 }
 
 // acknowledgements waits for each publish in turn and logs the ones that
-// failed; a failed event goes back to the outbox (a failed state need
-// not: every state is published again at the next connection).
+// failed. An event whose publish failed for certain goes back to the
+// outbox, all of them in their order, when the connection ends; one whose
+// fate is unknown (no answer in time, the connection ending while it was
+// in flight) does not, since it may have been delivered, and an
+// automation run twice is worse than a doorbell missed once. A failed
+// state needs nothing: every state is published again at the next
+// connection.
 func (s *session) acknowledgements(ctx context.Context, acks <-chan inflight) {
+	var failed []message
+	defer func() { s.out.putBack(failed) }()
 	for a := range acks {
-		var err error
-		select {
-		case <-a.t.Done():
-			err = a.t.Error()
-		case <-ctx.Done():
-			err = ctx.Err()
-		case <-s.clock.After(tokenTimeout):
-			err = errNoAnswer
-		}
+		certain, err := s.await(ctx, a.t)
 		if err != nil {
 			if ctx.Err() == nil {
 				s.log.Warn("publish failed", "topic", a.m.topic, "err", err)
 			}
-			s.requeue(a.m)
+			if certain && a.m.event {
+				failed = append(failed, a.m)
+			}
 		}
 		if n := s.out.takeDropped(); n > 0 {
 			s.log.Warn("events dropped: the broker did not take them fast enough", "dropped", n, "kept", maxPendingEvents)
@@ -396,9 +408,28 @@ func (s *session) acknowledgements(ctx context.Context, acks <-chan inflight) {
 	}
 }
 
-func (s *session) requeue(m message) {
-	if m.event {
-		s.out.putFront(m)
+// await waits for a publish's token, bounded, and says whether its error,
+// if any, is certain: the token completed with it.
+func (s *session) await(ctx context.Context, t mqtt.Token) (certain bool, err error) {
+	select {
+	case <-t.Done():
+		return true, t.Error()
+	default:
+	}
+	timer := s.clock.NewTimer(tokenTimeout)
+	defer timer.Stop()
+	select {
+	case <-t.Done():
+		return true, t.Error()
+	case <-timer.Chan():
+		return false, errNoAnswer
+	case <-ctx.Done():
+		select {
+		case <-t.Done():
+			return true, t.Error()
+		default:
+			return false, ctx.Err()
+		}
 	}
 }
 

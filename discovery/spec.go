@@ -328,3 +328,20 @@ func stepDecimals(s drivers.Number) int {
 	}
 	return maxPrecision
 }
+
+// Precision returns the number of decimals an entity's numeric states are
+// published with, and false when they are published as the driver gave
+// them: a numeric sensor's Precision (unless -1), a number's step's
+// decimals. The agent rounds to it before deduplicating, so that the value
+// it keeps is the value Home Assistant got.
+func Precision(e drivers.Entity) (int, bool) {
+	switch s := specOf(e).(type) {
+	case drivers.Sensor:
+		if numericSensor(s) && s.Precision >= 0 {
+			return s.Precision, true
+		}
+	case drivers.Number:
+		return stepDecimals(s), true
+	}
+	return 0, false
+}

@@ -18,8 +18,8 @@ const APIVersion = 2
 // Driver is a driver's registration record: everything the agent and its
 // command line need to know about a driver, in one value.
 type Driver struct {
-	// Name is the value of driver = in a [[device]] table: lower case,
-	// digits and '-', such as "bme280". Custom drivers take a prefix of
+	// Name is the value of driver = in a [[device]] table: lower-case
+	// letters, digits, '-' and '_', such as "bme280". Custom drivers take a prefix of
 	// their own ("acme-relay") so that no built-in driver takes it later.
 	Name string
 	// New builds a Device from its configuration. It decodes and checks the
@@ -66,7 +66,7 @@ func TryRegister(d Driver) error {
 		return errors.New("drivers: register: the driver has an empty name")
 	}
 	if !validDriverName(d.Name) {
-		return fmt.Errorf("drivers: register %q: a driver name is lower-case letters, digits and '-'", d.Name)
+		return fmt.Errorf("drivers: register %q: a driver name is lower-case letters, digits, '-' and '_'", d.Name)
 	}
 	if d.New == nil {
 		return fmt.Errorf("drivers: register %q: New is nil", d.Name)
