@@ -45,7 +45,7 @@ func cli(ctx context.Context, args ...string) (int, string, string) {
 
 func TestCLICheck(t *testing.T) {
 	code, out, errOut := cli(context.Background(), "-config", "../configs/demo.toml", "-check")
-	if want := `../configs/demo.toml: OK: node "demo", 9 devices, 18 entities (and the agent's own 3), broker embedded`; code != 0 || strings.TrimSpace(out) != want {
+	if want := `../configs/demo.toml: OK: node "demo", 10 devices, 19 entities (and the agent's own 3), broker embedded`; code != 0 || strings.TrimSpace(out) != want {
 		t.Fatalf("-check on the demo: exit %d\nstdout: %s\nstderr: %s", code, out, errOut)
 	}
 	code, out, _ = cli(context.Background(), "-config", "../configs/pi-relays.toml", "-check")
@@ -105,8 +105,8 @@ func TestCLIPrintDiscoveryGolden(t *testing.T) {
 	if out != string(want) {
 		t.Fatalf("-print-discovery output differs from %s (rerun with -update-cli if intended):\n%s", golden, out)
 	}
-	if strings.Count(out, "/config\n") != 21 {
-		t.Fatalf("want 21 discovery messages for the demo (18 entities and the agent's 3), got %d", strings.Count(out, "/config\n"))
+	if strings.Count(out, "/config\n") != 22 {
+		t.Fatalf("want 22 discovery messages for the demo (19 entities and the agent's 3), got %d", strings.Count(out, "/config\n"))
 	}
 }
 

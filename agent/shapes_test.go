@@ -45,6 +45,14 @@ driver = "gpio"
 name = "Lamp"
 pin = "GPIO18"
 mode = "pwm"
+
+[[device]]
+id = "fan"
+driver = "gpio"
+name = "Fan"
+pin = "GPIO13"
+mode = "pwm"
+show_as = "number"
 `
 
 func TestShapesEmbeddedBroker(t *testing.T) { shapes(t, brokertest.Embedded(t)) }
@@ -55,7 +63,7 @@ func TestShapesMosquitto(t *testing.T)      { shapes(t, brokertest.Mosquitto(t))
 func shapes(t *testing.T, url string) {
 	r := start(t, shapesConfig, url)
 	ha := hatest.New(t, url)
-	for _, id := range []string{uid("gate", "pulse"), uid("bell", "press"), uid("lamp", "light")} {
+	for _, id := range []string{uid("gate", "pulse"), uid("bell", "press"), uid("lamp", "light"), uid("fan", "duty")} {
 		if err := ha.WaitAvailable(id, true, wait); err != nil {
 			t.Fatal(err)
 		}
@@ -124,6 +132,31 @@ func shapes(t *testing.T, url string) {
 		}
 		if err := ha.WaitLight(uid("lamp", "light"), true, 128, wait); err != nil {
 			t.Fatal(err)
+		}
+	})
+
+	t.Run("a number sets a fan's duty", func(t *testing.T) {
+		fan := r.host.Line("GPIO13")
+		if err := ha.WaitValue(uid("fan", "duty"), "0", wait); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.SetNumber(uid("fan", "duty"), 40); err != nil {
+			t.Fatal(err)
+		}
+		if err := ha.WaitValue(uid("fan", "duty"), "40", wait); err != nil {
+			t.Fatal(err)
+		}
+		if d, want := fan.Duty(), gpio.DutyMax*2/5; d < want-gpio.DutyMax/100 || d > want+gpio.DutyMax/100 {
+			t.Errorf("40 %% drives a duty of %v, want about %v", d, want)
+		}
+		// A value out of range is refused before it reaches the fan.
+		before := len(fan.History())
+		if err := ha.Command(uid("fan", "duty"), "150"); err != nil {
+			t.Fatal(err)
+		}
+		r.waitLog(t, "invalid command; ignored", "fan/duty/set")
+		if h := fan.History()[before:]; len(h) != 0 {
+			t.Errorf("150 %% moved the fan: %+v", h)
 		}
 	})
 
