@@ -57,6 +57,9 @@ type device struct {
 	// opens after they are up and closes when one goes down.
 	providers []*device
 	up        *upState
+	// users counts the devices open on this one's lines or buses: when it
+	// fails, it waits for them to close before it closes itself.
+	users userCount
 }
 
 func newDevice(dc DeviceConfig, host drivers.Host, pipe *pipeline, clock clockwork.Clock, log *slog.Logger) *device {
@@ -126,6 +129,9 @@ func (d *device) run(ctx context.Context) {
 		if !ok {
 			return
 		}
+		for _, p := range d.providers {
+			p.users.add()
+		}
 		d.pipe.opening(d.id)
 		o := newOpened(ctx, d)
 		opened := d.clock.Now()
@@ -141,8 +147,16 @@ func (d *device) run(ctx context.Context) {
 		o.stop()
 		release()
 		d.up.set(false)
+		// The devices using this one's lines close first: their Close may
+		// still drive those lines (on_exit).
+		if !d.users.wait(waiterGrace) {
+			d.log.Warn("a device using its lines did not close in time; closing anyway", "grace", waiterGrace)
+		}
 		d.closeDevice()
 		o.closed.Store(true)
+		for _, p := range d.providers {
+			p.users.done()
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -300,6 +314,51 @@ type panicError struct{ err error }
 
 func (e *panicError) Error() string { return e.err.Error() }
 func (e *panicError) Unwrap() error { return e.err }
+
+// userCount counts the devices open on a provider's lines or buses.
+type userCount struct {
+	mu   sync.Mutex
+	n    int
+	zero chan struct{} // closed when n drops to zero
+}
+
+func (u *userCount) add() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	if u.n == 0 {
+		u.zero = make(chan struct{})
+	}
+	u.n++
+}
+
+func (u *userCount) done() {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	u.n--
+	if u.n == 0 {
+		close(u.zero)
+	}
+}
+
+// wait waits until no device uses the provider, at most d; it reports
+// whether none does.
+func (u *userCount) wait(d time.Duration) bool {
+	u.mu.Lock()
+	if u.n == 0 {
+		u.mu.Unlock()
+		return true
+	}
+	zero := u.zero
+	u.mu.Unlock()
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-zero:
+		return true
+	case <-t.C:
+		return false
+	}
+}
 
 // errReopen is why a device asked to be reopened when the driver gave no
 // reason.

@@ -565,8 +565,70 @@ func TestDeviceThatFailsRightAfterOpenBacksOff(t *testing.T) {
 		h.advance(d + time.Millisecond)
 	}
 	for i := 1; i < len(delays); i++ {
-		if delays[i] < delays[i-1]*3/2 {
+		// Twice, give or take the ±20% jitter of each: at least 1.6/1.2.
+		if delays[i] < delays[i-1]*13/10 {
 			t.Fatalf("reopen delays %v: want each about twice the one before", delays)
 		}
+	}
+}
+
+// orderedClose records its Close in a shared log.
+type orderedClose struct {
+	*fakeDev
+	name  string
+	order chan string
+}
+
+func (c orderedClose) Close() error {
+	c.order <- c.name
+	return c.fakeDev.Close()
+}
+
+func (c orderedClose) ProvidedLines() []string { return []string{"A0"} }
+
+// TestProviderClosesAfterItsUsers fails a provider: the device using its
+// line closes before the provider does.
+func TestProviderClosesAfterItsUsers(t *testing.T) {
+	clock := clockwork.NewFakeClock()
+	logs := &logbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, nil))
+	out := newOutbox()
+	pipe := newPipeline(discovery.Node{ID: "n"}, out, log)
+	order := make(chan string, 100)
+	prov, user := newFake(), newFake()
+	host := sim.NewHost(nil)
+	pd := newDevice(DeviceConfig{ID: "prov", Driver: "fake", Device: orderedClose{prov, "provider", order}, Entities: fakeEntities, Interval: time.Minute}, host, pipe, clock, log)
+	ud := newDevice(DeviceConfig{ID: "user", Driver: "fake", Device: orderedClose{user, "user", order}, Entities: fakeEntities, Interval: time.Minute}, host, pipe, clock, log)
+	ud.providers = []*device{pd}
+	ud.host.providers["prov"] = pd
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, d := range []*device{pd, ud} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.run(ctx)
+		}()
+	}
+	defer func() {
+		cancel()
+		wg.Wait()
+	}()
+	waitCall(t, prov, "open")
+	waitCall(t, user, "open")
+	prov.mu.Lock()
+	prov.out.Reopen(errors.New("the expander stopped acknowledging"))
+	prov.mu.Unlock()
+	var got []string
+	for len(got) < 2 {
+		select {
+		case name := <-order:
+			got = append(got, name)
+		case <-time.After(testWait):
+			t.Fatalf("closed so far: %v", got)
+		}
+	}
+	if !slices.Equal(got, []string{"user", "provider"}) {
+		t.Errorf("closed in the order %v: the user of a provider's line must close first", got)
 	}
 }
