@@ -160,7 +160,10 @@ type GPIOProvider interface {
 	// ProvidedLine returns one of them. The agent calls it after the
 	// provider's Open succeeded; the line is then used from the dependent
 	// device's worker, so it must be safe to use beside the provider's own
-	// (the host serialises the I2C bus under it).
+	// (the host serialises the I2C bus under it). This is the one place a
+	// driver guards state of its own, such as an expander's cached output
+	// register, with a lock. The agent closes the dependents before the
+	// provider when the provider fails or the agent stops.
 	ProvidedLine(name string) (gpio.PinIO, error)
 }
 
