@@ -26,6 +26,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"runtime"
 	"strings"
 	"time"
 
@@ -879,7 +880,7 @@ func (p *cfgParser) checkCycles(devs []DeviceConfig, byID map[string]*DeviceConf
 func cfgBuild(f func(drivers.Config) (drivers.Device, error), c drivers.Config) (dev drivers.Device, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			dev, err = nil, fmt.Errorf("driver factory panicked: %v", r)
+			dev, err = nil, fmt.Errorf("driver factory panicked: %v (at %s)", r, panicSite())
 		}
 	}()
 	return f(c)
@@ -890,11 +891,29 @@ func cfgBuild(f func(drivers.Config) (drivers.Device, error), c drivers.Config) 
 func cfgContain(method string, f func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("driver's %s method panicked: %v", method, r)
+			err = fmt.Errorf("driver's %s method panicked: %v (at %s)", method, r, panicSite())
 		}
 	}()
 	f()
 	return nil
+}
+
+// panicSite names where a recovered panic was raised: the first frame
+// below the runtime's panic machinery, so that a driver's author finds
+// the line without a stack dump in -check's output. It is called from the
+// deferred function that recovered.
+func panicSite() string {
+	pcs := make([]uintptr, 32)
+	frames := runtime.CallersFrames(pcs[:runtime.Callers(3, pcs)])
+	for {
+		f, more := frames.Next()
+		if !strings.HasPrefix(f.Function, "runtime.") {
+			return fmt.Sprintf("%s, %s:%d", f.Function, filepath.Base(f.File), f.Line)
+		}
+		if !more {
+			return "unknown"
+		}
+	}
 }
 
 // cfgSafeID makes a hostname into a node id.

@@ -1354,3 +1354,16 @@ func TestDecodeErrorsCapped(t *testing.T) {
 		t.Errorf("%d problems say the list was cut short, want 1", capped)
 	}
 }
+
+// TestPanicSiteNamesTheDriversLine checks that a driver's panic, reported
+// without a stack dump, names the line that panicked.
+func TestPanicSiteNamesTheDriversLine(t *testing.T) {
+	_, err := cfgBuild(func(drivers.Config) (drivers.Device, error) {
+		var m map[string]int
+		m["x"] = 1 // a nil map: the panic a driver bug most often is
+		return nil, nil
+	}, drivers.Config{})
+	if err == nil || !strings.Contains(err.Error(), "config_test.go:") || !strings.Contains(err.Error(), "TestPanicSiteNamesTheDriversLine") {
+		t.Fatalf("got %v, want the panicking function and its file and line", err)
+	}
+}
