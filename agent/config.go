@@ -24,9 +24,9 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
-	"runtime"
 	"strings"
 	"time"
 
