@@ -84,8 +84,15 @@ func (b *Broker) Close() error {
 	var err error
 	b.closeOnce.Do(func() {
 		b.l.shutdown()
-		err = b.srv.Close()
+		// Every connection ends before mochi's Close: its Close takes
+		// the client list's read lock twice over (Clients.GetByListener
+		// calls Len), so a connection ending at the same moment, which
+		// takes the write lock in between, deadlocks both (mochi v2.7.9).
+		// Closed from here, a client's connection drops as it would at
+		// mochi's Close, and the broker sends its will.
+		b.l.closeAll()
 		b.l.active.Wait()
+		err = b.srv.Close()
 	})
 	return err
 }
@@ -150,6 +157,15 @@ func (l *listener) shutdown() {
 		case <-c.entered:
 		case <-c.ended:
 		}
+	}
+}
+
+// closeAll closes every connection being served.
+func (l *listener) closeAll() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for c := range l.conns {
+		_ = c.Conn.Close()
 	}
 }
 
