@@ -138,11 +138,16 @@ func sensorStateFindings(cfg map[string]any, payload string) []string {
 
 // onOffState reads a binary sensor's or a switch's state.
 func (p *parsed) onOffState(st *haState, payload string) []string {
-	v, out := render(p.valueTpl, payload)
 	on, off := strOr(p.cfg, "payload_on", "ON"), strOr(p.cfg, "payload_off", "OFF")
 	if p.component == "switch" {
 		on, off = strOr(p.cfg, "state_on", on), strOr(p.cfg, "state_off", off)
 	}
+	return p.readOnOff(st, payload, on, off)
+}
+
+// readOnOff reads a state that is on, off or None (unknown).
+func (p *parsed) readOnOff(st *haState, payload, on, off string) []string {
+	v, out := render(p.valueTpl, payload)
 	switch v {
 	case on:
 		st.value = "on"
@@ -342,19 +347,7 @@ func (p *parsed) basicLightState(st *haState, payload string) []string {
 	if lightSchema(p.cfg) != "basic" {
 		return nil // the template schema is not modelled
 	}
-	v, out := render(p.valueTpl, payload)
-	on, off := strOr(p.cfg, "payload_on", "ON"), strOr(p.cfg, "payload_off", "OFF")
-	switch v {
-	case on:
-		st.value = "on"
-	case off:
-		st.value = "off"
-	case "None":
-		st.value = Unknown
-	default:
-		out = append(out, fmt.Sprintf("state %q is neither %q nor %q: Home Assistant ignores it", v, on, off))
-	}
-	return out
+	return p.readOnOff(st, payload, strOr(p.cfg, "payload_on", "ON"), strOr(p.cfg, "payload_off", "OFF"))
 }
 
 func (p *parsed) coverState(st *haState, payload string) []string {
