@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
 )
 
@@ -270,6 +269,3 @@ func (o *opened) isOn(entity string) (on, known bool) {
 	}
 	return v.Bool, true
 }
-
-// commandable tells whether an entity takes commands, for the session.
-func commandable(e drivers.Entity) bool { return discovery.Commandable(e) }

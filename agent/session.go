@@ -637,7 +637,7 @@ func (s *session) command(topic string, payload []byte) {
 		s.log.Warn("command for an unknown entity; ignored", "topic", topic)
 		return
 	}
-	if !commandable(e) {
+	if !discovery.Commandable(e) {
 		s.log.Warn("command for an entity that takes none; ignored", "topic", topic, "component", discovery.Component(e))
 		return
 	}
