@@ -46,6 +46,7 @@ type session struct {
 	node     discovery.Node
 	client   mqtt.Client
 	clock    clockwork.Clock
+	onConn   func(up bool)
 
 	discovery []discovery.Message
 	agent     []discovery.Message // the agent's own states
@@ -78,6 +79,15 @@ type sessionConfig struct {
 	Username  string
 	Password  string
 	Keepalive time.Duration
+
+	// OnConnection, if set, is told each time a connection to the broker
+	// is made (true) and each time one is lost (false), in that order,
+	// never twice the same in a row; the session starts down and says
+	// nothing for the attempts that fail. It is called on the session's
+	// own goroutine, never on paho's, so it must return at once (hand
+	// off, e.g. to a timer or a channel): the next reconnect waits for it.
+	// Relay safety's on_disconnect uses it.
+	OnConnection func(up bool)
 }
 
 func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs []discovery.Message, devs []*device, pipe *pipeline, out *outbox, clock clockwork.Clock, version string) (*session, error) {
@@ -90,6 +100,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		broker:    redact(cfg.Broker),
 		clientID:  cfg.ClientID,
 		node:      node,
+		onConn:    cfg.OnConnection,
 		clock:     clock,
 		discovery: msgs,
 		agent:     agentStates,
@@ -210,6 +221,7 @@ func (s *session) run(ctx context.Context) {
 		}
 		s.connectedAt.Store(s.clock.Now().UnixNano())
 		s.log.Info("connected", "broker", s.broker, "status_topic", s.node.StatusTopic())
+		s.connectionChanged(true)
 		connCtx, endConn := context.WithCancel(ctx)
 		var wg sync.WaitGroup
 		wg.Add(1)
@@ -227,6 +239,7 @@ func (s *session) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		s.connectionChanged(false)
 		s.connectionLostLog(lostErr)
 		// A connection that lasted starts the backoff again, and its first
 		// retry comes soon: a broker restart is usually over by the time
@@ -238,6 +251,14 @@ func (s *session) run(ctx context.Context) {
 		if !sleep(ctx, s.clock, b.Next()/4) {
 			return
 		}
+	}
+}
+
+// connectionChanged tells OnConnection, if set, that the connection came
+// up or went down.
+func (s *session) connectionChanged(up bool) {
+	if s.onConn != nil {
+		s.onConn(up)
 	}
 }
 
