@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
@@ -25,8 +26,13 @@ const (
 	offlineWait    = 3 * time.Second
 	drainWait      = 3 * time.Second
 	birthMaxDelay  = 2 * time.Second
-	reconnectMin   = time.Second
-	reconnectMax   = 30 * time.Second
+	// The reconnect schedule: a broker that comes back is seen within
+	// reconnectMax (plus one connection's handshake), however long it was
+	// gone or however often it went away. Attempts to a broker that is
+	// down cost a refused TCP connection each, and their log lines back
+	// off (backoff.Loud), so the low cap costs nothing worth saving.
+	reconnectMin = 500 * time.Millisecond
+	reconnectMax = 1500 * time.Millisecond
 	// inflightMax is how many publishes may await their acknowledgement:
 	// enough to fill a slow link, few enough that a stalled broker holds
 	// little.
@@ -50,7 +56,7 @@ type session struct {
 
 	discovery []discovery.Message
 	agent     []discovery.Message // the agent's own states
-	known     map[string]bool     // our discovery topics, for ghost cleanup
+	own       map[string][]byte   // our discovery configs by topic: ghost cleanup, replacing foreign ones
 	states    map[string]bool     // our state and status topics, for the sweep
 	devices   map[string]*device
 	pipe      *pipeline
@@ -67,7 +73,12 @@ type session struct {
 	drainMu sync.Mutex
 	drained []chan struct{} // closed when the outbox is next empty
 
-	foreign sync.Map // discovery topics another agent was seen publishing under our node id
+	// What is remembered of foreign configs is a few numbers, whatever
+	// their count: a flood of them costs no memory.
+	foreignWarned atomic.Bool // a live foreign config was reported (once per session)
+	replaceMu     sync.Mutex  // guards the replacement budget
+	replaceWindow time.Time   // start of the current minute of replacements
+	replaceCount  int         // replacements of own configs in that minute
 
 	connectedAt atomic.Int64 // unix nanoseconds of the last successful connect
 	quickDrops  atomic.Int64 // connections in a row lost soon after they were made
@@ -104,7 +115,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		clock:     clock,
 		discovery: msgs,
 		agent:     agentStates,
-		known:     map[string]bool{},
+		own:       map[string][]byte{},
 		states:    pipe.topics(),
 		devices:   map[string]*device{},
 		pipe:      pipe,
@@ -113,7 +124,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		done:      make(chan struct{}),
 	}
 	for _, m := range msgs {
-		s.known[m.Topic] = true
+		s.own[m.Topic] = m.Payload
 	}
 	for _, m := range agentStates {
 		s.states[m.Topic] = true
@@ -210,6 +221,10 @@ func (s *session) run(ctx context.Context) {
 			return
 		}
 		if err != nil {
+			// A broker that refused a connection was away (restarting),
+			// which is not what a same-client-id conflict looks like: there
+			// every reconnect succeeds at once.
+			s.quickDrops.Store(0)
 			wait := b.Next()
 			if b.Failures() == 1 || b.Loud() {
 				s.log.Warn("cannot connect to the broker; retrying", "broker", s.broker, "attempt", b.Failures(), "retry_in", wait.Round(time.Millisecond), "err", err, "hint", connectHint(err))
@@ -280,10 +295,12 @@ func (s *session) connect(ctx context.Context) error {
 	}
 }
 
-// connectionLostLog says the connection was lost and, when it keeps being
-// dropped right after it is made, why that may be: brokers drop the older
-// of two clients with the same client id, and two agents given the same
-// [agent] id then knock each other off the broker forever.
+// connectionLostLog says the connection was lost and, when the evidence
+// points to it, why: brokers drop the older of two clients with the same
+// client id, so two clients given one client id knock each other off the
+// broker forever, each reconnect succeeding at once and being dropped soon
+// after. A restarting broker looks different (it refuses connections in
+// between, which resets the count in run), so it never triggers this.
 func (s *session) connectionLostLog(err error) {
 	s.log.Warn("connection lost; reconnecting", "broker", s.broker, "err", err)
 	if s.clock.Since(time.Unix(0, s.connectedAt.Load())) > quickDrop {
@@ -291,7 +308,7 @@ func (s *session) connectionLostLog(err error) {
 		return
 	}
 	if n := s.quickDrops.Add(1); n == 3 || n%20 == 0 {
-		s.log.Warn("the broker keeps dropping the connection right after it is made: another client may be using the same client id, such as a second pinion with the same [agent] id; give each agent its own [agent] id or [mqtt] client_id",
+		s.log.Warn("the broker keeps dropping the connection right after it is made, and taking it back at once: another client is likely using the same client id; give each client its own [mqtt] client_id",
 			"client_id", s.clientID, "drops", n)
 	}
 }
@@ -314,6 +331,9 @@ func (s *session) serveConnection(ctx context.Context) {
 		err := s.subscribe(ctx, subs, s.route)
 		if err == nil {
 			break
+		}
+		if !s.connectionLive(ctx) {
+			return
 		}
 		wait := b.Next()
 		s.log.Error("subscribing failed; commands are not received until it works", "err", err, "retry_in", wait.Round(time.Millisecond))
@@ -416,7 +436,7 @@ func (s *session) acknowledgements(ctx context.Context, acks <-chan inflight) {
 	for a := range acks {
 		certain, err := s.await(ctx, a.t)
 		if err != nil {
-			if ctx.Err() == nil {
+			if s.connectionLive(ctx) {
 				s.log.Warn("publish failed", "topic", a.m.topic, "err", err)
 			}
 			if certain && a.m.event {
@@ -501,7 +521,7 @@ func (s *session) sweep(ctx context.Context) {
 		s.out.put(message{topic: m.Topic(), retained: true})
 	})
 	if err != nil {
-		if ctx.Err() == nil {
+		if s.connectionLive(ctx) {
 			s.log.Warn("cannot look for stale retained states", "err", err)
 		}
 		return
@@ -513,11 +533,24 @@ func (s *session) sweep(ctx context.Context) {
 	for f := range filters {
 		topics = append(topics, f)
 	}
-	if err := waitToken(ctx, s.clock, s.client.Unsubscribe(topics...)); err != nil && ctx.Err() == nil {
+	// A connection that dropped has no subscriptions left to end, and
+	// paho would only say it is not connected: the loss is logged once,
+	// by run.
+	if !s.connectionLive(ctx) {
+		return
+	}
+	if err := waitToken(ctx, s.clock, s.client.Unsubscribe(topics...)); err != nil && s.connectionLive(ctx) {
 		s.log.Warn("unsubscribe failed", "topics", topics, "err", err)
 		return
 	}
 	s.log.Debug("sweep ended", "window", sweepWindow)
+}
+
+// connectionLive reports whether the connection ctx belongs to is still
+// up: its context not ended and paho's connection open. A failure on a
+// connection that is gone is not worth a line of its own.
+func (s *session) connectionLive(ctx context.Context) bool {
+	return ctx.Err() == nil && s.client.IsConnectionOpen()
 }
 
 // subscribe subscribes to filters and checks what the broker granted: a
@@ -620,16 +653,34 @@ func (s *session) scheduleBirth() {
 	})
 }
 
-// otherConfig handles a discovery config of this node that the agent does
-// not publish itself (its own come back to it too). A retained one is an
-// entity it published before that is no longer configured: it is removed
-// with an empty retained config, so it does not linger in Home Assistant,
-// which reads retained configs when it starts. A live one means another
-// agent uses the same node id (two Pis both called raspberrypi), and the
-// two would remove each other's entities whenever one restarts: that is
-// said once per topic.
+// otherConfig handles a discovery config of this node that the agent did
+// not publish as it is (its own come back to it too, and are ignored).
+//
+// On one of its own topics, a different config arriving live (someone
+// else's, published retained or not) is replaced with the agent's at
+// once: Home Assistant would otherwise show that entity as the other
+// publisher described it until the next reconnect. One replayed at the
+// subscription (retain flag set) predates this connection, whose first
+// batch publishes the agent's own after it; the agent's previous version
+// wrote most of those. An empty one is left alone: it is how Home Assistant
+// deletes a device the user removed, and the agent's next connection
+// brings the entity back if it is still configured.
+//
+// On another topic, a retained config is an entity the agent published
+// before that is no longer configured: it is removed with an empty
+// retained config, so it does not linger in Home Assistant, which reads
+// retained configs when it starts. A live one means something else
+// publishes under this node id (the claim keeps a second pinion away, so
+// it is a tool or an older agent); that is said once per session.
 func (s *session) otherConfig(topic string, payload []byte, retained bool) {
-	if len(payload) == 0 || s.known[topic] {
+	if len(payload) == 0 {
+		return
+	}
+	if own, ok := s.own[topic]; ok {
+		if !retained && !bytes.Equal(own, payload) && s.replaceBudget() {
+			s.log.Warn("a foreign discovery config was written over one of this agent's; publishing ours again", "topic", topic)
+			s.out.put(message{topic: topic, payload: own, retained: true})
+		}
 		return
 	}
 	if _, _, ok := s.node.ParseConfigTopic(topic); !ok {
@@ -640,9 +691,30 @@ func (s *session) otherConfig(topic string, payload []byte, retained bool) {
 		s.out.put(message{topic: topic, retained: true})
 		return
 	}
-	if _, seen := s.foreign.LoadOrStore(topic, true); !seen {
-		s.log.Warn("another agent publishes discovery under this node id; give each agent its own [agent] id", "node", s.node.ID, "topic", topic)
+	if s.foreignWarned.CompareAndSwap(false, true) {
+		s.log.Warn("something else publishes discovery under this node id; give each agent its own [agent] id", "node", s.node.ID, "topic", topic)
 	}
+}
+
+// replacesPerMinute bounds how often the agent republishes its configs
+// over foreign ones: a publisher that keeps writing over them (a
+// misconfigured bridge, a script in a loop) must not start a publishing
+// race that floods the broker.
+const replacesPerMinute = 100
+
+// replaceBudget reports whether one more replacement fits in this minute.
+func (s *session) replaceBudget() bool {
+	s.replaceMu.Lock()
+	defer s.replaceMu.Unlock()
+	now := s.clock.Now()
+	if now.Sub(s.replaceWindow) >= time.Minute {
+		s.replaceWindow, s.replaceCount = now, 0
+	}
+	if s.replaceCount >= replacesPerMinute {
+		return false
+	}
+	s.replaceCount++
+	return true
 }
 
 // command parses a command for its entity and queues it for the device.
