@@ -99,16 +99,25 @@ func (dec *Decoder) Decode(v any) error {
 			break
 		}
 		if v, ok := lookup(dec.keys, key); ok {
-			// Show the value too when it is a short scalar: "not an
-			// integer (17)".
-			if base, found := strings.CutSuffix(msg, ", not "+TypeName(v)); found {
-				msg = base + ", not " + describe(v)
+			switch secret := slices.ContainsFunc(key, SecretKey); {
+			case secret && quotesPart(msg, fmt.Sprint(v)):
+				// A driver's UnmarshalText error may quote the value.
+				msg = "is not a value this key takes (not shown: it is a secret)"
+			case !secret:
+				// Show the value too when it is a short scalar: "not
+				// an integer (17)".
+				if base, found := strings.CutSuffix(msg, ", not "+TypeName(v)); found {
+					msg = base + ", not " + describe(v)
+				}
 			}
 		}
 		probs = append(probs, dec.doc.problem(dec.path.Keys(key...), err, "%s", msg))
 	}
 	if len(probs) == 0 {
 		return nil
+	}
+	for i, p := range probs {
+		probs[i] = dec.doc.secrets.scrubProblem(p)
 	}
 	sortByLine(probs)
 	dec.err = &ConfigError{Problems: probs}

@@ -24,6 +24,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -110,14 +111,27 @@ type Doc struct {
 
 	lines    map[string]int
 	problems []Problem
+	// secrets are the secret values the document holds, scrubbed from
+	// every problem it reports.
+	secrets Secrets
 }
 
 // Parse parses data as TOML into plain maps, and finds the line of each
 // key. A syntax error is returned alone, as a *ConfigError, since nothing
 // after it can be trusted. file names the document in problems.
+//
+// No problem quotes a secret: the values of keys that SecretKey names are
+// never shown, and every problem is scrubbed of them (see Secrets).
 func Parse(file string, data []byte) (map[string]any, *Doc, error) {
+	text := stripBOM(data)
 	var root map[string]any
 	if err := toml.Unmarshal(data, &root); err != nil {
+		// The maps are not there to say which values are secret, so the
+		// text is searched for them, line by line.
+		var secrets Secrets
+		for _, v := range secretLines(string(text)) {
+			secrets.Add(v)
+		}
 		prob := Problem{File: file, Msg: strings.TrimPrefix(err.Error(), "toml: "), Err: err}
 		var pe toml.ParseError
 		if errors.As(err, &pe) {
@@ -126,21 +140,28 @@ func Parse(file string, data []byte) (map[string]any, *Doc, error) {
 			// from the byte offset. LastKey is left out: it is the last
 			// key parsed, not necessarily the one at fault.
 			prob.Line = pe.Position.Line
-			text := stripBOM(data)
 			if pe.Position.Start >= 0 && pe.Position.Start <= len(text) {
 				prob.Line = 1 + bytes.Count(text[:pe.Position.Start], []byte("\n"))
 			}
 			prob.Msg = pe.Message
 			if key, hint := syntaxContext(string(text), prob.Line); key != "" {
 				prob.Key = key
+				// toml quotes the text it stumbled on ("invalid
+				// datetime: \"1979-05-2\"", "123… is out of range"),
+				// which on a secret's line is part of the secret.
+				if raw, secret := syntaxSecret(string(text), prob.Line); secret && quotesPart(prob.Msg, raw) {
+					prob.Msg = "not valid TOML (the value is not shown: it is a secret)"
+				}
 				if hint != "" {
 					prob.Msg += "; " + hint
 				}
 			}
 		}
-		return nil, nil, &ConfigError{Problems: []Problem{prob}}
+		return nil, nil, &ConfigError{Problems: []Problem{secrets.scrubProblem(prob)}}
 	}
-	return root, &Doc{File: file, lines: scanLines(string(stripBOM(data)))}, nil
+	d := &Doc{File: file, lines: scanLines(string(text))}
+	d.secrets.collect(root, false)
+	return root, d, nil
 }
 
 // problem builds a Problem at path, with the line of the path or of its
@@ -153,6 +174,15 @@ func (d *Doc) problem(path Path, err error, format string, args ...any) Problem 
 func (d *Doc) Add(path Path, err error, format string, args ...any) {
 	d.problems = append(d.problems, d.problem(path, err, format, args...))
 }
+
+// AddSecret records a secret value the document leads to but does not
+// hold, such as the content of a password file, so that no problem
+// quotes it either.
+func (d *Doc) AddSecret(v string) { d.secrets.Add(v) }
+
+// Scrub returns text with every secret value of the document masked, for
+// messages about the document that are not problems in it.
+func (d *Doc) Scrub(text string) string { return d.secrets.Scrub(text) }
 
 // AddProblems records problems built elsewhere, such as a Decoder's.
 func (d *Doc) AddProblems(probs ...Problem) {
@@ -178,6 +208,9 @@ func (d *Doc) Err() error {
 		return nil
 	}
 	probs := slices.Clone(d.problems)
+	for i, p := range probs {
+		probs[i] = d.secrets.scrubProblem(p)
+	}
 	sortByLine(probs)
 	return &ConfigError{Problems: probs}
 }
@@ -245,7 +278,7 @@ func (t Table) Str(key string) (string, bool) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		t.Doc.Add(t.Path.Key(key), nil, "must be a string, not %s", describe(v))
+		t.Doc.Add(t.Path.Key(key), nil, "must be a string, not %s", describeAt(key, v))
 		return "", false
 	}
 	return s, true
@@ -260,7 +293,7 @@ func (t Table) Bool(key string) (bool, bool) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		t.Doc.Add(t.Path.Key(key), nil, "must be a boolean (true or false), not %s", describe(v))
+		t.Doc.Add(t.Path.Key(key), nil, "must be a boolean (true or false), not %s", describeAt(key, v))
 		return false, false
 	}
 	return b, true
@@ -276,11 +309,16 @@ func (t Table) Duration(key string) (time.Duration, bool) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		t.Doc.Add(t.Path.Key(key), nil, `must be a duration string such as "30s" or "500ms", not %s`, describe(v))
+		t.Doc.Add(t.Path.Key(key), nil, `must be a duration string such as "30s" or "500ms", not %s`, describeAt(key, v))
 		return 0, false
 	}
 	d, err := time.ParseDuration(s)
 	if err != nil {
+		if SecretKey(key) {
+			// time's error quotes the text.
+			t.Doc.Add(t.Path.Key(key), nil, `invalid duration (not shown: it is a secret): use a number with a unit, such as "30s" or "500ms"`)
+			return 0, false
+		}
 		t.Doc.Add(t.Path.Key(key), err, `invalid duration %q: use a number with a unit, such as "30s" or "500ms"`, s)
 		return 0, false
 	}
@@ -357,8 +395,18 @@ func TypeName(v any) string {
 	return fmt.Sprintf("a %T", v)
 }
 
+// describeAt is describe for the value at key, which names only the type
+// of a secret's value: "must be a string, not an integer" rather than the
+// password.
+func describeAt(key string, v any) string {
+	if SecretKey(key) {
+		return TypeName(v)
+	}
+	return describe(v)
+}
+
 // describe names a value's type and, for a short scalar, the value:
-// "an integer (17)".
+// "an integer (17)". Use describeAt for a value at a key.
 func describe(v any) string {
 	switch x := v.(type) {
 	case string:
@@ -428,4 +476,159 @@ func distance(a, b string) int {
 		prev2, prev, cur = prev, cur, prev2
 	}
 	return min(prev[len(rb)], 3)
+}
+
+// Secrets.
+//
+// A configuration holds secrets: the MQTT password, and whatever a driver
+// takes (a token, a key). No problem may quote one, since problems end up
+// in terminals, logs and bug reports. The first defence is not to quote
+// values of keys whose names say they are secret (SecretKey); the second
+// is to scrub every problem's text of the secret values the document holds
+// (Secrets), whatever path the text took: a driver's error, a toml
+// message, a panic's value.
+
+// SecretKey reports whether a key's name says its value is a secret: it
+// contains pass (password, passwd, passphrase), secret, token, credential,
+// private, psk or api_key / apikey. A key that names a file, a path or a
+// directory (password_file, key_file) holds where a secret is, not the
+// secret, and is not one.
+func SecretKey(name string) bool {
+	n := strings.ToLower(name)
+	for _, suffix := range []string{"_file", "_path", "_dir"} {
+		if strings.HasSuffix(n, suffix) {
+			return false
+		}
+	}
+	for _, w := range []string{"pass", "secret", "token", "credential", "private", "psk", "api_key", "apikey"} {
+		if strings.Contains(n, w) {
+			return true
+		}
+	}
+	return false
+}
+
+// Secret values shorter than MinScrub bytes are not scrubbed: masking
+// "mqtt" or "true" wherever it occurs would make every message unreadable.
+// They are still never quoted where a value is shown.
+const MinScrub = 6
+
+// secretMask replaces a secret in scrubbed text.
+const secretMask = "*****"
+
+// maxSecrets bounds what a Secrets remembers; the oldest go first.
+const maxSecrets = 256
+
+// Secrets is a set of secret values to mask in text. The zero value is
+// empty and ready; it is safe for concurrent use.
+type Secrets struct {
+	mu   sync.Mutex
+	vals []string // each secret and the forms messages quote it in
+}
+
+// Add records the secret v, in the forms a message may show it: as is,
+// and as %q and TOML write it inside quotes.
+func (s *Secrets) Add(v string) {
+	if len(v) < MinScrub {
+		return
+	}
+	forms := []string{v}
+	for _, q := range []string{strconv.Quote(v), strconv.QuoteToASCII(v)} {
+		forms = append(forms, q[1:len(q)-1])
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range forms {
+		if !slices.Contains(s.vals, f) {
+			s.vals = append(s.vals, f)
+		}
+	}
+	if n := len(s.vals) - maxSecrets; n > 0 {
+		s.vals = slices.Delete(s.vals, 0, n)
+	}
+}
+
+// Scrub returns text with every recorded secret masked, longest first so
+// that a secret that holds another is masked whole.
+func (s *Secrets) Scrub(text string) string {
+	s.mu.Lock()
+	vals := slices.Clone(s.vals)
+	s.mu.Unlock()
+	if len(vals) == 0 {
+		return text
+	}
+	slices.SortFunc(vals, func(a, b string) int { return cmp.Compare(len(b), len(a)) })
+	for _, v := range vals {
+		text = strings.ReplaceAll(text, v, secretMask)
+	}
+	return text
+}
+
+// scrubProblem masks the secrets in p's message and in its underlying
+// error's text; errors.Is and errors.As still see the error itself.
+func (s *Secrets) scrubProblem(p Problem) Problem {
+	p.Msg = s.Scrub(p.Msg)
+	if p.Err != nil {
+		if msg := s.Scrub(p.Err.Error()); msg != p.Err.Error() {
+			p.Err = &scrubbedError{err: p.Err, msg: msg}
+		}
+	}
+	return p
+}
+
+// collect records the secret values in a parsed table: the values of
+// secret keys, and everything under a secret key that is a table or an
+// array. within is true under a secret key.
+func (s *Secrets) collect(v any, within bool) {
+	switch v := v.(type) {
+	case map[string]any:
+		for k, e := range v {
+			s.collect(e, within || SecretKey(k))
+		}
+	case []map[string]any:
+		for _, e := range v {
+			s.collect(e, within)
+		}
+	case []any:
+		for _, e := range v {
+			s.collect(e, within)
+		}
+	case string:
+		if within {
+			s.Add(v)
+		}
+	case int64:
+		if within {
+			s.Add(strconv.FormatInt(v, 10))
+		}
+	case float64:
+		if within {
+			s.Add(strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+}
+
+// scrubbedError is an error whose text had a secret in it: Error is the
+// scrubbed text, Unwrap the error itself.
+type scrubbedError struct {
+	err error
+	msg string
+}
+
+func (e *scrubbedError) Error() string { return e.msg }
+func (e *scrubbedError) Unwrap() error { return e.err }
+
+// quotesPart reports whether msg holds a piece of raw long enough to give
+// it away: four bytes in a row, or all of a shorter raw.
+func quotesPart(msg, raw string) bool {
+	n := min(4, len(raw))
+	if n == 0 {
+		return false
+	}
+	for i := 0; i+n <= len(raw); i++ {
+		if strings.Contains(msg, raw[i:i+n]) {
+			return true
+		}
+	}
+	return false
 }

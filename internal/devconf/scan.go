@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -457,6 +458,13 @@ func syntaxContext(text string, n int) (key, hint string) {
 	value, _, _ := strings.Cut(line[ks.i+1:], "#")
 	value = strings.TrimSpace(value)
 	name := strings.Join(parts, ".")
+	if slices.ContainsFunc(path, func(k string) bool { return SecretKey(strings.Trim(k, `"`)) }) {
+		// A secret is text; its value is never quoted back.
+		if value == "" || !strings.ContainsAny(value[:1], "\"'[{") {
+			hint = fmt.Sprintf(`text needs quotes: %s = "…"`, name)
+		}
+		return path.String(), hint
+	}
 	switch lower := strings.ToLower(value); {
 	case lower == "true" || lower == "false":
 		hint = fmt.Sprintf("true and false are written in lower case: %s = %s", name, lower)
@@ -466,4 +474,77 @@ func syntaxContext(text string, n int) (key, hint string) {
 		hint = fmt.Sprintf("text needs quotes: %s = %q", name, value)
 	}
 	return path.String(), hint
+}
+
+// syntaxSecret returns the value written on line n of a document TOML
+// could not parse, as written, and whether it is a secret's: a key on the
+// line or the table it is in is one that SecretKey names.
+func syntaxSecret(text string, n int) (raw string, secret bool) {
+	lines := strings.SplitAfter(text, "\n")
+	if n < 1 || n > len(lines) {
+		return "", false
+	}
+	table := newScanner(strings.Join(lines[:n-1], "")).run()
+	raw, secret, ok := lineValue(strings.TrimRight(lines[n-1], "\r\n"))
+	if !ok {
+		return "", false
+	}
+	for _, k := range table {
+		secret = secret || SecretKey(strings.Trim(k, `"`))
+	}
+	return raw, secret
+}
+
+// lineValue splits a "key = value" line: raw is the value as written (to
+// the end of the line, since a '#' may be part of a secret), secret tells
+// whether a part of the key is a secret's name. ok is false for any other
+// line.
+func lineValue(line string) (raw string, secret, ok bool) {
+	ks := &scanner{src: line}
+	parts := ks.keyParts()
+	ks.skipSpace()
+	if len(parts) == 0 || ks.i >= len(line) || line[ks.i] != '=' {
+		return "", false, false
+	}
+	for _, p := range parts {
+		secret = secret || SecretKey(p)
+	}
+	return strings.TrimSpace(line[ks.i+1:]), secret, true
+}
+
+// secretLines finds the secret values of a document that TOML could not
+// parse, line by line: the value of each key = value line whose key or
+// table is a secret's name, as written and as TOML reads it. It is for
+// scrubbing a syntax error's message, so a value over several lines is
+// taken as far as its first line goes.
+func secretLines(text string) []string {
+	var vals []string
+	inSecret := false // the current table is under a secret key
+	for _, line := range strings.Split(text, "\n") {
+		line = strings.TrimSpace(line)
+		if strings.HasPrefix(line, "[") {
+			hs := &scanner{src: strings.TrimLeft(line, "[")}
+			inSecret = slices.ContainsFunc(hs.keyParts(), SecretKey)
+			continue
+		}
+		raw, secret, ok := lineValue(line)
+		if !ok || !(secret || inSecret) || raw == "" {
+			continue
+		}
+		vals = append(vals, raw)
+		switch q := raw[0]; q {
+		case '"', '\'':
+			vs := &scanner{src: raw}
+			inner := vs.quoted()
+			if q == '"' {
+				vals = append(vals, inner, unescape(inner))
+			} else {
+				vals = append(vals, inner)
+			}
+		default:
+			bare, _, _ := strings.Cut(raw, "#")
+			vals = append(vals, strings.TrimSpace(bare))
+		}
+	}
+	return vals
 }
