@@ -114,6 +114,11 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 		return fmt.Errorf("discovery: %w", err)
 	}
 
+	// The TLS files are read again: they may have changed since -check.
+	tlsConf, err := cfg.MQTT.tlsConfig(log)
+	if err != nil {
+		return err
+	}
 	broker := cfg.MQTT.Broker
 	if cfg.MQTT.Embedded() {
 		// The broker's own info logs (hooks, listeners, every client's
@@ -144,6 +149,7 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 		Username:  cfg.MQTT.Username,
 		Password:  cfg.MQTT.Password,
 		Keepalive: cfg.MQTT.Keepalive,
+		TLS:       tlsConf,
 	}, node, msgs, devs, pipe, out, clock, Version)
 	if err != nil {
 		return err

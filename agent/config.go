@@ -106,6 +106,22 @@ type MQTTConfig struct {
 	TopicPrefix string
 	// Keepalive is the MQTT keepalive, 30s by default and at least 5s.
 	Keepalive time.Duration
+
+	// CAFile is the PEM file of the certificate authorities the broker's
+	// certificate is checked against (ssl:// only), resolved against the
+	// config file's directory; empty uses the system's.
+	CAFile string
+	// CertFile is the agent's client certificate (PEM) for a broker that
+	// asks for one (mutual TLS); set together with KeyFile.
+	CertFile string
+	// KeyFile is CertFile's private key (PEM).
+	KeyFile string
+	// ServerName is the name the broker's certificate must carry; empty
+	// means the broker URL's host.
+	ServerName string
+	// InsecureSkipVerify accepts any certificate from the broker; it is
+	// never the default, and the agent warns about it at every start.
+	InsecureSkipVerify bool
 }
 
 // Embedded reports whether the agent runs its own broker.
@@ -214,7 +230,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 var (
 	cfgRootKeys   = []string{"agent", "mqtt", "sim", "device"}
 	cfgAgentKeys  = []string{"id", "name", "hardware", "log_level"}
-	cfgMQTTKeys   = []string{"broker", "listen", "client_id", "username", "password", "password_file", "discovery_prefix", "topic_prefix", "keepalive"}
+	cfgMQTTKeys   = []string{"broker", "listen", "client_id", "username", "password", "password_file", "discovery_prefix", "topic_prefix", "keepalive", "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 	cfgSimKeys    = []string{"toggle"}
 	cfgToggleKeys = []string{"pin", "every"}
 )
@@ -406,6 +422,7 @@ func (p *cfgParser) parseMQTT(t devconf.Table, agent AgentConfig) MQTTConfig {
 		}
 		m.Keepalive = d
 	}
+	p.parseTLS(t, &m)
 	return m
 }
 

@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -90,6 +91,9 @@ type sessionConfig struct {
 	Username  string
 	Password  string
 	Keepalive time.Duration
+	// TLS is the TLS configuration for an ssl:// broker (from the [mqtt]
+	// TLS keys); nil verifies it against the system's authorities.
+	TLS *tls.Config
 
 	// OnConnection, if set, is told each time a connection to the broker
 	// is made (true) and each time one is lost (false), in that order,
@@ -149,6 +153,9 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetAutoReconnect(false).
 		SetConnectRetry(false).
 		SetConnectTimeout(connectTimeout).
+		// The agent dials: TLS from the [mqtt] keys, and reads that
+		// never hold an oversized payload whole (conn.go).
+		SetCustomOpenConnectionFn(dialBroker(cfg.TLS, connectTimeout)).
 		SetWriteTimeout(tokenTimeout).
 		SetWill(node.StatusTopic(), discovery.PayloadOffline, 1, true).
 		SetConnectionLostHandler(s.connectionLost)
@@ -185,6 +192,9 @@ func redact(broker string) string {
 func connectHint(err error) string {
 	if err == nil {
 		return ""
+	}
+	if h := tlsHint(err); h != "" {
+		return h
 	}
 	msg := err.Error()
 	switch {
@@ -609,6 +619,11 @@ func (s *session) route(_ mqtt.Client, m mqtt.Message) {
 		return
 	}
 	topic := m.Topic()
+	if n, ok := oversized(m.Payload()); ok {
+		// conn.go replaced it as it streamed past.
+		s.log.Warn("incoming payload over the size limit; ignored", "topic", topic, "bytes", n, "limit", maxIncoming)
+		return
+	}
 	switch {
 	case topic == s.node.BirthTopic():
 		if strings.TrimSpace(string(m.Payload())) == "online" {
