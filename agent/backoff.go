@@ -43,10 +43,12 @@ func (b *backoff) Failures() int { return b.n }
 // Loud reports whether the current failure is worth a log line: the
 // first ones, then at doubling intervals, so a device that stays broken
 // for a week does not fill the SD card.
-func (b *backoff) Loud() bool {
-	n := b.n
-	return n <= 3 || n&(n-1) == 0
-}
+func (b *backoff) Loud() bool { return loud(b.n) }
+
+// loud reports whether the nth of a run of failures is worth a log line:
+// the first three, then the 4th, 8th, 16th, … — about ten lines for a
+// thousand failures.
+func loud(n int) bool { return n <= 3 || n&(n-1) == 0 }
 
 // sleep waits for d on clock, or until ctx is done; it reports whether the
 // whole delay passed.

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -24,9 +25,14 @@ const (
 	defaultInterval = 30 * time.Second
 	openRetryMin    = time.Second
 	openRetryMax    = time.Minute
-	// stableAfter is how long a device must have stayed open for its
-	// retry backoff to start again from openRetryMin.
+	// stableAfter is how long a device must have worked for its retry
+	// backoff to start again from openRetryMin.
 	stableAfter = 10 * time.Second
+	// quietAfter is how long a device must have worked for its next
+	// outage to be logged as a first one: a device that keeps failing and
+	// recovering logs its outages with backoff too (the 1st, 2nd, 3rd,
+	// 4th, 8th, …) until it has stayed up this long.
+	quietAfter = time.Hour
 	// waiterGrace is how long Close waits for the device's waiters to
 	// return after their context is cancelled; a waiter stuck in a
 	// blocking read must not stop the agent from closing the device.
@@ -37,6 +43,11 @@ type command struct {
 	entity string
 	cmd    discovery.Command
 	source string // topic, for logs
+	// downErr is set by enqueue when the device was unavailable: the
+	// worker refuses the command even if the device is back by the time
+	// it takes it, so a command never waits for the hardware and then
+	// switches a relay long after it was asked for.
+	downErr error
 }
 
 // device runs one configured device: one goroutine, its worker, owns its
@@ -60,7 +71,17 @@ type device struct {
 	// users counts the devices open on this one's lines or buses: when it
 	// fails, it waits for them to close before it closes itself.
 	users userCount
+
+	// health is the worker's record of the device's failures.
+	health health
+	// down holds why the device is unavailable, from its failure (or its
+	// provider's) until it works again; nil while it works or has not
+	// been tried yet. enqueue reads it on the MQTT client's goroutine.
+	down atomic.Pointer[downReason]
 }
+
+// downReason is why a device is unavailable.
+type downReason struct{ err error }
 
 func newDevice(dc DeviceConfig, host drivers.Host, pipe *pipeline, clock clockwork.Clock, log *slog.Logger) *device {
 	d := &device{
@@ -78,6 +99,7 @@ func newDevice(dc DeviceConfig, host drivers.Host, pipe *pipeline, clock clockwo
 	if d.interval <= 0 {
 		d.interval = defaultInterval
 	}
+	d.health = health{clock: clock, log: d.log, retry: newBackoff(openRetryMin, openRetryMax)}
 	d.host = &deviceHost{base: host, log: d.log, providers: map[string]*device{}}
 	for _, e := range dc.Entities {
 		d.entities[e.ID] = e
@@ -87,8 +109,13 @@ func newDevice(dc DeviceConfig, host drivers.Host, pipe *pipeline, clock clockwo
 }
 
 // enqueue hands a command to the device's worker without blocking: it is
-// called from MQTT handlers, which must never block.
+// called from MQTT handlers, which must never block. A command for an
+// unavailable device is marked so, and the worker refuses it. enqueue
+// returns false only when the queue is full.
 func (d *device) enqueue(c command) bool {
+	if r := d.down.Load(); r != nil {
+		c.downErr = r.err
+	}
 	select {
 	case d.queue <- c:
 		return true
@@ -123,7 +150,6 @@ func (d *device) protect(what string, f func() error) (err error) {
 // serves it until it fails or ctx is done, closes it, and opens it again
 // with backoff. It returns when ctx is done, after the last Close.
 func (d *device) run(ctx context.Context) {
-	b := newBackoff(openRetryMin, openRetryMax)
 	for {
 		down, release, ok := d.waitProviders(ctx)
 		if !ok {
@@ -134,13 +160,10 @@ func (d *device) run(ctx context.Context) {
 		}
 		d.pipe.opening(d.id)
 		o := newOpened(ctx, d)
-		opened := d.clock.Now()
 		err := d.protect("open", func() error { return d.dev.Open(o.ctx, d.host, o) })
 		if err == nil {
-			if b.Failures() == 0 {
+			if !d.health.failing {
 				d.log.Info("device ready")
-			} else if b.Loud() {
-				d.log.Info("device open again", "after_failures", b.Failures())
 			}
 			err = o.serve(down)
 		}
@@ -164,21 +187,36 @@ func (d *device) run(ctx context.Context) {
 		if err == nil {
 			continue // a provider went down: wait for it, without backoff
 		}
-		// Only a device that worked for a while starts its backoff again:
-		// one whose hardware fails right after each Open (an adapter that
-		// enumerates but cannot be read) backs off like one that fails
-		// to open.
-		if d.clock.Since(opened) >= stableAfter {
-			b.Reset()
+		what, attrs := "device failed", []any(nil)
+		var ce *commandError
+		if errors.As(err, &ce) {
+			what, attrs = "command failed", ce.attrs()
 		}
-		wait := b.Next()
-		if b.Loud() {
-			d.log.Error("device failed; entities unavailable, retrying", "err", err, "retry_in", wait.Round(time.Millisecond), "failures", b.Failures())
-		}
+		wait := d.failed(what, err, openRetryMax, attrs...)
 		if !d.drainFor(ctx, wait, err) {
 			return
 		}
 	}
+}
+
+// failed records that the device failed (see health.failed): it is
+// unavailable, and commands are refused, until it works again.
+func (d *device) failed(what string, err error, limit time.Duration, attrs ...any) time.Duration {
+	d.down.Store(&downReason{err})
+	return d.health.failed(what, err, limit, attrs...)
+}
+
+// works records that the device works: it is available again, and its
+// recovery is logged if its failure was.
+func (d *device) works() {
+	d.down.Store(nil)
+	d.health.works()
+}
+
+// refuse turns down a command the device cannot carry out now, because it
+// is unavailable: it is dropped, never run later.
+func (d *device) refuse(c command, why error) {
+	d.log.Warn("device unavailable; command dropped, not run later", "entity", c.entity, "topic", c.source, "err", why)
 }
 
 // closeDevice calls Close, containing a panic.
@@ -208,7 +246,7 @@ func (d *device) waitProviders(ctx context.Context) (<-chan struct{}, func(), bo
 					d.pipe.deviceStatus(d.id, false)
 					announced = true
 				}
-				if !d.drainUntil(ctx, upc) {
+				if !d.drainUntil(ctx, upc, fmt.Errorf("waiting for device %q, whose lines or bus it uses", p.id)) {
 					return nil, nil, false
 				}
 				break
@@ -249,21 +287,23 @@ func (dv *device) drainFor(ctx context.Context, d time.Duration, why error) bool
 		case <-ctx.Done():
 			return false
 		case c := <-dv.queue:
-			dv.log.Warn("device unavailable; command dropped", "entity", c.entity, "topic", c.source, "err", why)
+			dv.refuse(c, why)
 		case <-t.Chan():
 			return true
 		}
 	}
 }
 
-// drainUntil waits for ch to close, refusing commands meanwhile.
-func (dv *device) drainUntil(ctx context.Context, ch <-chan struct{}) bool {
+// drainUntil waits for ch to close, refusing commands meanwhile; why says
+// what the device waits for.
+func (dv *device) drainUntil(ctx context.Context, ch <-chan struct{}, why error) bool {
+	dv.down.Store(&downReason{why})
 	for {
 		select {
 		case <-ctx.Done():
 			return false
 		case c := <-dv.queue:
-			dv.log.Warn("device unavailable: waiting for the device it uses; command dropped", "entity", c.entity, "topic", c.source)
+			dv.refuse(c, why)
 		case <-ch:
 			return true
 		}
@@ -363,3 +403,87 @@ func (u *userCount) wait(d time.Duration) bool {
 // errReopen is why a device asked to be reopened when the driver gave no
 // reason.
 var errReopen = errors.New("the driver asked to be reopened")
+
+// commandError is a command that failed on a device without Poll, which
+// then fails as a whole: it is closed and opened again.
+type commandError struct {
+	c   command
+	cmd drivers.Command
+	err error
+}
+
+func (e *commandError) Error() string { return e.err.Error() }
+func (e *commandError) Unwrap() error { return e.err }
+
+// attrs names the command in a log line.
+func (e *commandError) attrs() []any {
+	return []any{"entity", e.c.entity, "command", e.cmd, "topic", e.c.source}
+}
+
+// health is a device's record of its failures, kept by its worker: it
+// schedules the retries and decides which failures and recoveries are
+// logged, so that a device broken for a week, or one that keeps failing
+// and recovering, writes a few lines and not one per retry.
+//
+// An outage runs from a failure to the device working again (an Open, for
+// a device without Poll; a Poll that succeeds, for one with it). Within an
+// outage, failures are logged with backoff (see loud); a new outage is
+// logged likewise by its number since the device last worked for
+// quietAfter, except that one lasting four failures is always reported. A
+// recovery is logged, once, when its outage was.
+type health struct {
+	clock clockwork.Clock
+	log   *slog.Logger
+	retry *backoff
+
+	failing    bool      // in an outage
+	since      time.Time // when it began
+	failures   int       // failures in it
+	logged     bool      // whether one of them was logged
+	outages    int       // outages since the device last worked for quietAfter
+	worksSince time.Time // when the device last started working; zero if never
+}
+
+// failed records a failure (what failed and why; attrs for the log line)
+// and returns how long to wait before retrying, at most limit.
+func (h *health) failed(what string, err error, limit time.Duration, attrs ...any) time.Duration {
+	now := h.clock.Now()
+	if !h.failing {
+		if worked := now.Sub(h.worksSince); !h.worksSince.IsZero() {
+			if worked >= stableAfter {
+				h.retry.Reset()
+			}
+			if worked >= quietAfter {
+				h.outages = 0
+			}
+		}
+		h.outages++
+		h.failing, h.since, h.failures, h.logged = true, now, 0, false
+	}
+	h.failures++
+	wait := min(h.retry.Next(), max(limit, openRetryMin))
+	if loud(h.failures) && (loud(h.outages) || h.failures > 3) {
+		h.logged = true
+		args := append([]any{"err", err, "retry_in", wait.Round(time.Millisecond), "failures", h.retry.Failures()}, attrs...)
+		if h.outages > 1 {
+			args = append(args, "outages", h.outages)
+		}
+		h.log.Error(what+"; entities unavailable, retrying", args...)
+	}
+	return wait
+}
+
+// works records that the device works, which ends an outage.
+func (h *health) works() {
+	now := h.clock.Now()
+	if h.worksSince.IsZero() {
+		h.worksSince = now
+	}
+	if !h.failing {
+		return
+	}
+	if h.logged {
+		h.log.Info("device works again", "after_failures", h.failures, "unavailable_for", now.Sub(h.since).Round(time.Millisecond))
+	}
+	h.failing, h.worksSince = false, now
+}

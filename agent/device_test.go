@@ -145,12 +145,17 @@ func (h *harness) state(e string) string {
 }
 
 // advance waits until the worker sleeps on the clock, then moves it on.
-func (h *harness) advance(d time.Duration) {
+func (h *harness) advance(d time.Duration) { h.t.Helper(); h.advanceN(d, 1) }
+
+// advanceN waits until the worker waits on n timers of the clock (an open
+// device waits on its interval's ticker, and one that failed on its retry
+// too), then moves it on.
+func (h *harness) advanceN(d time.Duration, n int) {
 	h.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testWait)
 	defer cancel()
-	if err := h.clock.BlockUntilContext(ctx, 1); err != nil {
-		h.t.Fatalf("the worker never waited on the clock: %v", err)
+	if err := h.clock.BlockUntilContext(ctx, n); err != nil {
+		h.t.Fatalf("the worker never waited on %d timers of the clock: %v", n, err)
 	}
 	h.clock.Advance(d)
 }
@@ -173,8 +178,10 @@ type fakeDev struct {
 
 	mu        sync.Mutex
 	out       drivers.Output
-	openErrs  []error // returned by the next Opens, one each
-	panicIn   string  // the method that panics next, once
+	openErrs  []error       // returned by the next Opens, one each
+	openErr   error         // returned by every Open after those
+	openGate  chan struct{} // Open waits for it to close, if set
+	panicIn   string        // the method that panics next, once
 	pollErr   error
 	cmdErr    error
 	reopenIn  string // the method that asks to be reopened next, once
@@ -225,6 +232,12 @@ func (f *fakeDev) Open(ctx context.Context, h drivers.Host, out drivers.Output) 
 	f.opens.Add(1)
 	defer f.enter("open")()
 	f.mu.Lock()
+	gate := f.openGate
+	f.mu.Unlock()
+	if gate != nil {
+		<-gate
+	}
+	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.out = out
 	if len(f.openErrs) > 0 {
@@ -233,6 +246,9 @@ func (f *fakeDev) Open(ctx context.Context, h drivers.Host, out drivers.Output) 
 		if err != nil {
 			return err
 		}
+	}
+	if f.openErr != nil {
+		return f.openErr
 	}
 	out.State("relay", drivers.Bool(f.on))
 	if f.waiterErr != nil {
@@ -299,6 +315,17 @@ func (f *fakeDev) Close() error {
 	return nil
 }
 
+// countLines counts the lines of logs that contain every one of parts.
+func countLines(logs *logbuf.Buffer, parts ...string) int {
+	n := 0
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if !slices.ContainsFunc(parts, func(p string) bool { return !strings.Contains(line, p) }) {
+			n++
+		}
+	}
+	return n
+}
+
 // waitCall waits for the device's next call and checks it.
 func waitCall(t *testing.T, f *fakeDev, want string) {
 	t.Helper()
@@ -327,8 +354,9 @@ func TestDeviceOpenRetriesWithBackoff(t *testing.T) {
 	waitCall(t, f, "poll")
 	h.waitPayload(h.status(), "online")
 	h.waitPayload(h.state("level"), "40")
-	if !strings.Contains(h.logs.String(), "device open again") {
-		t.Error("the recovery was not logged")
+	waitLog(t, h.logs, "device works again", "after_failures=2 unavailable_for=3.6s")
+	if n := countLines(h.logs, "device works again"); n != 1 {
+		t.Errorf("the recovery was logged %d times, want once", n)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/pinion-home/pinion/drivers"
 )
 
@@ -29,7 +31,12 @@ type opened struct {
 	closed  atomic.Bool
 	waiters sync.WaitGroup
 
-	pollFailing bool
+	// failing is why the device is unavailable while it stays open: a
+	// poll, or a command of a device with Poll, failed. The poll is
+	// retried with backoff (retry) until one works, and commands are
+	// refused meanwhile. Only the worker touches these.
+	failing error
+	retry   clockwork.Timer
 }
 
 var _ drivers.Output = (*opened)(nil)
@@ -133,17 +140,23 @@ func (o *opened) stop() {
 
 // serve runs the worker loop of an open device until ctx is done (nil), a
 // provider goes down (nil), or the device fails (its error): a reopen it
-// asked for, a waiter or handler that failed, a panic.
+// asked for, a waiter or handler that failed, a panic, a failed command of
+// a device without Poll. A failed poll, or a failed command of a device
+// with Poll, keeps it open but unavailable until a poll, retried with
+// backoff, works.
 func (o *opened) serve(providerDown <-chan struct{}) error {
 	d := o.d
 	poller, _ := d.dev.(drivers.Poller)
 	handler, _ := d.dev.(drivers.Handler)
-	d.pipe.deviceStatus(d.id, true)
+	defer o.stopRetry()
 	d.up.set(true)
 	if poller != nil {
+		// Available once a poll works.
 		if err := o.poll(poller); err != nil {
 			return err
 		}
+	} else {
+		o.works()
 	}
 	ticker := d.clock.NewTicker(d.interval)
 	defer ticker.Stop()
@@ -158,7 +171,7 @@ func (o *opened) serve(providerDown <-chan struct{}) error {
 			d.log.Warn("the driver reports its hardware went away; reopening", "err", err)
 			return err
 		case c := <-d.queue:
-			if err := o.command(c); err != nil {
+			if err := o.command(c, poller != nil); err != nil {
 				return err
 			}
 		case ev := <-o.events:
@@ -172,7 +185,15 @@ func (o *opened) serve(providerDown <-chan struct{}) error {
 				}
 				return err
 			}
+		case <-o.retryChan():
+			o.retry = nil
+			if err := o.poll(poller); err != nil {
+				return err
+			}
 		case <-ticker.Chan():
+			if o.failing != nil {
+				continue // the retry polls, sooner than the interval
+			}
 			// Every state again, then a fresh read: a consumer that missed
 			// a state catches up within an interval, and a reading that
 			// changed replaces its republish in the outbox.
@@ -186,40 +207,87 @@ func (o *opened) serve(providerDown <-chan struct{}) error {
 	}
 }
 
-// poll polls the device. A failed poll makes the device unavailable until
-// one succeeds; only a panic fails the device.
+// poll polls the device. A failed poll makes the device unavailable and
+// is retried with backoff until one works; only a panic, or a reopen the
+// driver asked for, fails the device.
 func (o *opened) poll(p drivers.Poller) error {
 	d := o.d
 	var pe *panicError
 	err := d.protect("poll", func() error { return p.Poll(o.ctx) })
 	switch {
 	case err == nil:
-		if o.pollFailing {
-			o.pollFailing = false
-			d.log.Info("poll works again")
-			d.pipe.deviceStatus(d.id, true)
-		}
+		o.works()
 		return nil
 	case errors.As(err, &pe):
 		return err
 	case o.ctx.Err() != nil:
 		return nil
 	}
-	if !o.pollFailing {
-		d.log.Warn("poll failed; entities unavailable until it works", "err", err)
-		o.pollFailing = true
+	// A driver that asked to be reopened has lost its hardware (an
+	// adapter unplugged): polling again cannot bring it back.
+	select {
+	case rerr := <-o.reopen:
+		d.log.Warn("the driver reports its hardware went away; reopening", "err", rerr)
+		return rerr
+	default:
 	}
-	d.pipe.deviceStatus(d.id, false)
+	o.fail("poll failed", err)
 	return nil
 }
 
-// command runs one command on the worker. Only a panic fails the device.
-func (o *opened) command(c command) error {
+// works records that the open device works: it is available, and no
+// retry is pending.
+func (o *opened) works() {
+	o.stopRetry()
+	o.failing = nil
+	o.d.works()
+	o.d.pipe.deviceStatus(o.d.id, true)
+}
+
+// fail makes the open device unavailable and schedules a poll after the
+// backoff's delay, at most an interval away.
+func (o *opened) fail(what string, err error, attrs ...any) {
+	d := o.d
+	o.failing = err
+	d.pipe.deviceStatus(d.id, false)
+	wait := d.failed(what, err, d.interval, attrs...)
+	o.stopRetry()
+	o.retry = d.clock.NewTimer(wait)
+}
+
+// retryChan is the pending retry's channel, or nil (never ready).
+func (o *opened) retryChan() <-chan time.Time {
+	if o.retry == nil {
+		return nil
+	}
+	return o.retry.Chan()
+}
+
+func (o *opened) stopRetry() {
+	if o.retry != nil {
+		o.retry.Stop()
+		o.retry = nil
+	}
+}
+
+// command runs one command on the worker. A command for an unavailable
+// device is refused. A command that fails makes the device unavailable:
+// one with Poll (polls) stays open and is polled with backoff until that
+// works; one without fails (its error) and is closed and opened again.
+func (o *opened) command(c command, polls bool) error {
 	d := o.d
 	if o.ctx.Err() != nil {
 		// The worker's select picks at random between a queued command and
 		// the end: a command that arrives while the agent stops is not run.
 		d.log.Info("shutting down; command not run", "entity", c.entity, "topic", c.source)
+		return nil
+	}
+	if why := c.downErr; why != nil {
+		d.refuse(c, why)
+		return nil
+	}
+	if why := o.failing; why != nil {
+		d.refuse(c, why)
 		return nil
 	}
 	commander, ok := d.dev.(drivers.Commander)
@@ -244,14 +312,17 @@ func (o *opened) command(c command) error {
 	if errors.As(err, &pe) {
 		return err
 	}
-	if err != nil {
-		d.log.Error("command failed", "entity", c.entity, "command", cmd, "topic", c.source, "err", err)
-	} else {
-		d.log.Info("command", "entity", c.entity, "command", cmd, "topic", c.source)
-	}
 	// The entity's state again, even unchanged: Home Assistant shows what
 	// it asked for until a state arrives, and must see the real one.
 	d.pipe.republish(d.id, c.entity)
+	switch {
+	case err == nil:
+		d.log.Info("command", "entity", c.entity, "command", cmd, "topic", c.source)
+	case polls:
+		o.fail("command failed", err, "entity", c.entity, "command", cmd, "topic", c.source)
+	default:
+		return &commandError{c: c, cmd: cmd, err: err}
+	}
 	return nil
 }
 
