@@ -271,26 +271,34 @@ func (f *fakeDev) Open(ctx context.Context, h drivers.Host, out drivers.Output) 
 }
 
 func (f *fakeDev) Poll(ctx context.Context) error {
+	// What the poll does is settled before the test hears of the call, so
+	// a test can change it for the next poll as soon as it has.
+	f.mu.Lock()
+	reopen, err := f.reopenNow("poll"), f.pollErr
+	f.mu.Unlock()
 	defer f.enter("poll")()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.reopenNow("poll") {
+	if reopen {
 		f.out.Reopen(errors.New("adapter unplugged"))
 		return nil
 	}
-	if f.pollErr != nil {
-		return f.pollErr
+	if err != nil {
+		return err
 	}
 	f.out.State("level", drivers.Num(f.level, drivers.Percent))
 	return nil
 }
 
 func (f *fakeDev) Command(ctx context.Context, entity string, c drivers.Command) error {
+	f.mu.Lock()
+	err := f.cmdErr
+	f.mu.Unlock()
 	defer f.enter("command " + c.String())()
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if f.cmdErr != nil {
-		return f.cmdErr
+	if err != nil {
+		return err
 	}
 	f.on = c.Action == drivers.ActionOn
 	f.out.State("relay", drivers.Bool(f.on))
@@ -324,6 +332,18 @@ func countLines(logs *logbuf.Buffer, parts ...string) int {
 		}
 	}
 	return n
+}
+
+// waitCount waits until logs has n lines that contain every one of parts.
+func waitCount(t *testing.T, logs *logbuf.Buffer, n int, parts ...string) {
+	t.Helper()
+	deadline := time.Now().Add(testWait)
+	for countLines(logs, parts...) < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d lines logged with %q, want %d", countLines(logs, parts...), parts, n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }
 
 // waitCall waits for the device's next call and checks it.
@@ -658,5 +678,286 @@ func TestProviderClosesAfterItsUsers(t *testing.T) {
 	}
 	if !slices.Equal(got, []string{"user", "provider"}) {
 		t.Errorf("closed in the order %v: the user of a provider's line must close first", got)
+	}
+}
+
+// retryIn returns the delay that the worker logged with the failure that
+// the nth log line of msg reports.
+func retryIn(t *testing.T, logs *logbuf.Buffer, msg string, n int) time.Duration {
+	t.Helper()
+	re := regexp.MustCompile(`retry_in=(\S+)`)
+	var lines []string
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, msg) {
+			lines = append(lines, line)
+		}
+	}
+	if len(lines) < n {
+		t.Fatalf("%d lines with %q, want %d:\n%s", len(lines), msg, n, logs.String())
+	}
+	m := re.FindStringSubmatch(lines[n-1])
+	if m == nil {
+		t.Fatalf("logged without its delay: %s", lines[n-1])
+	}
+	d, err := time.ParseDuration(m[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// TestDevicePollFailureRetriesWithBackoff fails a device's polls: it goes
+// unavailable at once, its poll is retried after 1 s, 2 s, … (not at its
+// one-minute interval), and it comes back on its own with its recovery
+// logged once.
+func TestDevicePollFailureRetriesWithBackoff(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	h.waitPayload(h.status(), "online")
+
+	f.set(func(f *fakeDev) { f.pollErr = errors.New("i2c: remote I/O error") })
+	h.advance(time.Minute)
+	waitCall(t, f, "poll")
+	h.waitPayload(h.status(), "offline")
+	const failed = "poll failed; entities unavailable, retrying"
+	waitLog(t, h.logs, failed, "failures=1")
+	var total time.Duration
+	for n := 1; n <= 3; n++ {
+		d := retryIn(t, h.logs, failed, n)
+		if lo, hi := time.Duration(1<<(n-1))*800*time.Millisecond, time.Duration(1<<(n-1))*1200*time.Millisecond; d < lo || d > hi {
+			t.Fatalf("retry %d after %v, want %v to %v", n, d, lo, hi)
+		}
+		if n == 3 {
+			f.set(func(f *fakeDev) { f.pollErr = nil })
+		}
+		// Ticker and retry: the poll comes when the retry is due (the log
+		// rounds the delay to the millisecond).
+		d += time.Millisecond
+		h.advanceN(d, 2)
+		total += d
+		waitCall(t, f, "poll")
+		if n < 3 {
+			waitLog(t, h.logs, failed, fmt.Sprintf("failures=%d", n+1))
+		}
+	}
+	h.waitPayload(h.status(), "online")
+	h.waitPayload(h.state("level"), "40")
+	waitLog(t, h.logs, "device works again", "after_failures=3", "unavailable_for="+total.String())
+	if n := countLines(h.logs, "device works again"); n != 1 {
+		t.Errorf("the recovery was logged %d times, want once", n)
+	}
+	if n := f.opens.Load(); n != 1 {
+		t.Errorf("opened %d times: a failing poll is retried on the open device", n)
+	}
+	// Back to the interval: no retry is pending, only the ticker.
+	h.advanceN(time.Minute, 1)
+	waitCall(t, f, "poll")
+}
+
+// noPoll is a fake device without Poll, as a relay board with nothing to
+// read is.
+type noPoll struct{ f *fakeDev }
+
+func (n noPoll) Info() drivers.Info         { return n.f.Info() }
+func (n noPoll) Entities() []drivers.Entity { return n.f.Entities() }
+func (n noPoll) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	return n.f.Open(ctx, h, out)
+}
+func (n noPoll) Command(ctx context.Context, entity string, c drivers.Command) error {
+	return n.f.Command(ctx, entity, c)
+}
+func (n noPoll) Close() error { return n.f.Close() }
+
+// TestDeviceCommandFailureMakesUnavailable fails a command: the device goes
+// unavailable and is retried with backoff — by polling, for a device with
+// Poll; by closing and opening it again, for one without — and comes back
+// on its own.
+func TestDeviceCommandFailureMakesUnavailable(t *testing.T) {
+	tests := []struct {
+		name      string
+		dev       func(f *fakeDev) drivers.Device
+		retry     string // the call that retries
+		opens     int32  // Opens in all
+		timers    int    // the worker's timers while it waits to retry
+		afterFail []string
+	}{
+		{"with Poll", func(f *fakeDev) drivers.Device { return f }, "poll", 1, 2, nil},
+		{"without Poll", func(f *fakeDev) drivers.Device { return noPoll{f} }, "open", 2, 1, []string{"close"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			h := newHarness(t, tt.dev(f))
+			waitCall(t, f, "open")
+			if tt.retry == "poll" {
+				waitCall(t, f, "poll")
+			}
+			h.waitPayload(h.status(), "online")
+			h.waitPayload(h.state("relay"), "OFF")
+			f.set(func(f *fakeDev) { f.cmdErr = errors.New("write: remote I/O error") })
+			h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+			waitCall(t, f, "command ON")
+			for _, c := range tt.afterFail {
+				waitCall(t, f, c)
+			}
+			h.waitPayload(h.status(), "offline")
+			waitLog(t, h.logs, "command failed; entities unavailable, retrying", "entity=relay", "topic=test", "failures=1")
+			f.set(func(f *fakeDev) { f.cmdErr = nil })
+			h.advanceN(retryIn(t, h.logs, "command failed", 1)+time.Millisecond, tt.timers)
+			waitCall(t, f, tt.retry)
+			h.waitPayload(h.status(), "online")
+			waitLog(t, h.logs, "device works again", "after_failures=1")
+			if n := f.opens.Load(); n != tt.opens {
+				t.Errorf("opened %d times, want %d", n, tt.opens)
+			}
+			// It takes commands again.
+			h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+			waitCall(t, f, "command ON")
+			h.waitPayload(h.state("relay"), "ON")
+		})
+	}
+}
+
+// TestDeviceRefusesCommandsWhileUnavailable sends a command while the
+// device is unavailable in each way: it is refused with a warning that
+// names the device, the entity, the topic and why, and never runs later.
+func TestDeviceRefusesCommandsWhileUnavailable(t *testing.T) {
+	tests := []struct {
+		name string
+		// fail makes the device unavailable; recover makes it work again
+		// and lets the worker find out.
+		fail    func(h *harness, f *fakeDev)
+		recover func(h *harness, f *fakeDev)
+		why     string
+	}{
+		{
+			name: "open fails",
+			fail: func(h *harness, f *fakeDev) {
+				f.set(func(f *fakeDev) { f.reopenIn = "poll"; f.openErr = errors.New("no such bus") })
+				h.advance(time.Minute)
+				waitCall(h.t, f, "poll")
+				waitCall(h.t, f, "close")
+				h.advance(retryIn(h.t, h.logs, "device failed", 1) + time.Millisecond)
+				waitCall(h.t, f, "open")
+				waitCall(h.t, f, "close")
+			},
+			recover: func(h *harness, f *fakeDev) {
+				f.set(func(f *fakeDev) { f.openErr = nil })
+				h.advance(retryIn(h.t, h.logs, "device failed", 2) + time.Millisecond)
+				waitCall(h.t, f, "open")
+				waitCall(h.t, f, "poll")
+			},
+			why: "no such bus",
+		},
+		{
+			name: "poll fails",
+			fail: func(h *harness, f *fakeDev) {
+				f.set(func(f *fakeDev) { f.pollErr = errors.New("CRC mismatch") })
+				h.advance(time.Minute)
+				waitCall(h.t, f, "poll")
+			},
+			recover: func(h *harness, f *fakeDev) {
+				f.set(func(f *fakeDev) { f.pollErr = nil })
+				h.advanceN(retryIn(h.t, h.logs, "poll failed", 1)+time.Millisecond, 2)
+				waitCall(h.t, f, "poll")
+			},
+			why: "CRC mismatch",
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			h := newHarness(t, f)
+			waitCall(t, f, "open")
+			waitCall(t, f, "poll")
+			h.waitPayload(h.status(), "online")
+			tt.fail(h, f)
+			h.waitPayload(h.status(), "offline")
+			h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+			waitLog(t, h.logs, "device unavailable; command dropped, not run later", "device=dev", "entity=relay", "topic=test", tt.why)
+			tt.recover(h, f)
+			h.waitPayload(h.status(), "online")
+			// A command after the recovery runs, and is the first to.
+			h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOff}})
+			waitCall(t, f, "command OFF")
+			f.mu.Lock()
+			on := f.on
+			f.mu.Unlock()
+			if on {
+				t.Error("the relay is on: the refused ON ran")
+			}
+		})
+	}
+}
+
+// TestDeviceRefusesCommandQueuedWhileDown sends a command while the device,
+// unavailable, is being opened again: the worker takes it only after the
+// Open succeeded, and refuses it all the same, because a command must not
+// wait for the hardware and switch a relay long after it was asked for.
+func TestDeviceRefusesCommandQueuedWhileDown(t *testing.T) {
+	f := newFake()
+	f.openErrs = []error{errors.New("unplugged")}
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "close")
+	h.waitPayload(h.status(), "offline")
+	gate := make(chan struct{})
+	f.set(func(f *fakeDev) { f.openGate = gate })
+	h.advance(retryIn(t, h.logs, "device failed", 1) + time.Millisecond)
+	waitCall(t, f, "open") // and waits at the gate
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+	close(gate)
+	waitCall(t, f, "poll")
+	h.waitPayload(h.status(), "online")
+	waitLog(t, h.logs, "device unavailable; command dropped, not run later", "entity=relay", "unplugged")
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOff}})
+	waitCall(t, f, "command OFF") // the next call: the ON never ran
+}
+
+// TestDeviceFlappingLogsBackOff makes a device fail and recover again and
+// again: its outages are logged like failures are (the 1st, 2nd, 3rd, 4th,
+// 8th, …), each logged one with its recovery, until it has worked for
+// quietAfter; then the next outage is logged as a first one.
+func TestDeviceFlappingLogsBackOff(t *testing.T) {
+	f := newFake()
+	h := newHarness(t, f)
+	waitCall(t, f, "open")
+	waitCall(t, f, "poll")
+	const outages = 40
+	for i := 1; i <= outages; i++ {
+		f.set(func(f *fakeDev) { f.pollErr = errors.New("CRC mismatch") })
+		h.advanceN(time.Minute, 1) // the interval's poll fails
+		waitCall(t, f, "poll")
+		f.set(func(f *fakeDev) { f.pollErr = nil })
+		// The retry, 1 s ± 20% after a device that worked a minute failed,
+		// works.
+		h.advanceN(1500*time.Millisecond, 2)
+		waitCall(t, f, "poll")
+	}
+	h.waitPayload(h.status(), "online")
+	// Logged: outages 1, 2, 3, 4, 8, 16 and 32, each with its recovery.
+	const logged = 7
+	if n := countLines(h.logs, "poll failed"); n != logged {
+		t.Errorf("%d of %d outages logged, want %d:\n%s", n, outages, logged, h.logs.String())
+	}
+	if n := countLines(h.logs, "device works again"); n != logged {
+		t.Errorf("%d recoveries logged, want %d", n, logged)
+	}
+	if countLines(h.logs, "poll failed", "outages=32") != 1 {
+		t.Error("the 32nd outage was not logged with its number")
+	}
+	// An hour of work: the next outage is news again.
+	for i := 0; i < 60; i++ {
+		h.advanceN(time.Minute, 1)
+		waitCall(t, f, "poll")
+	}
+	f.set(func(f *fakeDev) { f.pollErr = errors.New("CRC mismatch") })
+	h.advanceN(time.Minute, 1)
+	waitCall(t, f, "poll")
+	waitCount(t, h.logs, logged+1, "poll failed")
+	if countLines(h.logs, "poll failed", "outages=") != logged-1 {
+		t.Error("the outage after an hour of work was logged with a number: it counts as a first one")
 	}
 }
