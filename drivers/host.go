@@ -84,6 +84,27 @@ type FileHost interface {
 	ReadFile(path string) ([]byte, error)
 }
 
+// StateHost is a host that remembers what entities last reported across
+// restarts of the agent.
+type StateHost interface {
+	// LastState returns the state the entity last reported before the
+	// agent stopped, and marks the entity's states as worth remembering
+	// from now on. ok is false when nothing is known.
+	LastState(ctx context.Context, entity string) (v Value, ok bool, err error)
+}
+
+// LastState asks h for the state entity last reported before the agent
+// stopped (see StateHost), for a driver that restores it at start, such as
+// an output with power_on = "restore". ok is false when nothing is known;
+// the error wraps ErrUnsupported when h remembers nothing at all.
+func LastState(ctx context.Context, h Host, entity string) (Value, bool, error) {
+	c, ok := h.(StateHost)
+	if !ok {
+		return Value{}, false, unsupported("last state of "+entity, h)
+	}
+	return c.LastState(ctx, entity)
+}
+
 // GPIO returns line name from h, or an error that says h has no GPIO.
 func GPIO(h Host, name string) (gpio.PinIO, error) {
 	c, ok := h.(GPIOHost)

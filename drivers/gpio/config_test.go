@@ -118,7 +118,7 @@ func TestConfigErrorsAll(t *testing.T) {
 	}{
 		{"output", "pin = \"GPIO5\"\nmode = \"output\"\npower_on = \"maybe\"\non_exit = \"sometimes\"\nclass = \"lamp\"\n",
 			[]drivertest.WantProblem{
-				{Line: 3, Key: "power_on", Msg: `"maybe" is not a start state: use "off" (the default) or "on"`},
+				{Line: 3, Key: "power_on", Msg: `"maybe" is not a start state: use "off" (the default), "on" or "restore"`},
 				{Line: 4, Key: "on_exit", Msg: `"sometimes" is not an exit state`},
 				{Line: 5, Key: "class", Msg: `"lamp" is not a switch class`},
 			}},

@@ -26,7 +26,9 @@
 // Outputs do not glitch. The start level is set in the same call that
 // makes the line an output (periph's Out), so the driver never drives any
 // other level on the way; by default the line is left as it is when the
-// agent stops, so a restart never cycles what the relay drives. That Out
+// agent stops, but only power_on = "restore" makes a restart of the agent
+// keep what the relay drives: the line is then requested at the restored
+// level directly, so an output that was on stays on without a glitch. That Out
 // is one step on the hardware is the host's promise, and both of pinion's
 // hosts keep it: the simulated board, and the agent's real host, which
 // requests a character-device line as an output with its level in the
@@ -80,8 +82,10 @@
 //   - inverted (all modes, false): ON is the line Low (for pwm, the duty
 //     cycle is inverted).
 //   - power_on ("output" without pulse, "pwm"; "off"): the state set at
-//     start, "off" or "on" (a light at full brightness, a number at
-//     100 %).
+//     start, "off", "on" (a light at full brightness, a number at 100 %)
+//     or "restore": the state the entity last reported before the agent
+//     stopped, which the host remembers (drivers.LastState), or off when
+//     it knows none.
 //   - on_exit ("output" without pulse, "pwm"; "keep"): the state left when
 //     the agent stops, "keep", "off" or "on" (a light at its last
 //     brightness, a number at 100 %).
@@ -302,7 +306,7 @@ func (c *config) output(id string) (drivers.Device, []error) {
 	}
 	d := &Output{id: id, pin: string(c.Pin), inverted: c.Inverted, class: drivers.ClassSwitch}
 	var err error
-	d.powerOn, _, err = c.powerOn()
+	d.powerOn, d.restore, err = c.powerOn()
 	errs = appendErr(errs, err)
 	d.onExit, err = c.onExit()
 	errs = appendErr(errs, err)
@@ -391,7 +395,7 @@ func (c *config) pwm(id string) (drivers.Device, []error) {
 	errs = append(errs, c.onlyFor("output", "pulse")...)
 	p := pwmLine{id: id, pin: string(c.Pin), inverted: c.Inverted, full: maxBrightness}
 	var err error
-	p.powerOn, _, err = c.powerOn()
+	p.powerOn, p.restore, err = c.powerOn()
 	errs = appendErr(errs, err)
 	p.onExit, err = c.onExit()
 	errs = appendErr(errs, err)
@@ -416,19 +420,21 @@ func (c *config) pwm(id string) (drivers.Device, []error) {
 	return &Light{pwmLine: p}, nil
 }
 
-// powerOn is the power_on key: whether the output starts on, and whether
-// the key is set.
-func (c *config) powerOn() (on, set bool, err error) {
+// powerOn is the power_on key: whether the output starts on, or whether it
+// restores the state it had before the agent stopped.
+func (c *config) powerOn() (on, restore bool, err error) {
 	if c.PowerOn == nil {
 		return false, false, nil
 	}
 	switch *c.PowerOn {
 	case "off":
-		return false, true, nil
+		return false, false, nil
 	case "on":
-		return true, true, nil
+		return true, false, nil
+	case "restore":
+		return false, true, nil
 	}
-	return false, true, drivers.BadKey("power_on", `%q is not a start state: use "off" (the default) or "on"`, *c.PowerOn)
+	return false, false, drivers.BadKey("power_on", `%q is not a start state: use "off" (the default), "on" or "restore" (the state before the agent stopped)`, *c.PowerOn)
 }
 
 // exitAction is what an output does to its line on Close.

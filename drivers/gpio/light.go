@@ -29,18 +29,35 @@ func (d *Light) Entities() []drivers.Entity {
 }
 
 // Open implements drivers.Device. It sets the line's duty cycle for the
-// power_on state (at full brightness for "on") in one call, and reports
-// it. If the device was open before, it restores the last commanded state
+// power_on state (at full brightness for "on", as remembered for
+// "restore") in one call, and reports it. If the device was open before, it restores the last commanded state
 // and brightness instead.
 func (d *Light) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
 	if !d.opened {
 		d.brightness = maxBrightness
 	}
-	if err := d.open(h, out); err != nil {
+	if err := d.open(ctx, h, out, EntityLight, d.restored); err != nil {
 		return err
 	}
 	out.State(EntityLight, d.state())
 	return nil
+}
+
+// restored is the level of a light's remembered state: its brightness
+// when it was on, 0 when off; a remembered brightness is kept for the
+// next ON either way.
+func (d *Light) restored(v drivers.Value) (int, bool) {
+	on, ok := v.Field(drivers.FieldState)
+	if !ok || on.Kind != drivers.ValueBool {
+		return 0, false
+	}
+	if b, ok := v.Field(drivers.FieldBrightness); ok && b.Kind == drivers.ValueNumber && b.Num >= 1 && b.Num <= maxBrightness {
+		d.brightness = int(math.Round(b.Num))
+	}
+	if !on.Bool {
+		return 0, true
+	}
+	return d.brightness, true
 }
 
 // Command implements drivers.Commander. The light takes ActionOn, with a

@@ -34,10 +34,11 @@ func (d *Number) Entities() []drivers.Entity {
 }
 
 // Open implements drivers.Device. It sets the line's duty cycle for
-// power_on (0 % for "off", 100 % for "on") in one call, and reports it. If
+// power_on (0 % for "off", 100 % for "on", as remembered for "restore")
+// in one call, and reports it. If
 // the device was open before, it restores the last percentage instead.
 func (d *Number) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
-	if err := d.open(h, out); err != nil {
+	if err := d.open(ctx, h, out, EntityDuty, restoredPercent); err != nil {
 		return err
 	}
 	out.State(EntityDuty, d.state())
@@ -78,3 +79,12 @@ var (
 	_ drivers.Commander = (*Number)(nil)
 	_ drivers.Claimer   = (*Number)(nil)
 )
+
+// restoredPercent is the level of a number's remembered state: its
+// percentage, rounded.
+func restoredPercent(v drivers.Value) (int, bool) {
+	if v.Kind != drivers.ValueNumber || !(v.Num >= numberSpec.Min && v.Num <= numberSpec.Max) {
+		return 0, false
+	}
+	return int(math.Round(v.Num)), true
+}

@@ -19,6 +19,7 @@ type Output struct {
 	pin      string
 	inverted bool
 	powerOn  bool
+	restore  bool // power_on = "restore": start as the host remembers
 	onExit   exitAction
 	class    string
 
@@ -49,17 +50,25 @@ func (d *Output) Claims() []drivers.Resource {
 
 // Open implements drivers.Device. It makes the line an output at the
 // power_on level in one call, so the line never shows any other level on
-// the way, and reports that state. If the device was open before (the
-// agent reopens a device after a failure), it restores the last commanded
-// state instead, so a hiccup does not switch the relay back to power_on.
+// the way, and reports that state. With power_on = "restore" that level is
+// the state the host remembers from before the agent stopped (off when it
+// knows none), asked for before the line is touched. If the device was
+// open before (the agent reopens a device after a failure), it restores
+// the last commanded state instead, so a hiccup does not switch the relay
+// back to power_on.
 func (d *Output) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
-	p, err := drivers.GPIO(h, d.pin)
-	if err != nil {
-		return prefixed(d.id, "open %s: %w", d.pin, err)
-	}
 	state := d.powerOn
 	if d.opened {
 		state = d.state
+	} else if d.restore {
+		state = false
+		if v, ok := lastState(ctx, h, d.id, EntityRelay); ok && v.Kind == drivers.ValueBool {
+			state = v.Bool
+		}
+	}
+	p, err := drivers.GPIO(h, d.pin)
+	if err != nil {
+		return prefixed(d.id, "open %s: %w", d.pin, err)
 	}
 	if err := p.Out(levelOf(state, d.inverted)); err != nil {
 		return prefixed(d.id, "%s: set as output %s: %w", d.pin, onOff(state), err)
@@ -89,8 +98,9 @@ func (d *Output) Command(ctx context.Context, entity string, c drivers.Command) 
 }
 
 // Close implements drivers.Device. It leaves the line as on_exit asks:
-// by default as it is, so that restarting the agent never cycles the
-// relay. The host releases the line itself.
+// by default as it is, so that stopping the agent does not switch the
+// relay (with power_on = "restore", a restart then never cycles it). The
+// host releases the line itself.
 func (d *Output) Close() error {
 	if d.line == nil {
 		return nil
@@ -113,3 +123,16 @@ var (
 	_ drivers.Commander = (*Output)(nil)
 	_ drivers.Claimer   = (*Output)(nil)
 )
+
+// lastState asks the host for the state entity last reported before the
+// agent stopped. Anything but a known state is "not known": a host that
+// cannot remember, or whose store failed, is logged, and the output then
+// starts off, the safe state.
+func lastState(ctx context.Context, h drivers.Host, id, entity string) (drivers.Value, bool) {
+	v, ok, err := drivers.LastState(ctx, h, entity)
+	if err != nil {
+		h.Logger().Warn("power_on = \"restore\": the last state is not known, so the output starts off", "device", id, "entity", entity, "err", err)
+		return drivers.Value{}, false
+	}
+	return v, ok
+}

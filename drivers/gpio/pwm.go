@@ -1,6 +1,8 @@
 package gpio
 
 import (
+	"context"
+
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/physic"
 
@@ -21,6 +23,7 @@ type pwmLine struct {
 	inverted bool
 	freq     physic.Frequency
 	powerOn  bool
+	restore  bool // power_on = "restore": start as the host remembers
 	onExit   exitAction
 	// full is the level of full duty: 255 for a light, 100 for a number.
 	full int
@@ -44,20 +47,28 @@ func (p *pwmLine) Claims() []drivers.Resource {
 }
 
 // open claims the line and sets its duty cycle, in one call: full for
-// power_on = "on", 0 for "off", or, if the device was open before, the
-// level the line was last set to, so that a reopen after a failure
-// changes nothing.
-func (p *pwmLine) open(h drivers.Host, out drivers.Output) error {
-	line, err := drivers.PWM(h, p.pin)
-	if err != nil {
-		return prefixed(p.id, "open %s: %w", p.pin, err)
-	}
+// power_on = "on", 0 for "off", for "restore" the level that restored
+// makes of the entity's last state (0 when the host knows none), or, if
+// the device was open before, the level the line was last set to, so that
+// a reopen after a failure changes nothing.
+func (p *pwmLine) open(ctx context.Context, h drivers.Host, out drivers.Output, entity string, restored func(drivers.Value) (int, bool)) error {
 	level := p.level
 	if !p.opened {
 		level = 0
 		if p.powerOn {
 			level = p.full
 		}
+		if p.restore {
+			if v, ok := lastState(ctx, h, p.id, entity); ok {
+				if l, ok := restored(v); ok && l >= 0 && l <= p.full {
+					level = l
+				}
+			}
+		}
+	}
+	line, err := drivers.PWM(h, p.pin)
+	if err != nil {
+		return prefixed(p.id, "open %s: %w", p.pin, err)
 	}
 	if err := line.PWM(p.duty(level), p.freq); err != nil {
 		return prefixed(p.id, "%s: set PWM %s at %s: %w", p.pin, p.duty(level), p.freq, err)
