@@ -16,6 +16,7 @@ package agent
 // providers that depend on each other.
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -64,6 +65,11 @@ type AgentConfig struct {
 	Hardware string
 	// LogLevel is "debug", "info" (the default), "warn" or "error".
 	LogLevel string
+	// StateDir is the directory of the agent's state file, which
+	// remembers the states of entities with power_on = "restore". It
+	// defaults to $STATE_DIRECTORY when systemd sets it (StateDirectory=),
+	// else /var/lib/pinion.
+	StateDir string
 }
 
 // Level returns LogLevel as a slog level, so that callers need not repeat the
@@ -126,6 +132,34 @@ type MQTTConfig struct {
 
 // Embedded reports whether the agent runs its own broker.
 func (m MQTTConfig) Embedded() bool { return m.Broker == "embedded" }
+
+// mqttPlain is MQTTConfig without its methods, for the methods that
+// print it masked (so that they do not call themselves).
+type mqttPlain MQTTConfig
+
+// masked returns m with the password masked.
+func (m MQTTConfig) masked() mqttPlain {
+	if m.Password != "" {
+		m.Password = "xxxxx"
+	}
+	return mqttPlain(m)
+}
+
+// String formats the table as %+v would, with the password masked, so
+// that printing a config (with any verb, or in a panic's value) never
+// shows it.
+func (m MQTTConfig) String() string { return fmt.Sprintf("%+v", m.masked()) }
+
+// GoString is String for %#v.
+func (m MQTTConfig) GoString() string { return "agent.MQTTConfig" + m.String() }
+
+// LogValue is String for slog's text handler, which would otherwise print
+// the fields itself.
+func (m MQTTConfig) LogValue() slog.Value { return slog.StringValue(m.String()) }
+
+// MarshalJSON writes the table with the password masked, for slog's JSON
+// handler and anything else that marshals a Config.
+func (m MQTTConfig) MarshalJSON() ([]byte, error) { return json.Marshal(m.masked()) }
 
 // SimConfig is the [sim] table.
 type SimConfig struct {
@@ -229,7 +263,7 @@ func ParseConfig(file string, data []byte) (*Config, error) {
 // The keys of each table, in the order the documentation lists them.
 var (
 	cfgRootKeys   = []string{"agent", "mqtt", "sim", "device"}
-	cfgAgentKeys  = []string{"id", "name", "hardware", "log_level"}
+	cfgAgentKeys  = []string{"id", "name", "hardware", "log_level", "state_dir"}
 	cfgMQTTKeys   = []string{"broker", "listen", "client_id", "username", "password", "password_file", "discovery_prefix", "topic_prefix", "keepalive", "ca_file", "cert_file", "key_file", "server_name", "insecure_skip_verify"}
 	cfgSimKeys    = []string{"toggle"}
 	cfgToggleKeys = []string{"pin", "every"}
@@ -338,7 +372,25 @@ func (p *cfgParser) parseAgent(t devconf.Table) AgentConfig {
 		t.OneOf("log_level", lvl, "debug", "info", "warn", "error")
 		a.LogLevel = lvl
 	}
+	a.StateDir = cfgDefaultStateDir()
+	if dir, ok := t.Str("state_dir"); ok {
+		if !filepath.IsAbs(dir) {
+			p.Add(t.Path.Key("state_dir"), nil, "%q is not an absolute path: use one such as \"/var/lib/pinion\" (the default)", dir)
+		}
+		a.StateDir = dir
+	}
 	return a
+}
+
+// cfgDefaultStateDir is [agent] state_dir's default: the first directory
+// of systemd's StateDirectory= ($STATE_DIRECTORY), else /var/lib/pinion.
+func cfgDefaultStateDir() string {
+	if dirs := os.Getenv("STATE_DIRECTORY"); dirs != "" {
+		if dir, _, _ := strings.Cut(dirs, ":"); filepath.IsAbs(dir) {
+			return dir
+		}
+	}
+	return "/var/lib/pinion"
 }
 
 func (p *cfgParser) parseMQTT(t devconf.Table, agent AgentConfig) MQTTConfig {
@@ -355,6 +407,12 @@ func (p *cfgParser) parseMQTT(t devconf.Table, agent AgentConfig) MQTTConfig {
 			p.Add(t.Path.Key("broker"), nil, "%v", err)
 		}
 		m.Broker = b
+		if shown, _, pw, ok := cfgBrokerCredentials(b); ok {
+			// The config is refused; later messages that quote the
+			// broker (listen, TLS keys) show it masked.
+			p.AddSecret(pw)
+			m.Broker = shown
+		}
 	}
 	if l, ok := t.Str("listen"); ok {
 		switch {
@@ -383,11 +441,14 @@ func (p *cfgParser) parseMQTT(t devconf.Table, agent AgentConfig) MQTTConfig {
 	case hasPW && hasFile:
 		p.Add(t.Path.Key("password_file"), nil, "password and password_file are mutually exclusive: keep one")
 	case hasPW:
+		knownSecrets.Add(pw)
 		m.Password = pw
 	case hasFile:
 		if s, err := cfgReadSecret(p.File, pwFile); err != nil {
 			p.Add(t.Path.Key("password_file"), err, "%v", err)
 		} else {
+			p.AddSecret(s)
+			knownSecrets.Add(s)
 			m.Password = s
 		}
 	}
@@ -970,6 +1031,15 @@ func cfgCheckBroker(s string) error {
 	if s == "" {
 		return fmt.Errorf("must not be empty: use %s", forms)
 	}
+	// Before anything quotes s: url.Parse's errors quote the whole URL,
+	// password included.
+	if shown, user, _, ok := cfgBrokerCredentials(s); ok {
+		fix := "set username and password_file (or password) in [mqtt]"
+		if user != "" {
+			fix = fmt.Sprintf("set username = %q and password_file (or password) in [mqtt]", user)
+		}
+		return fmt.Errorf("%q has credentials in it (the password is not shown): %s, and leave them out of the broker URL", shown, fix)
+	}
 	if !strings.Contains(s, "://") {
 		// A word near "embedded" is a typo of it; a host name has a dot
 		// or a port.
@@ -987,9 +1057,6 @@ func cfgCheckBroker(s string) error {
 	}
 	if u.Scheme != "tcp" && u.Scheme != "ssl" {
 		return fmt.Errorf("unsupported scheme %q in %q: use %s", u.Scheme, s, forms)
-	}
-	if u.User != nil {
-		return fmt.Errorf("%q has credentials in it: set username and password (or password_file) instead", s)
 	}
 	if u.Hostname() == "" {
 		return fmt.Errorf("%q has no host: use %s", s, forms)
@@ -1009,6 +1076,35 @@ func cfgCheckBroker(s string) error {
 		return fmt.Errorf("%q has a path or query, which MQTT brokers do not take: use %s", s, forms)
 	}
 	return nil
+}
+
+// cfgBrokerCredentials finds credentials written into a broker URL
+// ("tcp://pinion:S3cr3t@host:1883", with or without the scheme): the
+// userinfo is everything before the last '@', since a password may hold
+// '@', '/', ':' or '#' and a URL parser would split it elsewhere (and
+// quote it in its errors). shown is s with the userinfo masked, keeping
+// the user name when a ':' sets it apart (user, else ""); password is
+// what is masked. ok is false when s has no '@'.
+func cfgBrokerCredentials(s string) (shown, user, password string, ok bool) {
+	scheme, rest, hasScheme := strings.Cut(s, "://")
+	if !hasScheme || strings.ContainsAny(scheme, "@:/") {
+		scheme, rest, hasScheme = "", s, false
+	}
+	at := strings.LastIndex(rest, "@")
+	if at < 0 {
+		return "", "", "", false
+	}
+	userinfo, host := rest[:at], rest[at+1:]
+	masked := "xxxxx"
+	password = userinfo
+	if u, pw, hasPW := strings.Cut(userinfo, ":"); hasPW {
+		masked, user, password = u+":xxxxx", u, pw
+	}
+	shown = masked + "@" + host
+	if hasScheme {
+		shown = scheme + "://" + shown
+	}
+	return shown, user, password, true
 }
 
 // cfgFixScheme returns s with the "://" after its tcp or ssl scheme

@@ -8,12 +8,21 @@ import (
 	"sync/atomic"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/pinion-home/pinion/internal/devconf"
 )
 
 // pahoLog is where paho's own log lines go once Main has routed them; nil
 // drops them. It is swapped atomically because paho's loggers are package
 // globals read from its goroutines.
 var pahoLog atomic.Pointer[slog.Logger]
+
+// knownSecrets are the passwords of the configurations this process has
+// loaded. paho's lines are scrubbed of them before they are logged: paho
+// v1.5.1 masks the password when it prints a CONNECT packet and the agent
+// refuses broker URLs with credentials, so none should be there, but
+// paho's words are not the agent's to check line by line.
+var knownSecrets devconf.Secrets
 
 // pahoLogger adapts slog to paho's Logger interface at one level.
 type pahoLogger slog.Level
@@ -26,7 +35,7 @@ func (l pahoLogger) Printf(format string, v ...any) {
 
 func (l pahoLogger) log(msg string) {
 	if log := pahoLog.Load(); log != nil {
-		log.Log(context.Background(), slog.Level(l), strings.Join(strings.Fields(msg), " "))
+		log.Log(context.Background(), slog.Level(l), knownSecrets.Scrub(strings.Join(strings.Fields(msg), " ")))
 	}
 }
 
