@@ -343,7 +343,7 @@ var cfgProblemCases = []struct {
 	{"unknown key with a suggestion", "[mqtt]\nbrokr = \"tcp://h:1883\"\n",
 		[]cfgWant{{2, "mqtt.brokr", `unknown key (did you mean "broker"?)`}}},
 	{"unknown key lists the known ones", "[agent]\n\ncolour = \"red\"\n",
-		[]cfgWant{{3, "agent.colour", "unknown key ([agent] takes: id, name, hardware, log_level)"}}},
+		[]cfgWant{{3, "agent.colour", "unknown key ([agent] takes: id, name, hardware, log_level, state_dir)"}}},
 	{"unknown key in a nested table", "[mqtt.tls]\nca = \"x\"\n",
 		[]cfgWant{{1, "mqtt.tls", "unknown key"}}},
 	{"agent key at the top level", "broker = \"tcp://h:1883\"\n",
@@ -772,7 +772,7 @@ power_on = "maybe"
 on_exit = "sometimes"
 class = "lamp"
 `, []cfgWant{
-		{6, "device[0].power_on", `"maybe" is not a start state: use "off" (the default) or "on"`},
+		{6, "device[0].power_on", `"maybe" is not a start state: use "off" (the default), "on" or "restore"`},
 		{7, "device[0].on_exit", `"sometimes" is not an exit state: use "keep"`},
 		{8, "device[0].class", `"lamp" is not a switch class: use "switch" (the default) or "outlet"`},
 	}},
@@ -921,7 +921,7 @@ func TestParseConfigFull(t *testing.T) {
 	}
 	want := Config{
 		File:  path,
-		Agent: AgentConfig{ID: "shed", Name: "Garden shed", Hardware: "sim", LogLevel: "debug"},
+		Agent: AgentConfig{ID: "shed", Name: "Garden shed", Hardware: "sim", LogLevel: "debug", StateDir: cfgDefaultStateDir()},
 		MQTT: MQTTConfig{
 			Broker:          "embedded",
 			Listen:          "127.0.0.1:18830",
@@ -1046,7 +1046,7 @@ func TestParseConfigDefaults(t *testing.T) {
 	}
 	want := &Config{
 		File:  "empty.toml",
-		Agent: AgentConfig{ID: "pi_local", Name: "pi_local", Hardware: "real", LogLevel: "info"},
+		Agent: AgentConfig{ID: "pi_local", Name: "pi_local", Hardware: "real", LogLevel: "info", StateDir: cfgDefaultStateDir()},
 		MQTT: MQTTConfig{
 			Broker:          "tcp://127.0.0.1:1883",
 			ClientID:        "pinion-pi_local",
