@@ -133,6 +133,20 @@ func TestSecretsNotInConfigErrors(t *testing.T) {
 	if err := os.WriteFile(pwFile, []byte(secret+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// TLS files that hold the secret where a certificate or key should be.
+	plainKey := filepath.Join(dir, "plain.key")
+	pemKey := filepath.Join(dir, "pem.key")
+	for f, body := range map[string]string{
+		plainKey: secret + "\n",
+		pemKey:   "-----BEGIN PRIVATE KEY-----\n" + secret + "\n-----END PRIVATE KEY-----\n",
+	} {
+		if err := os.WriteFile(f, []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tlsKeys := func(ca, cert, key string) string {
+		return fmt.Sprintf("broker = \"ssl://127.0.0.1:8883\"\nca_file = %q\ncert_file = %q\nkey_file = %q", ca, cert, key)
+	}
 	for _, tc := range []struct {
 		name           string
 		top, mqtt, dev string
@@ -175,6 +189,9 @@ func TestSecretsNotInConfigErrors(t *testing.T) {
 		{name: "a driver's panic quoting its token", dev: "[[device]]\nid = \"leaky\"\ndriver = \"secrettest_leaky\"\ntoken = \"S3cr3t-Pa55\"\nfail = \"panic\"", want: "panicked"},
 		{name: "a driver's key error quoting its token", dev: "[[device]]\nid = \"leaky\"\ndriver = \"secrettest_leaky\"\ntoken = \"S3cr3t-Pa55\"\nfail = \"key\""},
 		{name: "a driver's error quoting its token", dev: "[[device]]\nid = \"leaky\"\ndriver = \"secrettest_leaky\"\ntoken = \"S3cr3t-Pa55\"\nfail = \"error\""},
+		{name: "TLS files that are not PEM", mqtt: tlsKeys(plainKey, plainKey, plainKey), want: "mqtt.key_file: "},
+		{name: "TLS files whose PEM is not base64", mqtt: tlsKeys(pemKey, pemKey, pemKey), want: "mqtt.key_file: "},
+		{name: "a TLS key that is not PEM", mqtt: tlsKeys(pemKey, pemKey, plainKey)},
 		{name: "a valid password", mqtt: "username = \"u\"\npassword = \"S3cr3t-Pa55\"", valid: true},
 		{name: "a valid password file", mqtt: fmt.Sprintf("username = \"u\"\npassword_file = %q", pwFile), valid: true},
 	} {
