@@ -212,6 +212,9 @@ type DeviceConfig struct {
 	// uses, in the order of its claims, each once: they open before it.
 	// The providers of a config form no cycle.
 	Providers []string
+	// Safety is the relay-safety options of the device's entities that
+	// ask for any, by entity id (switches and lights only); nil for none.
+	Safety map[string]devconf.Safety
 }
 
 // Problem is one thing wrong with a configuration: its file, line, key and
@@ -684,6 +687,7 @@ func (p *cfgParser) parseDevice(path devconf.Path, m map[string]any, ids devconf
 		return dc, false
 	}
 	dc.Entities, dc.Disabled = p.ApplyEntities(dc.ID, common.Entities, es)
+	dc.Safety = devconf.Safeties(common.Entities)
 	if cfgDrivesLines(es) {
 		p.drives[dc.ID] = true
 	}
