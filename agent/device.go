@@ -48,6 +48,9 @@ type command struct {
 	// it takes it, so a command never waits for the hardware and then
 	// switches a relay long after it was asked for.
 	downErr error
+	// ticket is set on the commands relay safety sends (safety.go); the
+	// worker settles it with the result.
+	ticket *ticket
 }
 
 // device runs one configured device: one goroutine, its worker, owns its
@@ -63,6 +66,9 @@ type device struct {
 	entities map[string]drivers.Entity
 	queue    chan command
 	pipe     *pipeline
+	// safety enforces the relay-safety options of the device's entities
+	// (safety.go); nil when none of them has any.
+	safety *safety
 
 	// providers are the devices whose lines or buses this one uses; it
 	// opens after they are up and closes when one goes down.
@@ -109,10 +115,15 @@ func newDevice(dc DeviceConfig, host drivers.Host, pipe *pipeline, clock clockwo
 }
 
 // enqueue hands a command to the device's worker without blocking: it is
-// called from MQTT handlers, which must never block. A command for an
-// unavailable device is marked so, and the worker refuses it. enqueue
-// returns false only when the queue is full.
+// called from MQTT handlers, which must never block. It is the one entry
+// point of commands, wherever they come from: relay safety takes those of
+// its entities first. A command for an unavailable device is marked so,
+// and the worker refuses it. enqueue returns false only when the queue is
+// full.
 func (d *device) enqueue(c command) bool {
+	if g := d.safety.guard(d.id, c.entity); g != nil && c.ticket == nil {
+		return g.submit(c)
+	}
 	if r := d.down.Load(); r != nil {
 		c.downErr = r.err
 	}

@@ -309,6 +309,7 @@ func (o *opened) command(c command, polls bool) error {
 	}
 	var pe *panicError
 	err := d.protect("command "+c.entity, func() error { return commander.Command(o.ctx, c.entity, cmd) })
+	c.ticket.done(err) // relay safety waits for its own commands' results
 	if errors.As(err, &pe) {
 		return err
 	}
