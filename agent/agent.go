@@ -143,6 +143,9 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 		byID[d.id] = d
 	}
 	linkProviders(cfg, byID)
+	// Relay safety sits below every command (see safety.go); nil when no
+	// entity asks for it.
+	safe := newSafety(cfg.Devices, byID, pipe, clock, log)
 	s, err := newSession(log, sessionConfig{
 		Broker:    broker,
 		ClientID:  cfg.MQTT.ClientID,
@@ -150,12 +153,15 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 		Password:  cfg.MQTT.Password,
 		Keepalive: cfg.MQTT.Keepalive,
 		TLS:       tlsConf,
+
+		OnConnection: safetyOnConnection(safe),
 	}, node, msgs, devs, pipe, out, clock, Version)
 	if err != nil {
 		return err
 	}
 
 	log.Info("pinion starting", "version", Version, "node", node.ID, "broker", redact(broker), "hardware", cfg.Agent.Hardware, "devices", len(devs))
+	safe.start()
 	s.start()
 
 	// Each device has its own context, so that at the end the devices
@@ -177,6 +183,9 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 
 	<-ctx.Done()
 	log.Info("shutting down")
+	// Safety's own timers and coordinators end first: nothing it decides
+	// may reach a device that is closing.
+	safe.close()
 	for _, level := range shutdownOrder(devs) {
 		for _, i := range level {
 			runs[i].stop()
