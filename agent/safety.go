@@ -644,3 +644,12 @@ func (p *pipeline) deviceOnline(device string) bool {
 	ds := p.devices[device]
 	return ds != nil && ds.known && ds.online
 }
+
+// safetyOnConnection returns s's connection method for the session's
+// OnConnection, nil without safety.
+func safetyOnConnection(s *safety) func(up bool) {
+	if s == nil {
+		return nil
+	}
+	return s.connection
+}
