@@ -12,9 +12,13 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/jonboulle/clockwork"
+
 	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/internal/devconf"
+	"github.com/pinion-home/pinion/internal/ratelog"
+	"github.com/pinion-home/pinion/internal/sdnotify"
 )
 
 // DefaultConfigPath is where the agent looks for its config when -config
@@ -24,6 +28,7 @@ const DefaultConfigPath = "/etc/pinion/pinion.toml"
 // Main is the pinion command line. A custom agent is a copy of cmd/agent
 // with more driver packages imported; it calls Main.
 func Main() {
+	survivePipes()
 	routePahoLogs()
 	os.Exit(RunCLI(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -153,15 +158,111 @@ func RunCLI(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 
-	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.Agent.Level()}))
+	log := newLogger(stderr, cfg.Agent.Level(), clockwork.NewRealClock())
 	pahoLog.Store(log.With("component", "paho"))
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	stopHUP := ignoreHUP(log)
+	defer stopHUP()
+	stopNotify := notifySystemd(ctx, log)
+	defer stopNotify()
 	if err := Run(ctx, cfg, log); err != nil {
 		log.Error("pinion stopped", "err", err)
 		return 1
 	}
 	return 0
+}
+
+// newLogger is the logger the agent runs with: text lines on w at level
+// and above, repeated records of one kind rate-limited on clock (a burst
+// of 10 a minute, then a count; see package ratelog), and a w that fails
+// (a closed stderr) ignored rather than fatal.
+func newLogger(w io.Writer, level slog.Level, clock clockwork.Clock) *slog.Logger {
+	h := slog.NewTextHandler(ignoreErrors{w}, &slog.HandlerOptions{Level: level})
+	return slog.New(ratelog.New(h, clock, ratelog.Options{}))
+}
+
+// ignoreErrors is a writer whose failures are nobody's concern: a log
+// line that cannot be written is lost, and the agent goes on.
+type ignoreErrors struct{ w io.Writer }
+
+func (w ignoreErrors) Write(p []byte) (int, error) {
+	_, _ = w.w.Write(p)
+	return len(p), nil
+}
+
+// survivePipes keeps a broken stdout or stderr (a closed pipe, a terminal
+// gone) from killing the agent: Go exits on SIGPIPE from a write to fd 1
+// or 2 unless the signal is notified. Notify rather than Ignore, because
+// an ignored signal stays ignored in the exec drivers the agent starts.
+func survivePipes() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+}
+
+// ignoreHUP logs SIGHUP, which would otherwise kill the agent without a
+// clean shutdown (on_exit not applied), until the returned function is
+// called.
+func ignoreHUP(log *slog.Logger) (stop func()) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	ended := make(chan struct{})
+	go func() {
+		defer close(ended)
+		for {
+			select {
+			case <-hup:
+				log.Warn("SIGHUP ignored: reload is not supported yet; restart the service (systemctl restart pinion)")
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(hup)
+		close(done)
+		<-ended
+	}
+}
+
+// notifySystemd tells systemd (Type=notify) that the agent is ready, pings
+// its watchdog, and says STOPPING=1 when ctx ends; outside systemd it does
+// nothing. READY=1 is sent once the config is valid and the agent starts
+// serving, not once the broker is connected: a broker that is down at boot
+// must not fail the unit's start (TimeoutStartSec) and restart it in a
+// loop while the agent keeps its hardware safe and reconnects on its own.
+func notifySystemd(ctx context.Context, log *slog.Logger) (stop func()) {
+	n, err := sdnotify.FromEnv()
+	if err != nil {
+		log.Warn("systemd notification disabled", "err", err)
+	}
+	if !n.Enabled() {
+		return func() {}
+	}
+	if err := n.Ready(); err != nil {
+		log.Warn("cannot tell systemd the agent is ready", "err", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pinged := make(chan struct{})
+		go func() {
+			defer close(pinged)
+			n.Watchdog(wctx, clockwork.NewRealClock(), nil, func(err error) {
+				log.Warn("cannot ping systemd's watchdog", "err", err)
+			})
+		}()
+		<-wctx.Done()
+		if ctx.Err() != nil {
+			_ = n.Stopping()
+		}
+		<-pinged
+	}()
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // listDrivers prints one line per driver: its name and, in a column, its
