@@ -146,6 +146,15 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 	// Relay safety sits below every command (see safety.go); nil when no
 	// entity asks for it.
 	safe := newSafety(cfg.Devices, byID, pipe, clock, log)
+	restore := newRestorer(log.With("component", "restore"), clock, cfg.Agent.StateDir, node, cfg.Devices, restoreBroker{
+		URL: broker, ClientID: cfg.MQTT.ClientID, Username: cfg.MQTT.Username, Password: cfg.MQTT.Password, TLS: tlsConf,
+	})
+	defer restore.close()
+	pipe.observe = restore.observe
+	restore.allowOn = safe.allowRestoreOn // an interlock group restores one member on at most
+	for _, d := range devs {
+		d.host.device, d.host.restore = d.id, restore
+	}
 	s, err := newSession(log, sessionConfig{
 		Broker:    broker,
 		ClientID:  cfg.MQTT.ClientID,

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 
@@ -18,6 +19,10 @@ type deviceHost struct {
 	base      drivers.Host
 	log       *slog.Logger
 	providers map[string]*device // by id: the devices this one may use
+	// device is the device's id, and restore what the agent remembers
+	// of states across restarts (nil: nothing).
+	device  string
+	restore *restorer
 }
 
 var (
@@ -28,6 +33,7 @@ var (
 	_ drivers.PWMHost          = (*deviceHost)(nil)
 	_ drivers.OneWireHost      = (*deviceHost)(nil)
 	_ drivers.FileHost         = (*deviceHost)(nil)
+	_ drivers.StateHost        = (*deviceHost)(nil)
 )
 
 // Clock implements drivers.Host.
@@ -120,3 +126,13 @@ func (h *deviceHost) OneWire(bus string) (drivers.OneWireBus, error) {
 
 // ReadFile implements drivers.FileHost.
 func (h *deviceHost) ReadFile(path string) ([]byte, error) { return drivers.ReadFile(h.base, path) }
+
+// LastState implements drivers.StateHost: the state the entity last
+// reported before the agent stopped, from the agent's state file or the
+// broker's retained state.
+func (h *deviceHost) LastState(ctx context.Context, entity string) (drivers.Value, bool, error) {
+	if h.restore == nil {
+		return drivers.Value{}, false, fmt.Errorf("last state of %s/%s: %w: this agent remembers no states", h.device, entity, drivers.ErrUnsupported)
+	}
+	return h.restore.lastState(ctx, h.device, entity)
+}

@@ -58,6 +58,9 @@ type pipeline struct {
 	devices  map[string]*deviceState
 	devOrder []string
 	disabled map[string]bool // entities the config disables: their reports are dropped
+	// observe, if set, is told each state accepted, under the lock (so it
+	// must not block): the restorer remembers states across restarts.
+	observe func(device, entity string, v drivers.Value)
 }
 
 // deviceState is a device's availability as published.
@@ -125,6 +128,9 @@ func (p *pipeline) state(device, entity string, v drivers.Value, force bool) {
 	}
 	changed := !es.has || !bytes.Equal(payload, es.payload)
 	es.value, es.payload, es.has = v, payload, true
+	if p.observe != nil {
+		p.observe(device, entity, v)
+	}
 	es.available = true
 	if es.pubKnown {
 		p.syncAvailLocked(es)
