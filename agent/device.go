@@ -228,6 +228,8 @@ func (d *device) works() {
 // is unavailable: it is dropped, never run later.
 func (d *device) refuse(c command, why error) {
 	d.log.Warn("device unavailable; command dropped, not run later", "entity", c.entity, "topic", c.source, "err", why)
+	// Relay safety, waiting for its own command, learns at once.
+	c.ticket.done(fmt.Errorf("device %q unavailable: %w", d.id, why))
 }
 
 // closeDevice calls Close, containing a panic.
