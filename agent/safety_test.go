@@ -1,0 +1,466 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jonboulle/clockwork"
+
+	"github.com/pinion-home/pinion/discovery"
+	"github.com/pinion-home/pinion/drivers"
+	"github.com/pinion-home/pinion/drivers/sim"
+	"github.com/pinion-home/pinion/internal/devconf"
+	"github.com/pinion-home/pinion/internal/logbuf"
+)
+
+// switchLog is the order in which every relay board of a test switched,
+// across devices: "a/up=ON".
+type switchLog struct {
+	mu  sync.Mutex
+	seq []string
+}
+
+func (l *switchLog) add(s string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.seq = append(l.seq, s)
+}
+
+func (l *switchLog) list() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.seq)
+}
+
+// relayBoard is a device of switches that reports each state as it
+// switches, as the gpio driver does.
+type relayBoard struct {
+	id      string
+	ids     []string
+	initial map[string]bool // states reported at Open; off when missing
+	failOn  map[string]bool // entities whose commands fail
+	openErr error
+	log     *switchLog
+
+	mu  sync.Mutex
+	out drivers.Output
+	on  map[string]bool
+}
+
+func (b *relayBoard) Info() drivers.Info { return drivers.Info{Model: "relays"} }
+func (b *relayBoard) Entities() []drivers.Entity {
+	var es []drivers.Entity
+	for _, id := range b.ids {
+		es = append(es, drivers.Entity{ID: id, Spec: drivers.Switch{}})
+	}
+	return es
+}
+func (b *relayBoard) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	if b.openErr != nil {
+		return b.openErr
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.out, b.on = out, map[string]bool{}
+	for _, id := range b.ids {
+		b.on[id] = b.initial[id]
+		out.State(id, drivers.Bool(b.on[id]))
+	}
+	return nil
+}
+func (b *relayBoard) Command(ctx context.Context, entity string, c drivers.Command) error {
+	if b.failOn[entity] {
+		return errors.New("relay stuck")
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	on := c.Action == drivers.ActionOn
+	if b.on[entity] != on {
+		b.log.add(fmt.Sprintf("%s/%s=%s", b.id, entity, map[bool]string{true: "ON", false: "OFF"}[on]))
+	}
+	b.on[entity] = on
+	b.out.State(entity, drivers.Bool(on))
+	return nil
+}
+func (b *relayBoard) Close() error { return nil }
+
+// safetyRig runs relay boards with relay safety on a fake clock.
+type safetyRig struct {
+	t     *testing.T
+	clock *clockwork.FakeClock
+	pipe  *pipeline
+	devs  map[string]*device
+	safe  *safety
+	logs  *logbuf.Buffer
+	seq   *switchLog
+}
+
+// newSafetyRig runs boards, each with the options opts gives its entities
+// ("device/entity").
+func newSafetyRig(t *testing.T, boards []*relayBoard, opts map[string]devconf.Safety) *safetyRig {
+	t.Helper()
+	r := &safetyRig{t: t, clock: clockwork.NewFakeClock(), logs: &logbuf.Buffer{}, devs: map[string]*device{}, seq: &switchLog{}}
+	log := slog.New(slog.NewTextHandler(r.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	r.pipe = newPipeline(discovery.Node{ID: "n"}, newOutbox(), log)
+	var cfgs []DeviceConfig
+	for _, b := range boards {
+		b.log = r.seq
+		dc := DeviceConfig{ID: b.id, Driver: "relays", Device: b, Entities: b.Entities(), Interval: time.Hour}
+		for _, id := range b.ids {
+			if o, ok := opts[b.id+"/"+id]; ok {
+				if dc.Safety == nil {
+					dc.Safety = map[string]devconf.Safety{}
+				}
+				dc.Safety[id] = o
+			}
+		}
+		cfgs = append(cfgs, dc)
+		r.devs[b.id] = newDevice(dc, sim.NewHost(nil), r.pipe, r.clock, log)
+	}
+	r.safe = newSafety(cfgs, r.devs, r.pipe, r.clock, log)
+	r.safe.start()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	for _, d := range r.devs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d.run(ctx)
+		}()
+	}
+	t.Cleanup(func() {
+		r.safe.close()
+		cancel()
+		wg.Wait()
+		if t.Failed() {
+			t.Logf("log:\n%s", r.logs.String())
+		}
+	})
+	for _, b := range boards {
+		if b.openErr == nil {
+			for _, id := range b.ids {
+				r.waitState(b.id, id, b.initial[id])
+			}
+		}
+	}
+	return r
+}
+
+// send sends a command through the one entry point, as the session does.
+func (r *safetyRig) send(device, entity string, c discovery.Command) {
+	r.t.Helper()
+	if !r.devs[device].enqueue(command{entity: entity, cmd: c, source: "test/" + device + "/" + entity}) {
+		r.t.Fatalf("command for %s/%s not taken", device, entity)
+	}
+}
+
+var (
+	cmdOn     = discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}}
+	cmdOff    = discovery.Command{Command: drivers.Command{Action: drivers.ActionOff}}
+	cmdToggle = discovery.Command{Toggle: true}
+)
+
+// isOn returns the state the pipeline last took for an entity.
+func (r *safetyRig) isOn(device, entity string) (on, known bool) {
+	return isOnValue(r.pipe.last(device, entity))
+}
+
+// waitState waits until the pipeline has the entity in state on.
+func (r *safetyRig) waitState(device, entity string, on bool) {
+	r.t.Helper()
+	r.waitFor(fmt.Sprintf("%s/%s to be %v", device, entity, on), func() bool {
+		got, known := r.isOn(device, entity)
+		return known && got == on
+	})
+}
+
+// waitFor waits, in real time, for cond.
+func (r *safetyRig) waitFor(what string, cond func() bool) {
+	r.t.Helper()
+	deadline := time.Now().Add(testWait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			r.t.Fatalf("timed out waiting for %s; switched: %q", what, r.seq.list())
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// waitLog waits for a log line with every one of parts.
+func (r *safetyRig) waitLog(parts ...string) {
+	r.t.Helper()
+	r.waitFor(fmt.Sprintf("a log line with %q", parts), func() bool { return countLines(r.logs, parts...) > 0 })
+}
+
+// settle lets every worker take what is queued: a command sent through
+// the rig and then one switching observed means nothing else is left.
+func (r *safetyRig) stays(device, entity string, on bool) {
+	r.t.Helper()
+	got, known := r.isOn(device, entity)
+	if !known || got != on {
+		r.t.Fatalf("%s/%s is %v (known %v), want it to stay %v; switched: %q", device, entity, got, known, on, r.seq.list())
+	}
+}
+
+func TestSafetyInterlock(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name     string
+		deadTime time.Duration
+		cmd      discovery.Command // sent to b/down while a/up is on
+	}{
+		{"on", 0, cmdOn},
+		{"toggle resolves against the last state first", 0, cmdToggle},
+		{"dead time", 500 * time.Millisecond, cmdOn},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := &relayBoard{id: "a", ids: []string{"up"}}
+			b := &relayBoard{id: "b", ids: []string{"down"}}
+			r := newSafetyRig(t, []*relayBoard{a, b}, map[string]devconf.Safety{
+				"a/up":   {Interlock: "motor"},
+				"b/down": {Interlock: "motor", DeadTime: tc.deadTime},
+			})
+			r.send("a", "up", cmdOn)
+			r.waitState("a", "up", true)
+			r.send("b", "down", tc.cmd)
+			r.waitState("a", "up", false)
+			if tc.deadTime > 0 {
+				r.waitLog("interlock: waiting the dead time", "dead_time=500ms")
+				r.stays("b", "down", false)
+				r.clock.Advance(tc.deadTime - time.Millisecond)
+				r.stays("b", "down", false)
+				r.clock.Advance(time.Millisecond)
+			}
+			r.waitState("b", "down", true)
+			if got, want := r.seq.list(), []string{"a/up=ON", "a/up=OFF", "b/down=ON"}; !slices.Equal(got, want) {
+				t.Errorf("switched %q, want %q", got, want)
+			}
+			r.waitLog("interlock: switching off before another member of its group goes on", "device=a", "entity=up", "for=b/down")
+
+			// Back: the same the other way, and OFF needs nobody.
+			r.send("a", "up", cmdOn)
+			if tc.deadTime > 0 {
+				r.waitState("b", "down", false)
+				r.waitFor("the second dead time", func() bool { return countLines(r.logs, "interlock: waiting the dead time") == 2 })
+				r.clock.Advance(tc.deadTime)
+			}
+			r.waitState("a", "up", true)
+			r.stays("b", "down", false)
+			r.send("a", "up", cmdOff)
+			r.waitState("a", "up", false)
+		})
+	}
+}
+
+func TestSafetyInterlockRefusesUnconfirmed(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name  string
+		other *relayBoard
+		want  string
+	}{
+		{"member's device unavailable", &relayBoard{id: "a", ids: []string{"up"}, openErr: errors.New("no such chip")}, "its device is unavailable"},
+		{"member's command fails", &relayBoard{id: "a", ids: []string{"up"}, initial: map[string]bool{"up": true}, failOn: map[string]bool{"up": true}}, "relay stuck"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			b := &relayBoard{id: "b", ids: []string{"down"}}
+			r := newSafetyRig(t, []*relayBoard{tc.other, b}, map[string]devconf.Safety{
+				"a/up":   {Interlock: "motor"},
+				"b/down": {Interlock: "motor"},
+			})
+			r.send("b", "down", cmdOn)
+			r.waitLog("interlock: ON refused", "device=b", "entity=down", "a/up cannot be confirmed off", tc.want)
+			r.stays("b", "down", false)
+			if got := r.seq.list(); len(got) != 0 {
+				t.Errorf("switched %q, want nothing", got)
+			}
+		})
+	}
+}
+
+func TestSafetyMaxOn(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		initial bool // on at open, as a restore at start leaves it
+	}{
+		{"switched on by a command", false},
+		{"on from the start", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := &relayBoard{id: "a", ids: []string{"pump"}, initial: map[string]bool{"pump": tc.initial}}
+			r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/pump": {MaxOn: 2 * time.Hour}})
+			if !tc.initial {
+				r.send("a", "pump", cmdOn)
+				r.waitState("a", "pump", true)
+			}
+			r.clock.Advance(2*time.Hour - time.Second)
+			r.stays("a", "pump", true)
+			r.clock.Advance(time.Second)
+			r.waitState("a", "pump", false)
+			r.waitLog("safety: switching off", "why=max_on", "max_on=2h0m0s", "device=a", "entity=pump")
+
+			// Off and on again: the limit counts from the new on.
+			r.send("a", "pump", cmdOn)
+			r.waitState("a", "pump", true)
+			r.send("a", "pump", cmdOff)
+			r.waitState("a", "pump", false)
+			r.clock.Advance(3 * time.Hour)
+			if n := countLines(r.logs, "why=max_on"); n != 1 {
+				t.Errorf("max_on acted %d times, want 1 (the relay was off)", n)
+			}
+		})
+	}
+}
+
+func TestSafetyMinInterval(t *testing.T) {
+	t.Parallel()
+	t.Run("delay", func(t *testing.T) {
+		t.Parallel()
+		a := &relayBoard{id: "a", ids: []string{"compressor"}}
+		r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/compressor": {MinInterval: 5 * time.Minute}})
+		r.send("a", "compressor", cmdOn) // the first switching is never held
+		r.waitState("a", "compressor", true)
+		r.clock.Advance(time.Minute)
+		r.send("a", "compressor", cmdOff)
+		r.waitLog("min_interval: command delayed", "in=4m0s")
+		r.stays("a", "compressor", true)
+		// A later command replaces the pending one.
+		r.send("a", "compressor", cmdToggle)
+		r.waitLog("min_interval: a pending command replaced by a later one", "pending=OFF", "command=OFF")
+		r.clock.Advance(4*time.Minute - time.Second)
+		r.stays("a", "compressor", true)
+		r.clock.Advance(time.Second)
+		r.waitState("a", "compressor", false)
+		r.waitLog("min_interval: interval over; carrying out the delayed command")
+		// A command that changes nothing is never held, and cancels one
+		// pending.
+		r.clock.Advance(time.Minute)
+		r.send("a", "compressor", cmdOn)
+		r.waitLog("min_interval: command delayed", "in=4m0s")
+		r.send("a", "compressor", cmdOff)
+		r.clock.Advance(time.Hour)
+		r.stays("a", "compressor", false)
+		if got, want := r.seq.list(), []string{"a/compressor=ON", "a/compressor=OFF"}; !slices.Equal(got, want) {
+			t.Errorf("switched %q, want %q", got, want)
+		}
+	})
+	t.Run("refuse", func(t *testing.T) {
+		t.Parallel()
+		a := &relayBoard{id: "a", ids: []string{"compressor"}}
+		r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/compressor": {MinInterval: 5 * time.Minute, Refuse: true}})
+		r.send("a", "compressor", cmdOn)
+		r.waitState("a", "compressor", true)
+		r.clock.Advance(5*time.Minute - time.Second)
+		r.send("a", "compressor", cmdOff)
+		r.waitLog("min_interval: command refused", "wait=1s")
+		r.clock.Advance(time.Hour)
+		r.stays("a", "compressor", true)
+		r.send("a", "compressor", cmdOff)
+		r.waitState("a", "compressor", false)
+	})
+}
+
+func TestSafetyOnDisconnect(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		after   time.Duration
+		back    bool // the broker returns just in time
+		wantOff bool
+	}{
+		{"gone long enough", time.Minute, false, true},
+		{"back in time", time.Minute, true, false},
+		{"at once", 0, false, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			a := &relayBoard{id: "a", ids: []string{"heater", "fan"}}
+			r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/heater": {OffOnDisconnect: true, OnDisconnectAfter: tc.after}})
+			r.safe.connection(true)
+			r.send("a", "heater", cmdOn)
+			r.send("a", "fan", cmdOn)
+			r.waitState("a", "heater", true)
+			r.waitState("a", "fan", true)
+			r.safe.connection(false)
+			if tc.after > 0 {
+				r.clock.Advance(tc.after - time.Second)
+				r.stays("a", "heater", true)
+				if tc.back {
+					r.safe.connection(true)
+				}
+				r.clock.Advance(time.Second)
+			} else {
+				r.clock.Advance(0)
+			}
+			if tc.wantOff {
+				r.waitState("a", "heater", false)
+				r.waitLog("safety: switching off", "why=on_disconnect", "entity=heater")
+			} else {
+				r.clock.Advance(time.Hour)
+				r.stays("a", "heater", true)
+			}
+			r.stays("a", "fan", true) // keep is the default
+		})
+	}
+}
+
+// TestSafetyAllowRestoreOn checks what the restore at start asks: one
+// member of a group restored on, never two.
+func TestSafetyAllowRestoreOn(t *testing.T) {
+	t.Parallel()
+	a := &relayBoard{id: "a", ids: []string{"up", "free"}}
+	b := &relayBoard{id: "b", ids: []string{"down"}}
+	r := newSafetyRig(t, []*relayBoard{a, b}, map[string]devconf.Safety{
+		"a/up":   {Interlock: "motor"},
+		"b/down": {Interlock: "motor"},
+	})
+	if !r.safe.allowRestoreOn("a", "free") || !r.safe.allowRestoreOn("x", "y") {
+		t.Error("an entity without an interlock was not allowed")
+	}
+	if !r.safe.allowRestoreOn("b", "down") {
+		t.Fatal("the first member was not allowed")
+	}
+	if r.safe.allowRestoreOn("a", "up") {
+		t.Fatal("a second member was allowed while the first is reserved")
+	}
+	r.send("b", "down", cmdOn)
+	r.waitState("b", "down", true)
+	if r.safe.allowRestoreOn("a", "up") {
+		t.Fatal("a member was allowed while another is on")
+	}
+	r.send("b", "down", cmdOff)
+	r.waitState("b", "down", false)
+	if !r.safe.allowRestoreOn("a", "up") {
+		t.Fatal("a member was refused while the others are off")
+	}
+	var nilSafety *safety
+	if !nilSafety.allowRestoreOn("a", "up") {
+		t.Error("no safety refused")
+	}
+}
+
+// TestSafetyUnguardedUntouched checks that entities without options go
+// straight to their device.
+func TestSafetyUnguardedUntouched(t *testing.T) {
+	t.Parallel()
+	a := &relayBoard{id: "a", ids: []string{"pump", "light"}}
+	r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/pump": {MaxOn: time.Hour}})
+	r.send("a", "light", cmdOn)
+	r.send("a", "light", cmdOff)
+	r.send("a", "light", cmdOn)
+	r.waitFor("three switchings", func() bool { return len(r.seq.list()) == 3 })
+	if strings.Contains(r.logs.String(), "safety") {
+		t.Errorf("safety logged about an entity without options:\n%s", r.logs.String())
+	}
+}
