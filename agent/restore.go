@@ -277,11 +277,11 @@ func (r *restorer) fromBroker(ctx context.Context, topic string) ([]byte, bool) 
 	return p, ok
 }
 
-// fetch connects to the broker, subscribes to the node's state topics and
-// collects the retained messages until a fence: a message it publishes to
-// a topic of its own after subscribing, which the broker delivers after
-// the retained ones. Only the topics of configured entities are kept, so
-// what it holds is bounded by the config.
+// fetch connects to the broker, subscribes to the state topics of the
+// configured entities and collects the retained messages until a fence: a
+// message it publishes to a topic of its own after subscribing, which the
+// broker delivers after the retained ones. What it holds is bounded by the
+// config.
 func (r *restorer) fetch() map[string][]byte {
 	got := map[string][]byte{}
 	wanted := map[string]bool{}
@@ -329,7 +329,14 @@ func (r *restorer) fetch() map[string][]byte {
 	if err := waitRestore(c.Subscribe(fenceTopic, 1, nil), tokenTimeout); err != nil {
 		return fail("subscribe", err)
 	}
-	if err := waitRestore(c.Subscribe(r.node.StateTopic("+", "+"), 1, nil), tokenTimeout); err != nil {
+	// Exact topics, not a wildcard: bounded by the config, and mochi
+	// (v2.7.9) scans retained messages for a wildcard filter without the
+	// lock a concurrent retained publish takes (a data race under -race).
+	filters := make(map[string]byte, len(wanted))
+	for topic := range wanted {
+		filters[topic] = 1
+	}
+	if err := waitRestore(c.SubscribeMultiple(filters, nil), tokenTimeout); err != nil {
 		return fail("subscribe", err)
 	}
 	if err := waitRestore(c.Publish(fenceTopic, 1, false, "fence"), tokenTimeout); err != nil {

@@ -15,6 +15,7 @@ import (
 	"github.com/jonboulle/clockwork"
 	"periph.io/x/conn/v3/gpio"
 
+	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
 	"github.com/pinion-home/pinion/internal/brokertest"
@@ -436,4 +437,118 @@ func TestStateDirConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `x.toml:3: agent.state_dir: "state" is not an absolute path`) {
 		t.Errorf("relative state_dir: %v", err)
 	}
+}
+
+// TestRestoreInterlock checks that an interlock group restores at most
+// one member on, even when the state file says both were on (a file from
+// before the interlock was configured): the other starts off and its line
+// never shows on.
+func TestRestoreInterlock(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeStateFile(filepath.Join(dir, stateFileName), map[string]drivers.Value{
+		"up/relay": drivers.Bool(true), "down/relay": drivers.Bool(true),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	config := fmt.Sprintf(`
+[agent]
+id = "garage"
+hardware = "sim"
+state_dir = %q
+
+[mqtt]
+broker = %q
+
+[[device]]
+id = "up"
+driver = "gpio"
+pin = "GPIO5"
+mode = "output"
+power_on = "restore"
+[device.entity.relay]
+interlock = "motor"
+
+[[device]]
+id = "down"
+driver = "gpio"
+pin = "GPIO6"
+mode = "output"
+power_on = "restore"
+[device.entity.relay]
+interlock = "motor"
+`, dir, brokertest.Embedded(t))
+	h := sim.NewHost(nil)
+	t.Cleanup(func() { h.Close() })
+	r := startRestoreRun(t, h, config)
+	r.waitLog(t, "device ready", "device=up")
+	r.waitLog(t, "device ready", "device=down")
+	up, down := h.Line("GPIO5"), h.Line("GPIO6")
+	if up.Level() == down.Level() {
+		t.Fatalf("up %v, down %v: want exactly one on", up.Level(), down.Level())
+	}
+	off := up
+	if up.Level() == gpio.High {
+		off = down
+	}
+	for _, c := range off.History() {
+		if c.Level == gpio.High {
+			t.Errorf("the member restored off showed High: %+v", off.History())
+		}
+	}
+}
+
+// TestRestoreWritesOnlyOnChange checks that the state file is written
+// when a remembered entity's state changes and at no other time: not for
+// the restored state reported again, not for a repeat, not for an entity
+// nobody asked to remember.
+func TestRestoreWritesOnlyOnChange(t *testing.T) {
+	dir := t.TempDir()
+	if err := writeStateFile(filepath.Join(dir, stateFileName), map[string]drivers.Value{"pump/relay": drivers.Bool(true)}); err != nil {
+		t.Fatal(err)
+	}
+	writes := make(chan []byte, 10)
+	orig := stateFileWrite
+	t.Cleanup(func() { stateFileWrite = orig })
+	stateFileWrite = func(f *os.File, b []byte) (int, error) {
+		writes <- append([]byte(nil), b...)
+		return f.Write(b)
+	}
+	devs := []DeviceConfig{
+		{ID: "pump", Entities: []drivers.Entity{{ID: "relay", Spec: drivers.Switch{}}}},
+		{ID: "lamp", Entities: []drivers.Entity{{ID: "relay", Spec: drivers.Switch{}}}},
+	}
+	logs := &logbuf.Buffer{}
+	r := newRestorer(slog.New(slog.NewTextHandler(logs, nil)), clockwork.NewFakeClock(), dir, discovery.Node{ID: "n"}, devs, restoreBroker{})
+	v, ok, err := r.lastState(context.Background(), "pump", "relay")
+	if err != nil || !ok || !v.Equal(drivers.Bool(true)) {
+		t.Fatalf("lastState = %v, %t, %v; want ON from the file", v, ok, err)
+	}
+	r.observe("pump", "relay", drivers.Bool(true)) // the restored state, reported
+	r.observe("lamp", "relay", drivers.Bool(true)) // not remembered
+	r.observe("pump", "relay", drivers.Bool(false))
+	select {
+	case b := <-writes:
+		if !strings.Contains(string(b), `"bool": false`) {
+			t.Errorf("wrote %s, want the pump off", b)
+		}
+	case <-time.After(testWait):
+		t.Fatal("the change was not written")
+	}
+	r.observe("pump", "relay", drivers.Bool(false)) // a repeat
+	r.close()
+	if len(writes) != 0 {
+		t.Errorf("%d more writes, want none: the state did not change again", len(writes))
+	}
+	if strings.Contains(string(mustRead(t, filepath.Join(dir, stateFileName))), "lamp") {
+		t.Error("the file holds an entity nobody asked to remember")
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
