@@ -552,3 +552,23 @@ func mustRead(t *testing.T, path string) []byte {
 	}
 	return b
 }
+
+// BenchmarkStateFileWrite measures one atomic write of the state file
+// with ten remembered relays (temp file, fsync, rename, directory fsync),
+// the cost of each switching of a remembered entity.
+func BenchmarkStateFileWrite(b *testing.B) {
+	states := map[string]drivers.Value{}
+	for i := range 10 {
+		states[fmt.Sprintf("relay%d/relay", i)] = drivers.Bool(i%2 == 0)
+	}
+	path := filepath.Join(b.TempDir(), stateFileName)
+	for b.Loop() {
+		if err := writeStateFile(path, states); err != nil {
+			b.Fatal(err)
+		}
+	}
+	st, err := os.Stat(path)
+	if err == nil {
+		b.ReportMetric(float64(st.Size()), "file-bytes")
+	}
+}
