@@ -16,7 +16,9 @@ import (
 	"github.com/pinion-home/pinion/discovery"
 	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
+	"github.com/pinion-home/pinion/internal/brokertest"
 	"github.com/pinion-home/pinion/internal/devconf"
+	"github.com/pinion-home/pinion/internal/hatest"
 	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
@@ -462,5 +464,153 @@ func TestSafetyUnguardedUntouched(t *testing.T) {
 	r.waitFor("three switchings", func() bool { return len(r.seq.list()) == 3 })
 	if strings.Contains(r.logs.String(), "safety") {
 		t.Errorf("safety logged about an entity without options:\n%s", r.logs.String())
+	}
+}
+
+// safetyConfig is a motor's two directions, interlocked, and a pump with
+// max_on, on simulated GPIO.
+const safetyConfig = `
+[agent]
+id = "garage"
+hardware = "sim"
+
+[mqtt]
+broker = "%s"
+
+[[device]]
+id = "up"
+driver = "gpio"
+pin = "GPIO17"
+mode = "output"
+[device.entity.relay]
+interlock = "door"
+dead_time = "500ms"
+
+[[device]]
+id = "down"
+driver = "gpio"
+pin = "GPIO27"
+mode = "output"
+[device.entity.relay]
+interlock = "door"
+
+[[device]]
+id = "pump"
+driver = "gpio"
+pin = "GPIO22"
+mode = "output"
+[device.entity.relay]
+max_on = "2h"
+`
+
+// TestSafetyThroughMQTT drives relay safety as Home Assistant does,
+// through the broker: the embedded one and Mosquitto.
+func TestSafetyThroughMQTT(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{
+		{"embedded", brokertest.Embedded},
+		{"mosquitto", brokertest.Mosquitto},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			url := b.url(t)
+			ha := hatest.New(t, url)
+			cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(safetyConfig, url)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := clockwork.NewFakeClock()
+			logs := &logbuf.Buffer{}
+			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			host := sim.NewHost(nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- serve(ctx, cfg, host, log, clock) }()
+			t.Cleanup(func() {
+				cancel()
+				select {
+				case <-done:
+				case <-time.After(testWait):
+					t.Error("the agent did not stop")
+				}
+				host.Close()
+				if t.Failed() {
+					t.Logf("log:\n%s", logs.String())
+				}
+			})
+			uid := func(dev string) string { return "pinion:garage:" + dev + ":relay" }
+			// The session's retries run on the fake clock too: move it
+			// until the agent is connected (no relay is on yet, so no
+			// safety timer is running).
+			connected := make(chan error, 1)
+			go func() { connected <- ha.WaitEntities(3, testWait) }()
+		connect:
+			for {
+				select {
+				case err := <-connected:
+					if err != nil {
+						t.Fatal(err)
+					}
+					break connect
+				case <-time.After(50 * time.Millisecond):
+					clock.Advance(time.Second)
+				}
+			}
+			for _, dev := range []string{"up", "down", "pump"} {
+				if err := ha.WaitState(uid(dev), "OFF", testWait); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			// Interlock: down ON switches up off first; Home Assistant sees both.
+			if err := ha.Command(uid("up"), "ON"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ha.WaitState(uid("up"), "ON", testWait); err != nil {
+				t.Fatal(err)
+			}
+			ups := ha.StateCount(uid("up"))
+			if err := ha.Command(uid("down"), "ON"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ha.WaitState(uid("up"), "OFF", testWait); err != nil {
+				t.Fatal(err)
+			}
+			// The dead time runs on the fake clock: down waits for it.
+			waitLog(t, logs, "interlock: waiting the dead time", "dead_time=500ms")
+			if host.Line("GPIO27").Level() {
+				t.Fatal("down switched on before the dead time")
+			}
+			clock.Advance(500 * time.Millisecond)
+			if err := ha.WaitState(uid("down"), "ON", testWait); err != nil {
+				t.Fatal(err)
+			}
+			if ha.StateCount(uid("up")) <= ups {
+				t.Error("Home Assistant did not get up's OFF")
+			}
+			if host.Line("GPIO17").Level() || !host.Line("GPIO27").Level() {
+				t.Errorf("lines: up %v, down %v; want low, high", host.Line("GPIO17").Level(), host.Line("GPIO27").Level())
+			}
+
+			// max_on: the pump goes off two hours after it went on.
+			if err := ha.Command(uid("pump"), "ON"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ha.WaitState(uid("pump"), "ON", testWait); err != nil {
+				t.Fatal(err)
+			}
+			clock.Advance(2 * time.Hour)
+			if err := ha.WaitState(uid("pump"), "OFF", testWait); err != nil {
+				t.Fatal(err)
+			}
+			waitLog(t, logs, "safety: switching off", "why=max_on", "device=pump")
+			if host.Line("GPIO22").Level() {
+				t.Error("the pump's line is still high")
+			}
+			if p := ha.Problems(); len(p) > 0 {
+				t.Errorf("Home Assistant's problems: %q", p)
+			}
+		})
 	}
 }
