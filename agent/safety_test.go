@@ -614,3 +614,47 @@ func TestSafetyThroughMQTT(t *testing.T) {
 		})
 	}
 }
+
+// TestSafetyConfigErrors checks the relay-safety keys as a user meets
+// them: every problem at once, with file, line and key.
+func TestSafetyConfigErrors(t *testing.T) {
+	t.Parallel()
+	const src = `[agent]
+id = "garage"
+hardware = "sim"
+
+[[device]]
+id = "door"
+driver = "gpio"
+pin = "GPIO22"
+mode = "input"
+[device.entity.input]
+max_on = "1h"
+
+[[device]]
+id = "pump"
+driver = "gpio"
+pin = "GPIO17"
+mode = "output"
+[device.entity.relay]
+max_on = 7200
+min_interval = "5 minutes"
+dead_time = "1s"
+on_disconnect = "of"
+`
+	_, err := ParseConfig("pinion.toml", []byte(src))
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{
+		`pinion.toml:11: device[0].entity.input.max_on: relay-safety options (interlock, dead_time, max_on, min_interval, min_interval_mode, on_disconnect, on_disconnect_after) are for switch and light entities; "input" of device "door" is a binary sensor`,
+		`pinion.toml:19: device[1].entity.relay.max_on: must be a duration string such as "30s" or "500ms", not an integer (7200)`,
+		`pinion.toml:20: device[1].entity.relay.min_interval: invalid duration "5 minutes"`,
+		`pinion.toml:21: device[1].entity.relay.dead_time: has no effect without interlock`,
+		`pinion.toml:22: device[1].entity.relay.on_disconnect: "of" is not one of "keep", "off" (did you mean "off"?)`,
+	} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the error lacks\n  %s\ngot:\n%v", want, err)
+		}
+	}
+}
