@@ -678,7 +678,7 @@ pin = "GPIO6"
 name = "x"
 `, []cfgWant{
 		{5, "device[0].entity", "must be a table of entity tables ([device.entity.<entity id>] sections"},
-		{10, "device[1].entity.relay", "must be a table (a [device.entity.relay] section) of the entity's options: name, icon, disabled, enabled_by_default; not a string"},
+		{10, "device[1].entity.relay", "must be a table (a [device.entity.relay] section) of the entity's options: name, icon, disabled, enabled_by_default, interlock, dead_time, max_on, min_interval, min_interval_mode, on_disconnect, on_disconnect_after; not a string"},
 		{14, "device[2].entity.relay", `device "b" has no entity "relay": it has no entities at all`},
 		{20, "device[3].Entity", `unknown key (did you mean "entity"?)`},
 	}},
