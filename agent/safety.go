@@ -212,7 +212,9 @@ func (s *safety) close() {
 	s.connMu.Lock()
 	s.closed = true
 	s.connMu.Unlock()
-	s.cancel()
+	if s.cancel != nil { // started
+		s.cancel()
+	}
 	s.wg.Wait()
 	for _, g := range s.order {
 		g.mu.Lock()
