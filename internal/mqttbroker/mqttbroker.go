@@ -15,10 +15,17 @@
 //
 // A connection that ends without a DISCONNECT is logged in one line: the
 // client id, the remote address and the reason.
+//
+// A client may send no packet larger than MaxPacketSize (mochi's
+// Capabilities.MaximumPacketSize, which mochi checks on the fixed header
+// of every packet, before reading its body, for MQTT 3.1.1 clients as for
+// 5): a larger one ends the client's connection ("packet too large") and
+// nothing of it is held, so a 200 MB publish costs the broker nothing.
 package mqttbroker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -34,28 +41,56 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
+// MaxPacketSize is the largest packet, in bytes, that the broker takes
+// from a client unless Options say otherwise: Home Assistant's commands
+// and discovery configs are a few KiB at most, and the agent ignores
+// payloads over 64 KiB anyway.
+const MaxPacketSize = 256 << 10
+
 // Broker is a running embedded broker.
 type Broker struct {
 	srv       *mqtt.Server
 	l         *listener
+	tls       bool
 	closeOnce sync.Once
+}
+
+// Options are the broker's settings beyond its address.
+type Options struct {
+	// TLS, if set, makes the broker serve TLS only (clients connect to
+	// ssl://); with ClientAuth set to tls.RequireAndVerifyClientCert it
+	// asks clients for certificates.
+	TLS *tls.Config
+	// MaxPacketSize is the largest packet a client may send, in bytes; 0
+	// means the package's MaxPacketSize.
+	MaxPacketSize uint32
 }
 
 // Start listens on addr ("127.0.0.1:1883"; port 0 picks a free one) and
 // serves MQTT 3.1.1 and 5 clients without authentication, so bind it to
 // loopback unless the network is trusted. log may be nil.
 func Start(addr string, log *slog.Logger) (*Broker, error) {
+	return StartOptions(addr, log, Options{})
+}
+
+// StartOptions is Start with options.
+func StartOptions(addr string, log *slog.Logger, o Options) (*Broker, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(brokerLog{log.Handler()})})
+	caps := mqtt.NewDefaultServerCapabilities()
+	caps.MaximumPacketSize = o.MaxPacketSize
+	if caps.MaximumPacketSize == 0 {
+		caps.MaximumPacketSize = MaxPacketSize
+	}
+	srv := mqtt.New(&mqtt.Options{InlineClient: false, Logger: slog.New(brokerLog{log.Handler()}), Capabilities: caps})
 	for _, h := range []mqtt.Hook{new(auth.AllowHook), new(sessions)} {
 		if err := srv.AddHook(h, nil); err != nil {
 			return nil, fmt.Errorf("embedded broker: add hook %s: %w", h.ID(), err)
 		}
 	}
 	l := &listener{
-		TCP:   listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr}),
+		TCP:   listeners.NewTCP(listeners.Config{Type: listeners.TypeTCP, ID: "tcp", Address: addr, TLSConfig: o.TLS}),
 		log:   log,
 		conns: map[*peerConn]bool{},
 	}
@@ -66,14 +101,20 @@ func Start(addr string, log *slog.Logger) (*Broker, error) {
 		_ = srv.Close()
 		return nil, fmt.Errorf("embedded broker: serve: %w", err)
 	}
-	return &Broker{srv: srv, l: l}, nil
+	return &Broker{srv: srv, l: l, tls: o.TLS != nil}, nil
 }
 
 // Addr is the address the broker listens on, with the real port.
 func (b *Broker) Addr() string { return b.l.Address() }
 
-// URL is the broker's address as a client URL: tcp://host:port.
-func (b *Broker) URL() string { return "tcp://" + b.Addr() }
+// URL is the broker's address as a client URL: tcp://host:port, or
+// ssl://host:port with TLS.
+func (b *Broker) URL() string {
+	if b.tls {
+		return "ssl://" + b.Addr()
+	}
+	return "tcp://" + b.Addr()
+}
 
 // Close disconnects every client and stops listening. Clients see their
 // connection drop, so the broker sends their wills. A connection that has
