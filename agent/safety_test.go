@@ -658,3 +658,27 @@ on_disconnect = "of"
 		}
 	}
 }
+
+// TestSafetyReadsLights checks that a light's state (fields) reads as
+// on/off like a switch's, so max_on and interlocks guard lights too.
+func TestSafetyReadsLights(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		v         drivers.Value
+		on, known bool
+	}{
+		{drivers.Bool(true), true, true},
+		{drivers.Bool(false), false, true},
+		{drivers.LightState(true, 128), true, true},
+		{drivers.LightState(false, 0), false, true},
+		{drivers.Num(1, ""), false, false},
+		{drivers.Text("ON"), false, false},
+	} {
+		if on, known := isOnValue(tc.v, true); on != tc.on || known != tc.known {
+			t.Errorf("%v: on %v known %v, want %v %v", tc.v, on, known, tc.on, tc.known)
+		}
+	}
+	if _, known := isOnValue(drivers.Bool(true), false); known {
+		t.Error("a missing value read as known")
+	}
+}
