@@ -251,6 +251,11 @@ func startMosquitto(t testing.TB, extra string) string {
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
 	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n%s", port, extra)
+	if os.Geteuid() == 0 {
+		// Run as root, mosquitto drops to user mosquitto, which cannot
+		// read the test's files (its temporary directories are 0700).
+		body = "user root\n" + body
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
