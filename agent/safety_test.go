@@ -682,3 +682,106 @@ func TestSafetyReadsLights(t *testing.T) {
 		t.Error("a missing value read as known")
 	}
 }
+
+// TestSafetyOnDisconnectThroughMQTT loses the broker for real (a proxy
+// that goes away) and checks on_disconnect on the fake clock: the heater
+// goes off once the broker has been gone 60 s, and Home Assistant sees
+// OFF when the broker is back.
+func TestSafetyOnDisconnectThroughMQTT(t *testing.T) {
+	for _, b := range []struct {
+		name string
+		url  func(testing.TB) string
+	}{
+		{"embedded", brokertest.Embedded},
+		{"mosquitto", brokertest.Mosquitto},
+	} {
+		t.Run(b.name, func(t *testing.T) {
+			url := b.url(t)
+			proxy := brokertest.NewProxy(t, url)
+			ha := hatest.New(t, url)
+			cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(`
+[agent]
+id = "garage"
+hardware = "sim"
+
+[mqtt]
+broker = "%s"
+
+[[device]]
+id = "heater"
+driver = "gpio"
+pin = "GPIO17"
+mode = "output"
+[device.entity.relay]
+on_disconnect = "off"
+`, proxy.URL())))
+			if err != nil {
+				t.Fatal(err)
+			}
+			clock := clockwork.NewFakeClock()
+			logs := &logbuf.Buffer{}
+			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			host := sim.NewHost(nil)
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan error, 1)
+			go func() { done <- serve(ctx, cfg, host, log, clock) }()
+			t.Cleanup(func() {
+				cancel()
+				select {
+				case <-done:
+				case <-time.After(testWait):
+					t.Error("the agent did not stop")
+				}
+				host.Close()
+				if t.Failed() {
+					t.Logf("log:\n%s", logs.String())
+				}
+			})
+			const heater = "pinion:garage:heater:relay"
+			// pump moves the fake clock (the session's retries run on it)
+			// until Home Assistant sees the heater in state want.
+			pump := func(want string) {
+				t.Helper()
+				seen := make(chan error, 1)
+				go func() { seen <- ha.WaitState(heater, want, testWait) }()
+				for {
+					select {
+					case err := <-seen:
+						if err != nil {
+							t.Fatal(err)
+						}
+						return
+					case <-time.After(50 * time.Millisecond):
+						clock.Advance(100 * time.Millisecond)
+					}
+				}
+			}
+			pump("OFF")
+			if err := ha.Command(heater, "ON"); err != nil {
+				t.Fatal(err)
+			}
+			if err := ha.WaitState(heater, "ON", testWait); err != nil {
+				t.Fatal(err)
+			}
+
+			proxy.Pause()
+			waitLog(t, logs, "connection lost")
+			clock.Advance(59 * time.Second)
+			if !host.Line("GPIO17").Level() {
+				t.Fatal("the heater went off before on_disconnect_after")
+			}
+			clock.Advance(time.Second)
+			deadline := time.Now().Add(testWait)
+			for host.Line("GPIO17").Level() {
+				if time.Now().After(deadline) {
+					t.Fatal("the heater is still on 60 s after the broker went away")
+				}
+				time.Sleep(5 * time.Millisecond)
+			}
+			waitLog(t, logs, "safety: switching off", "why=on_disconnect")
+
+			proxy.Resume()
+			pump("OFF")
+		})
+	}
+}
