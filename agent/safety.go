@@ -114,6 +114,8 @@ type guard struct {
 	lastSwitch time.Time
 	// lastOff is when it last went from on to off, for dead_time.
 	lastOff time.Time
+	// onSince is when it last went on, as reported.
+	onSince time.Time
 	maxOn   clockwork.Timer
 	// pending is the command a min_interval delays, and its timer.
 	pending      *command
@@ -439,8 +441,16 @@ func (g *guard) switchOff(why string, attrs ...any) {
 		err = errors.New("the device did not report it off")
 	}
 	g.log.Warn("safety: could not switch off; trying again", "why", why, "err", err, "retry_in", safetyRetry)
+	g.mu.Lock()
+	onSince := g.onSince
+	g.mu.Unlock()
 	g.s.clock.AfterFunc(safetyRetry, func() {
-		if g.s.ctx.Err() == nil {
+		// Only while it is still the same time on: an entity switched off
+		// and on again meanwhile has a max_on of its own again.
+		g.mu.Lock()
+		same := g.onSince.Equal(onSince)
+		g.mu.Unlock()
+		if same && g.s.ctx.Err() == nil {
 			g.switchOff(why, attrs...)
 		}
 	})
@@ -489,6 +499,9 @@ func (g *guard) observe(v drivers.Value) (drivers.Value, bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	changed := !g.known || g.on != on
+	if changed && on {
+		g.onSince = now
+	}
 	if g.known && g.on != on {
 		g.lastSwitch = now
 		if !on {
