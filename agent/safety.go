@@ -6,7 +6,7 @@ package agent
 //
 // The one entry point is device.enqueue: every source of commands (MQTT
 // today, automation rules later) hands its commands to it, and it passes
-// those for a guarded entity to safety.submit. What safety then sends to
+// those for a guarded entity to guard.submit. What safety then sends to
 // the device's worker carries a ticket, which enqueue lets through and
 // the worker settles with the command's result.
 //
