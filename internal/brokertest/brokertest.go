@@ -40,6 +40,113 @@ func Embedded(t testing.TB) string {
 // skipped, unless PINION_REQUIRE_MOSQUITTO=1, when it fails.
 func Mosquitto(t testing.TB) string {
 	t.Helper()
+	return StartMosquitto(t).URL()
+}
+
+// Broker is a Mosquitto process a test can kill and start again on the
+// same port, as a broker that crashes and is restarted by systemd.
+type Broker struct {
+	t    testing.TB
+	bin  string
+	conf string
+	log  string
+	addr string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+}
+
+// StartMosquitto starts Mosquitto as Mosquitto does and returns it; it is
+// killed when the test ends. It keeps no retained messages across a
+// restart (persistence off), like a broker that lost its state.
+func StartMosquitto(t testing.TB) *Broker {
+	t.Helper()
+	b := newMosquitto(t)
+	t.Cleanup(b.Kill)
+	if err := b.start(); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// URL is the broker's URL.
+func (b *Broker) URL() string { return "tcp://" + b.addr }
+
+// Kill kills the broker with SIGKILL and waits for it to be gone: clients
+// see their connections drop, and connecting is refused until Restart.
+func (b *Broker) Kill() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd == nil {
+		return
+	}
+	_ = b.cmd.Process.Kill()
+	<-b.done
+	b.cmd = nil
+}
+
+// Restart starts the broker again on the same port, once killed, and
+// returns when it accepts connections.
+func (b *Broker) Restart() {
+	b.t.Helper()
+	if err := b.start(); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+func (b *Broker) start() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cmd != nil {
+		return nil
+	}
+	// The port of a killed broker may be held for a moment by the kernel
+	// (the listening socket closing): try again, bounded.
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		logf, err := os.OpenFile(b.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(b.bin, "-c", b.conf)
+		cmd.Stdout, cmd.Stderr = logf, logf
+		if err := cmd.Start(); err != nil {
+			logf.Close()
+			return fmt.Errorf("start mosquitto: %w", err)
+		}
+		done := make(chan struct{})
+		go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+		for {
+			c, err := net.Dial("tcp", b.addr)
+			if err == nil {
+				c.Close()
+				b.cmd, b.done = cmd, done
+				return nil
+			}
+			exited := false
+			select {
+			case <-done:
+				exited = true
+			default:
+			}
+			if time.Now().After(deadline) {
+				_ = cmd.Process.Kill()
+				<-done
+				out, _ := os.ReadFile(b.log)
+				return fmt.Errorf("mosquitto did not listen on %s within 30s:\n%s", b.addr, out)
+			}
+			if exited {
+				break
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func newMosquitto(t testing.TB) *Broker {
+	t.Helper()
 	bin, err := exec.LookPath("mosquitto")
 	if err != nil {
 		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
@@ -62,40 +169,12 @@ func Mosquitto(t testing.TB) string {
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	logf, err := os.Create(filepath.Join(dir, "mosquitto.log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		logf.Close()
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return "tcp://" + addr
-		}
-		select {
-		case <-done:
-			out, _ := os.ReadFile(logf.Name())
-			t.Fatalf("mosquitto exited at start:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s within 10s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
+	return &Broker{
+		t:    t,
+		bin:  bin,
+		conf: conf,
+		log:  filepath.Join(dir, "mosquitto.log"),
+		addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
 	}
 }
 
