@@ -7,14 +7,20 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"periph.io/x/conn/v3/gpio"
+	"periph.io/x/conn/v3/i2c"
 
 	"github.com/pinion-home/pinion/discovery"
+	"github.com/pinion-home/pinion/drivers"
 	"github.com/pinion-home/pinion/drivers/sim"
+	"github.com/pinion-home/pinion/internal/brokertest"
+	"github.com/pinion-home/pinion/internal/hatest"
 	"github.com/pinion-home/pinion/internal/logbuf"
 )
 
@@ -108,5 +114,327 @@ func TestHundredFailingDevicesLogBoundedLines(t *testing.T) {
 		if n := countLines(logs, id, "device works again", "after_failures=1441", "unavailable_for=24h1m0s"); n != 1 {
 			t.Errorf("dev%03d: its recovery after 1,441 failures and a day logged %d times, want once", i, n)
 		}
+	}
+}
+
+// meterChip is a smart plug's I2C chip: register 0 is its relay (written
+// to switch it), 1 and 2 its power draw in watts. It can be made to NACK
+// every transaction, as one whose cable came loose does, and counts the
+// writes to its relay.
+type meterChip struct {
+	mu     sync.Mutex
+	fail   bool
+	relay  byte
+	power  uint16
+	ptr    byte
+	writes int
+}
+
+func (c *meterChip) Tx(w, r []byte) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.fail {
+		return syscall.EREMOTEIO
+	}
+	if len(w) > 0 {
+		c.ptr = w[0]
+	}
+	if len(w) > 1 && c.ptr == 0 {
+		c.relay = w[1]
+		c.writes++
+	}
+	for i := range r {
+		switch c.ptr + byte(i) {
+		case 0:
+			r[i] = c.relay
+		case 1:
+			r[i] = byte(c.power >> 8)
+		case 2:
+			r[i] = byte(c.power)
+		}
+	}
+	return nil
+}
+
+func (c *meterChip) setFail(fail bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.fail = fail
+}
+
+func (c *meterChip) relayWrites() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.writes
+}
+
+// testMeter is the driver of a smart plug on I2C bus 1 at 0x40: a relay and
+// the power it passes, polled, as a driver of such a chip is written.
+type testMeter struct {
+	bus i2c.Bus
+	out drivers.Output
+}
+
+func init() {
+	drivers.Register(drivers.Driver{
+		Name:        "test-meter",
+		Description: "a smart plug on I2C for the agent's failing-hardware tests",
+		New: func(cfg drivers.Config) (drivers.Device, error) {
+			var c struct{}
+			if err := cfg.Decode(&c); err != nil {
+				return nil, err
+			}
+			return &testMeter{}, nil
+		},
+	})
+}
+
+func (m *testMeter) Info() drivers.Info { return drivers.Info{Model: "test meter"} }
+func (m *testMeter) Entities() []drivers.Entity {
+	return []drivers.Entity{
+		{ID: "relay", Spec: drivers.Switch{}},
+		{ID: "power", Name: "Power", Spec: drivers.Sensor{Class: drivers.ClassPower, Unit: drivers.Watt, State: drivers.StateMeasurement}},
+	}
+}
+
+func (m *testMeter) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	bus, err := drivers.I2C(h, "1")
+	if err != nil {
+		return fmt.Errorf("test-meter: open: %w", err)
+	}
+	m.bus, m.out = bus, out
+	return m.read()
+}
+
+// read reads the relay and the power and reports them.
+func (m *testMeter) read() error {
+	var r [3]byte
+	if err := m.bus.Tx(0x40, []byte{0}, r[:]); err != nil {
+		return fmt.Errorf("test-meter: read: %w", err)
+	}
+	m.out.State("relay", drivers.Bool(r[0] != 0))
+	m.out.State("power", drivers.Num(float64(uint16(r[1])<<8|uint16(r[2])), drivers.Watt))
+	return nil
+}
+
+func (m *testMeter) Poll(ctx context.Context) error { return m.read() }
+
+func (m *testMeter) Command(ctx context.Context, entity string, c drivers.Command) error {
+	v := byte(0)
+	if c.Action == drivers.ActionOn {
+		v = 1
+	}
+	if err := m.bus.Tx(0x40, []byte{0, v}, nil); err != nil {
+		return fmt.Errorf("test-meter: switch: %w", err)
+	}
+	return m.read()
+}
+
+func (m *testMeter) Close() error { return nil }
+
+const meterConfig = `
+[agent]
+id = "garage"
+hardware = "sim"
+
+[mqtt]
+broker = "%s"
+
+[[device]]
+id = "plug"
+driver = "test-meter"
+interval = "10s"
+`
+
+func TestFailingSensorEmbedded(t *testing.T) { failingSensor(t, brokertest.Embedded(t)) }
+
+func TestFailingSensorMosquitto(t *testing.T) { failingSensor(t, brokertest.Mosquitto(t)) }
+
+// failingSensor runs the agent, on a fake clock, with a smart plug whose
+// chip stops answering, and Home Assistant's double watching: its entities
+// go unavailable in Home Assistant, a command meanwhile is refused and not
+// run later, and they come back on their own when the chip answers again.
+func failingSensor(t *testing.T, url string) {
+	ha := hatest.New(t, url)
+	cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(meterConfig, url)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := sim.NewHost(nil)
+	defer host.Close()
+	chip := &meterChip{power: 1200}
+	if err := host.AddI2CChip("1", 0x40, chip); err != nil {
+		t.Fatal(err)
+	}
+	clock := clockwork.NewFakeClock()
+	logs := &logbuf.Buffer{}
+	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, host, log, clock) }()
+	defer func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(testWait):
+			t.Error("the agent did not stop")
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", logs.String())
+		}
+	}()
+	const relay, power = "pinion:garage:plug:relay", "pinion:garage:plug:power"
+	if err := ha.WaitState(relay, "OFF", testWait); err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.WaitState(power, "1200", testWait); err != nil {
+		t.Fatal(err)
+	}
+	// until moves the fake clock on an interval at a time until Home
+	// Assistant sees the entity's availability become want: the poll that
+	// notices, or the retry that works, is due within one.
+	until := func(id string, want bool) {
+		t.Helper()
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			clock.Advance(10 * time.Second)
+			if ha.WaitAvailable(id, want, 200*time.Millisecond) == nil {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Home Assistant never saw %s available=%v", id, want)
+			}
+		}
+	}
+
+	chip.setFail(true)
+	until(power, false)
+	if e, _ := ha.Entity(relay); e.Available {
+		t.Error("the relay stayed available in Home Assistant while its chip fails")
+	}
+	if err := ha.Command(relay, "ON"); err != nil {
+		t.Fatal(err)
+	}
+	waitLog(t, logs, "device unavailable; command dropped, not run later", "device=plug", "entity=relay", "topic=pinion/garage/plug/relay/set", "remote I/O error")
+
+	chip.setFail(false)
+	until(power, true)
+	until(relay, true)
+	waitLog(t, logs, "device works again", "device=plug", "after_failures=")
+	// Polls go on; the refused ON never runs.
+	clock.Advance(10 * time.Second)
+	if err := ha.WaitState(relay, "OFF", testWait); err != nil {
+		t.Fatal(err)
+	}
+	if n := chip.relayWrites(); n != 0 {
+		t.Fatalf("the relay was written %d times: the command refused while the chip failed ran later", n)
+	}
+	if err := ha.Command(relay, "ON"); err != nil {
+		t.Fatal(err)
+	}
+	if err := ha.WaitState(relay, "ON", testWait); err != nil {
+		t.Fatalf("a command after the recovery: %v", err)
+	}
+	if n := chip.relayWrites(); n != 1 {
+		t.Errorf("the relay was written %d times, want once", n)
+	}
+}
+
+// realDevice returns the one device of a config with the id "dev" and a
+// simulated board with its hardware attached.
+func realDevice(t *testing.T, table string) (DeviceConfig, *sim.Host) {
+	t.Helper()
+	cfg, err := ParseConfig("test.toml", []byte("[agent]\nid = \"n\"\nhardware = \"sim\"\n\n[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\n\n[[device]]\nid = \"dev\"\n"+table))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := sim.NewHost(nil)
+	t.Cleanup(func() { host.Close() })
+	if err := PopulateSim(host, cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg.Devices[0], host
+}
+
+// TestFailingBME280 unplugs a BME280 (the simulated chip NACKs every
+// byte): the poll fails, the device goes unavailable, the poll is retried
+// with backoff and works again when the chip answers.
+func TestFailingBME280(t *testing.T) {
+	dc, host := realDevice(t, "driver = \"bme280\"\nbus = \"1\"\naddress = 0x76\ninterval = \"1m\"\n")
+	chip := host.I2CChip("1", 0x76).(*sim.BME280)
+	h := newHarnessFor(t, dc, host)
+	h.waitPayload(h.status(), "online")
+	h.waitFor("a temperature", func() bool { return len(h.payloads(h.state("temperature"))) > 0 })
+
+	chip.Fail(nil)
+	h.advance(time.Minute)
+	h.waitPayload(h.status(), "offline")
+	waitLog(t, h.logs, "poll failed; entities unavailable, retrying", "remote I/O error", "failures=1")
+	h.advanceN(retryIn(t, h.logs, "poll failed", 1)+time.Millisecond, 2)
+	waitLog(t, h.logs, "poll failed", "failures=2")
+
+	chip.Recover()
+	h.advanceN(retryIn(t, h.logs, "poll failed", 2)+time.Millisecond, 2)
+	h.waitPayload(h.status(), "online")
+	waitLog(t, h.logs, "device works again", "after_failures=2")
+}
+
+// flakyGPIO is a simulated board whose GPIO writes fail while broken, as
+// the kernel's do when a line's chip goes away.
+type flakyGPIO struct {
+	*sim.Host
+	broken atomic.Bool
+}
+
+func (h *flakyGPIO) GPIO(name string) (gpio.PinIO, error) {
+	p, err := h.Host.GPIO(name)
+	if err != nil {
+		return nil, err
+	}
+	return flakyPin{p, &h.broken}, nil
+}
+
+type flakyPin struct {
+	gpio.PinIO
+	broken *atomic.Bool
+}
+
+func (p flakyPin) Out(l gpio.Level) error {
+	if p.broken.Load() {
+		return fmt.Errorf("%s: set value: %w", p.Name(), syscall.EIO)
+	}
+	return p.PinIO.Out(l)
+}
+
+// TestFailingGPIOWrite fails the write of a relay's line: the command
+// fails, the device (which has no Poll) is closed and opened again with
+// backoff, a command meanwhile is refused and never runs, and the relay
+// works again on its own.
+func TestFailingGPIOWrite(t *testing.T) {
+	dc, base := realDevice(t, "driver = \"gpio\"\npin = \"GPIO17\"\nmode = \"output\"\n")
+	host := &flakyGPIO{Host: base}
+	line := base.Line("GPIO17")
+	h := newHarnessFor(t, dc, host)
+	h.waitPayload(h.status(), "online")
+	h.waitPayload(h.state("relay"), "OFF")
+
+	host.broken.Store(true)
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+	h.waitPayload(h.status(), "offline")
+	waitLog(t, h.logs, "command failed; entities unavailable, retrying", "entity=relay", "command=ON", "topic=test", "input/output error")
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+	waitLog(t, h.logs, "device unavailable; command dropped, not run later", "entity=relay")
+
+	host.broken.Store(false)
+	h.advance(retryIn(t, h.logs, "command failed", 1) + time.Millisecond)
+	h.waitPayload(h.status(), "online")
+	waitLog(t, h.logs, "device works again", "after_failures=1")
+	if line.Level() != gpio.Low {
+		t.Fatal("the relay's line is High: a refused ON ran")
+	}
+	h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+	h.waitPayload(h.state("relay"), "ON")
+	if line.Level() != gpio.High {
+		t.Error("the relay's line is Low after an ON that worked")
 	}
 }
