@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/jonboulle/clockwork"
+	"golang.org/x/sys/unix"
 	"periph.io/x/conn/v3/gpio"
 	"periph.io/x/conn/v3/i2c"
 
@@ -22,6 +24,7 @@ import (
 	"github.com/pinion-home/pinion/internal/brokertest"
 	"github.com/pinion-home/pinion/internal/hatest"
 	"github.com/pinion-home/pinion/internal/logbuf"
+	"github.com/pinion-home/pinion/internal/serialport"
 )
 
 // TestHundredFailingDevicesLogBoundedLines runs 100 devices that fail for
@@ -437,4 +440,113 @@ func TestFailingGPIOWrite(t *testing.T) {
 	if line.Level() != gpio.High {
 		t.Error("the relay's line is Low after an ON that worked")
 	}
+}
+
+// plugSerial is a simulated board whose serial port is a USB adapter that
+// can be unplugged and plugged back: unplugging closes the controller of
+// the pseudo-terminal the driver has open, so its reads fail as the
+// kernel's do when the adapter goes, and while unplugged the port cannot be
+// opened.
+type plugSerial struct {
+	*sim.Host
+	t *testing.T
+
+	mu     sync.Mutex
+	ctl    *os.File
+	pts    string
+	stop   context.CancelFunc
+	served chan struct{}
+}
+
+// plug attaches a fresh MH-Z19 reading ppm on a new pseudo-terminal.
+func (h *plugSerial) plug(ppm float64) {
+	h.t.Helper()
+	m, pts, err := serialport.OpenPTY()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	// The controller, in Go's poller, so that closing it interrupts the
+	// sensor's pending Read as pulling the cable would.
+	fd, err := unix.Dup(int(m.Fd()))
+	m.Close()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	unix.CloseOnExec(fd)
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		h.t.Fatal(err)
+	}
+	ctl := os.NewFile(uintptr(fd), "/dev/ptmx")
+	ctx, cancel := context.WithCancel(context.Background())
+	served := make(chan struct{})
+	peer := sim.NewMHZ19(sim.StaticCO2(ppm))
+	go func() {
+		defer close(served)
+		peer.Serve(ctx, ctl)
+	}()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.ctl, h.pts, h.stop, h.served = ctl, pts, cancel, served
+}
+
+// unplug takes the adapter away.
+func (h *plugSerial) unplug() {
+	h.mu.Lock()
+	ctl, stop, served := h.ctl, h.stop, h.served
+	h.ctl, h.pts = nil, ""
+	h.mu.Unlock()
+	if ctl == nil {
+		return
+	}
+	stop()
+	ctl.Close()
+	select {
+	case <-served:
+	case <-time.After(testWait):
+		h.t.Error("the simulated sensor did not stop when its pty closed")
+	}
+}
+
+// Serial implements drivers.SerialHost.
+func (h *plugSerial) Serial(path string, mode drivers.SerialMode) (drivers.Port, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.ctl == nil {
+		return nil, fmt.Errorf("serial %s: open: no such file or directory (unplugged)", path)
+	}
+	return serialport.Open(h.pts, mode)
+}
+
+// TestUnpluggedSerialSensor unplugs an MH-Z19's USB adapter: the driver
+// asks to be reopened, the device goes unavailable and is opened again
+// with backoff while the port is missing, and it works again on its own
+// once the adapter is back.
+func TestUnpluggedSerialSensor(t *testing.T) {
+	cfg, err := ParseConfig("test.toml", []byte("[agent]\nid = \"n\"\nhardware = \"sim\"\n\n[mqtt]\nbroker = \"tcp://127.0.0.1:1883\"\n\n[[device]]\nid = \"dev\"\ndriver = \"mhz19\"\nport = \"/dev/ttyUSB0\"\nabc = false\ninterval = \"1m\"\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := &plugSerial{Host: sim.NewHost(nil), t: t}
+	t.Cleanup(func() {
+		host.unplug()
+		host.Host.Close()
+	})
+	host.plug(555)
+	h := newHarnessFor(t, cfg.Devices[0], host)
+	h.waitPayload(h.state("co2"), "555")
+	h.waitPayload(h.status(), "online")
+
+	host.unplug()
+	h.advance(time.Minute) // the poll finds the port gone
+	h.waitPayload(h.status(), "offline")
+	waitLog(t, h.logs, "device failed; entities unavailable, retrying", "/dev/ttyUSB0", "failures=1")
+	h.advance(retryIn(t, h.logs, "device failed", 1) + time.Millisecond)
+	waitLog(t, h.logs, "device failed", "unplugged", "failures=2")
+
+	host.plug(777)
+	h.advance(retryIn(t, h.logs, "device failed", 2) + time.Millisecond)
+	h.waitPayload(h.state("co2"), "777")
+	h.waitPayload(h.status(), "online")
+	waitLog(t, h.logs, "device works again", "after_failures=2")
 }
