@@ -83,6 +83,15 @@ type session struct {
 
 	connectedAt atomic.Int64 // unix nanoseconds of the last successful connect
 	quickDrops  atomic.Int64 // connections in a row lost soon after they were made
+
+	// One agent per node id (claim.go).
+	opts    *mqtt.ClientOptions // the agent's options, which the probe copies
+	self    claim               // this process, as its claim says
+	held    atomic.Bool         // the node is ours on the current connection
+	attempt atomic.Pointer[holdAttempt]
+	yielded bool   // lost a tie-break since last holding the node (run's goroutine only)
+	freeOf  string // instance of the stale claim the last probe judged free (run's)
+	refused string // the holder last reported at ERROR (run's)
 }
 
 type sessionConfig struct {
@@ -126,6 +135,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		out:       out,
 		lost:      make(chan error, 1),
 		done:      make(chan struct{}),
+		self:      newClaim(version, clock.Now()),
 	}
 	for _, m := range msgs {
 		s.own[m.Topic] = m.Payload
@@ -160,6 +170,7 @@ func newSession(log *slog.Logger, cfg sessionConfig, node discovery.Node, msgs [
 		SetWill(node.StatusTopic(), discovery.PayloadOffline, 1, true).
 		SetConnectionLostHandler(s.connectionLost)
 	s.client = mqtt.NewClient(opts)
+	s.opts = opts
 	return s, nil
 }
 
@@ -226,7 +237,32 @@ func (s *session) start() {
 func (s *session) run(ctx context.Context) {
 	b := newBackoff(reconnectMin, reconnectMax)
 	for {
-		err := s.connect(ctx)
+		// The node is probed before every connection: while the agent
+		// was away another may have taken it.
+		err := s.awaitNode(ctx)
+		if err == nil {
+			err = s.connect(ctx)
+			if err == nil {
+				var held bool
+				held, err = s.hold(ctx)
+				if !held && ctx.Err() == nil {
+					// A clean disconnect: the broker drops the will, so
+					// the node's status stays the holder's.
+					s.client.Disconnect(250)
+					select {
+					case <-s.lost:
+					default:
+					}
+					if err == nil {
+						s.yielded = true
+						if !sleep(ctx, s.clock, b.Next()) {
+							return
+						}
+						continue
+					}
+				}
+			}
+		}
 		if ctx.Err() != nil {
 			return
 		}
@@ -244,8 +280,10 @@ func (s *session) run(ctx context.Context) {
 			}
 			continue
 		}
+		s.yielded = false
+		s.held.Store(true)
 		s.connectedAt.Store(s.clock.Now().UnixNano())
-		s.log.Info("connected", "broker", s.broker, "status_topic", s.node.StatusTopic())
+		s.log.Info("connected", "broker", s.broker, "status_topic", s.node.StatusTopic(), "claim_topic", s.claimTopic())
 		s.connectionChanged(true)
 		connCtx, endConn := context.WithCancel(ctx)
 		var wg sync.WaitGroup
@@ -264,6 +302,7 @@ func (s *session) run(ctx context.Context) {
 		if ctx.Err() != nil {
 			return
 		}
+		s.held.Store(false)
 		s.connectionChanged(false)
 		s.connectionLostLog(lostErr)
 		// A connection that lasted starts the backoff again, and its first
@@ -615,7 +654,7 @@ func waitToken(ctx context.Context, clock clockwork.Clock, t mqtt.Token) error {
 // goroutine, in the order messages arrived, and never blocks: commands go
 // to the device's bounded queue, publishes to the outbox.
 func (s *session) route(_ mqtt.Client, m mqtt.Message) {
-	if s.closed.Load() {
+	if s.closed.Load() || !s.held.Load() {
 		return
 	}
 	topic := m.Topic()
@@ -763,7 +802,7 @@ func (s *session) command(topic string, payload []byte) {
 // then offline (the broker drops the will on a clean disconnect, so it
 // must be said), and nothing after it.
 func (s *session) close() {
-	if s.client.IsConnectionOpen() {
+	if s.client.IsConnectionOpen() && s.held.Load() {
 		s.drain()
 	}
 	s.closed.Store(true)
@@ -776,7 +815,9 @@ func (s *session) close() {
 	s.out.close()
 	s.cancel()
 	<-s.done
-	if s.client.IsConnectionOpen() {
+	// Only the holder speaks for the node: an agent that was refused it,
+	// or was still claiming it, leaves its status to the holder.
+	if s.client.IsConnectionOpen() && s.held.Load() {
 		t := s.client.Publish(s.node.StatusTopic(), 1, true, discovery.PayloadOffline)
 		var err error
 		if !t.WaitTimeout(offlineWait) {
