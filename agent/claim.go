@@ -236,7 +236,7 @@ func (s *session) awaitNode(ctx context.Context) error {
 		SetClientID(s.probeClientID()).
 		SetUsername(o.Username).
 		SetPassword(o.Password).
-		SetKeepAlive(time.Duration(o.KeepAlive)*time.Second).
+		SetKeepAlive(time.Duration(o.KeepAlive) * time.Second).
 		SetCleanSession(true).
 		SetProtocolVersion(4).
 		SetAutoReconnect(false).
