@@ -28,7 +28,7 @@ const DefaultConfigPath = "/etc/pinion/pinion.toml"
 // Main is the pinion command line. A custom agent is a copy of cmd/agent
 // with more driver packages imported; it calls Main.
 func Main() {
-	survivePipes()
+	surviveSignals()
 	routePahoLogs()
 	os.Exit(RunCLI(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
@@ -191,12 +191,14 @@ func (w ignoreErrors) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// survivePipes keeps a broken stdout or stderr (a closed pipe, a terminal
-// gone) from killing the agent: Go exits on SIGPIPE from a write to fd 1
-// or 2 unless the signal is notified. Notify rather than Ignore, because
-// an ignored signal stays ignored in the exec drivers the agent starts.
-func survivePipes() {
-	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE)
+// surviveSignals keeps a broken stdout or stderr (a closed pipe, a
+// terminal gone) from killing the agent: Go exits on SIGPIPE from a write
+// to fd 1 or 2 unless the signal is notified. SIGHUP too, from the start:
+// ignoreHUP logs it once the logger exists. Notify rather than Ignore,
+// because an ignored signal stays ignored in the exec drivers the agent
+// starts.
+func surviveSignals() {
+	signal.Notify(make(chan os.Signal, 1), syscall.SIGPIPE, syscall.SIGHUP)
 }
 
 // ignoreHUP logs SIGHUP, which would otherwise kill the agent without a
