@@ -280,6 +280,7 @@ func (o *opened) command(c command, polls bool) error {
 		// The worker's select picks at random between a queued command and
 		// the end: a command that arrives while the agent stops is not run.
 		d.log.Info("shutting down; command not run", "entity", c.entity, "topic", c.source)
+		c.ticket.done(errors.New("not run: the agent is shutting down"))
 		return nil
 	}
 	if why := c.downErr; why != nil {
@@ -293,6 +294,7 @@ func (o *opened) command(c command, polls bool) error {
 	commander, ok := d.dev.(drivers.Commander)
 	if !ok {
 		d.log.Warn("command for a device that takes none; ignored", "entity", c.entity, "topic", c.source)
+		c.ticket.done(errors.New("not run: the device takes no commands"))
 		return nil
 	}
 	cmd := c.cmd.Command
@@ -300,6 +302,7 @@ func (o *opened) command(c command, polls bool) error {
 		on, known := o.isOn(c.entity)
 		if !known {
 			d.log.Warn("TOGGLE before the state is known; ignored", "entity", c.entity, "topic", c.source)
+			c.ticket.done(errors.New("not run: TOGGLE before the state is known"))
 			return nil
 		}
 		cmd = drivers.Command{Action: drivers.ActionOn}
