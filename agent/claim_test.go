@@ -1,6 +1,9 @@
 package agent
 
 import (
+	"context"
+	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -82,5 +85,52 @@ func TestReconnectBackoffCapped(t *testing.T) {
 	}
 	if len(seen) < 10 {
 		t.Fatalf("only %d distinct delays in 1000: not jittered", len(seen))
+	}
+}
+
+// On a fake clock, with the broker refusing every connection: each next
+// attempt comes once reconnectMax has passed, whatever the count of
+// attempts before it.
+func TestReconnectCapOnTheClock(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var accepts atomic.Int64
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			accepts.Add(1)
+			c.Close() // a broker that is not there yet
+		}
+	}()
+	const noDevices = `
+[agent]
+id = "garage"
+hardware = "sim"
+
+[mqtt]
+broker = "%s"
+`
+	clock, _ := sessionAgent(t, noDevices, "tcp://"+l.Addr().String())
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	for i := int64(1); i <= 30; i++ {
+		deadline := time.Now().Add(testWait)
+		for accepts.Load() < i {
+			if time.Now().After(deadline) {
+				t.Fatalf("attempt %d did not come within reconnectMax (%v) of the one before", i, reconnectMax)
+			}
+			time.Sleep(time.Millisecond)
+		}
+		// The session now sleeps on the clock until its next attempt.
+		if err := clock.BlockUntilContext(ctx, 1); err != nil {
+			t.Fatalf("attempt %d: the session did not wait on the clock: %v", i, err)
+		}
+		clock.Advance(reconnectMax)
 	}
 }
