@@ -332,15 +332,5 @@ func (o *opened) command(c command, polls bool) error {
 
 // isOn returns whether an on/off entity (a switch, a light) is on.
 func (o *opened) isOn(entity string) (on, known bool) {
-	v, ok := o.d.pipe.last(o.d.id, entity)
-	if !ok {
-		return false, false
-	}
-	if v.Kind == drivers.ValueFields {
-		v, ok = v.Field(drivers.FieldState)
-	}
-	if !ok || v.Kind != drivers.ValueBool {
-		return false, false
-	}
-	return v.Bool, true
+	return isOnValue(o.d.pipe.last(o.d.id, entity))
 }

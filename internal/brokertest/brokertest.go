@@ -62,7 +62,14 @@ type Broker struct {
 // restart (persistence off), like a broker that lost its state.
 func StartMosquitto(t testing.TB) *Broker {
 	t.Helper()
-	b := newMosquitto(t)
+	return startMosquitto(t, "")
+}
+
+// startMosquitto starts Mosquitto with the lines in extra added to its
+// one listener's settings.
+func startMosquitto(t testing.TB, extra string) *Broker {
+	t.Helper()
+	b := newMosquitto(t, extra)
 	t.Cleanup(b.Kill)
 	if err := b.start(); err != nil {
 		t.Fatal(err)
@@ -145,18 +152,16 @@ func (b *Broker) start() error {
 	}
 }
 
-func newMosquitto(t testing.TB) *Broker {
+func newMosquitto(t testing.TB, extra string) *Broker {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
-	if err != nil {
-		for _, p := range []string{"/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-			if _, serr := os.Stat(p); serr == nil {
-				bin, err = p, nil
-				break
-			}
+	bin := ""
+	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
+		if found, err := exec.LookPath(p); err == nil {
+			bin = found
+			break
 		}
 	}
-	if err != nil {
+	if bin == "" {
 		if os.Getenv(RequireMosquittoEnv) == "1" {
 			t.Fatalf("mosquitto is not installed but %s=1: install it (apt-get install -y mosquitto)", RequireMosquittoEnv)
 		}
@@ -165,7 +170,12 @@ func newMosquitto(t testing.TB) *Broker {
 	port := freePort(t)
 	dir := t.TempDir()
 	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n", port)
+	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n%s", port, extra)
+	if os.Geteuid() == 0 {
+		// Run as root, mosquitto drops to user mosquitto, which cannot
+		// read the test's files (its temporary directories are 0700).
+		body = "user root\n" + body
+	}
 	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
 		t.Fatal(err)
 	}

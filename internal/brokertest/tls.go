@@ -16,9 +16,7 @@ import (
 	"math/big"
 	"net"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"testing"
 	"time"
 
@@ -217,7 +215,7 @@ func EmbeddedTLS(t testing.TB, b TLSBroker) string {
 func MosquittoTLS(t testing.TB, b TLSBroker) string {
 	t.Helper()
 	body := fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate %t\n", b.CA.File, b.Server.CertFile, b.Server.KeyFile, b.RequireClientCert)
-	return "ssl://" + startMosquitto(t, body)
+	return "ssl://" + startMosquitto(t, body).addr
 }
 
 // MosquittoConf starts a mosquitto process whose one listener, on a free
@@ -226,77 +224,5 @@ func MosquittoTLS(t testing.TB, b TLSBroker) string {
 // killed when the test ends.
 func MosquittoConf(t testing.TB, listenerConf string) string {
 	t.Helper()
-	return startMosquitto(t, listenerConf)
-}
-
-// startMosquitto runs mosquitto with a listener on a free loopback port,
-// anonymous clients allowed and the lines in extra, and returns its
-// host:port once it accepts TCP connections.
-func startMosquitto(t testing.TB, extra string) string {
-	t.Helper()
-	bin := ""
-	for _, p := range []string{"mosquitto", "/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto"} {
-		if found, err := exec.LookPath(p); err == nil {
-			bin = found
-			break
-		}
-	}
-	if bin == "" {
-		if os.Getenv(RequireMosquittoEnv) == "1" {
-			t.Fatalf("mosquitto is not installed but %s=1: install it (apt-get install -y mosquitto)", RequireMosquittoEnv)
-		}
-		t.Skip("mosquitto not installed (apt-get install -y mosquitto); set " + RequireMosquittoEnv + "=1 to make this a failure")
-	}
-	port := freePort(t)
-	dir := t.TempDir()
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous true\npersistence false\nlog_dest stderr\n%s", port, extra)
-	if os.Geteuid() == 0 {
-		// Run as root, mosquitto drops to user mosquitto, which cannot
-		// read the test's files (its temporary directories are 0700).
-		body = "user root\n" + body
-	}
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	logPath := filepath.Join(dir, "mosquitto.log")
-	logf, err := os.Create(logPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = logf, logf
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("start mosquitto: %v", err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		logf.Close()
-		if t.Failed() {
-			out, _ := os.ReadFile(logPath)
-			t.Logf("mosquitto log:\n%s", out)
-		}
-	})
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			return addr
-		}
-		select {
-		case <-done:
-			out, _ := os.ReadFile(logPath)
-			t.Fatalf("mosquitto exited at start:\n%s", out)
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not listen on %s within 10s", addr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return startMosquitto(t, listenerConf).addr
 }
