@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"log"
 	"log/slog"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -357,6 +356,9 @@ func TestSecretsNotInRunningAgent(t *testing.T) {
 		// Mosquitto 2.0.11 ends the connection without a CONNACK.
 		out := runSecretAgent(t, fmt.Sprintf(secretNode, mq), "connect started", "cannot connect to the broker", "driver panicked")
 		assertNoLeak(t, "the agent's output", out, secret)
+		if !strings.Contains(out, "check [mqtt] username and password") {
+			t.Errorf("the refused login's log has no hint naming [mqtt] username and password:\n%s", out)
+		}
 	})
 }
 
@@ -365,67 +367,17 @@ func TestSecretsNotInRunningAgent(t *testing.T) {
 // binary skips the test unless brokertest.RequireMosquittoEnv is set.
 func mosquittoWithPassword(t *testing.T, user, password string) string {
 	t.Helper()
-	bin, err := exec.LookPath("mosquitto")
+	passwd, err := exec.LookPath("mosquitto_passwd")
 	if err != nil {
-		bin = "/usr/sbin/mosquitto"
-	}
-	passwd, perr := exec.LookPath("mosquitto_passwd")
-	if _, err := os.Stat(bin); err != nil || perr != nil {
 		if os.Getenv(brokertest.RequireMosquittoEnv) == "1" {
-			t.Fatalf("mosquitto or mosquitto_passwd is not installed but %s=1", brokertest.RequireMosquittoEnv)
+			t.Fatalf("mosquitto_passwd is not installed but %s=1", brokertest.RequireMosquittoEnv)
 		}
-		t.Skip("mosquitto or mosquitto_passwd not installed")
+		t.Skip("mosquitto_passwd not installed")
 	}
-	dir := t.TempDir()
-	pw := filepath.Join(dir, "passwd")
+	pw := filepath.Join(t.TempDir(), "passwd")
 	if out, err := exec.Command(passwd, "-b", "-c", pw, user, password).CombinedOutput(); err != nil {
 		t.Fatalf("mosquitto_passwd: %v: %s", err, out)
 	}
-	// A free port: listen, note it, close, and let mosquitto take it.
-	port := freeTCPPort(t)
-	conf := filepath.Join(dir, "mosquitto.conf")
-	body := fmt.Sprintf("listener %d 127.0.0.1\nallow_anonymous false\npassword_file %s\npersistence false\nlog_dest stderr\n", port, pw)
-	if os.Geteuid() == 0 {
-		// Started as root, mosquitto becomes user mosquitto before it
-		// reads the password file, which is in the test's private
-		// directory.
-		body += "user root\n"
-	}
-	if err := os.WriteFile(conf, []byte(body), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	var logs logbuf.Buffer
-	cmd := exec.Command(bin, "-c", conf)
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	deadline := time.Now().Add(15 * time.Second)
-	for !strings.Contains(logs.String(), "running") {
-		select {
-		case <-done:
-			t.Fatalf("mosquitto exited at start:\n%s", logs.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("mosquitto did not start within 15s:\n%s", logs.String())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "tcp://" + addr
-}
-
-// freeTCPPort returns a loopback port that was free a moment ago.
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	// The later allow_anonymous overrides brokertest's.
+	return "tcp://" + brokertest.MosquittoConf(t, fmt.Sprintf("allow_anonymous false\npassword_file %s\n", pw))
 }

@@ -217,6 +217,11 @@ func connectHint(err error) string {
 		return "check the broker's host name"
 	case strings.Contains(msg, "identifier rejected"):
 		return "the broker rejected [mqtt] client_id"
+	case strings.HasSuffix(msg, "EOF"), strings.Contains(msg, "connection reset by peer"):
+		// Mosquitto 2 closes the connection without a CONNACK when it
+		// refuses a login, and a TLS listener does the same to a plain
+		// tcp:// client.
+		return "the broker closed the connection during login: check [mqtt] username and password or password_file, that the URL's scheme matches the port (ssl:// for a TLS listener), and the broker's log"
 	}
 	return ""
 }

@@ -30,6 +30,9 @@ func TestConnectHint(t *testing.T) {
 		{errors.New("bad user name or password"), "username and password"},
 		{errors.New("dial tcp: lookup brokr.local: no such host"), "host name"},
 		{errors.New("identifier rejected"), "client_id"},
+		// Mosquitto 2 refusing a login, or a TLS port dialled with tcp://.
+		{errors.New("network Error : EOF"), "username and password"},
+		{errors.New("network Error : read tcp 127.0.0.1:5->127.0.0.1:8883: read: connection reset by peer"), "ssl://"},
 		{errors.New("something else"), ""},
 		{nil, ""},
 	}
