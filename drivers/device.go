@@ -67,7 +67,11 @@ type Device interface {
 // Poller is a device that is read periodically. Poll reports what it
 // reads through the Output given to Open: State for each entity it read,
 // Unavailable for each it could not. An error means the whole device
-// failed this time: its entities go unavailable until a Poll succeeds.
+// failed this time: its entities go unavailable at once, and Poll is
+// called again after a backoff (at most the device's interval, at most a
+// minute) until one succeeds. The device stays open meanwhile, so Poll
+// must be able to start again from scratch; a device whose hardware is
+// gone calls Output.Reopen instead.
 type Poller interface {
 	Poll(ctx context.Context) error
 }
@@ -78,7 +82,11 @@ type Poller interface {
 // accepts. It reports the entity's new state through the Output, and any
 // side effect too (an interlocked relay switched off). An error means the
 // command was not carried out; the agent logs it and republishes the
-// entity's last state, so Home Assistant shows what the device holds.
+// entity's last state, so Home Assistant shows what the device holds. It
+// is also a failure of the device, which becomes unavailable: a Poller
+// until a Poll succeeds, any other device until it has been closed and
+// opened again. Commands for an unavailable device are refused, never
+// kept for later: Command never gets one that waited for the device.
 type Commander interface {
 	Command(ctx context.Context, entity string, c Command) error
 }

@@ -85,7 +85,9 @@ type FileHost interface {
 }
 
 // StateHost is a host that remembers what entities last reported across
-// restarts of the agent.
+// restarts of the agent. The agent's host keeps them in its state file
+// ([agent] state_dir), falling back to the entity's retained state on the
+// broker.
 type StateHost interface {
 	// LastState returns the state the entity last reported before the
 	// agent stopped, and marks the entity's states as worth remembering
@@ -96,7 +98,9 @@ type StateHost interface {
 // LastState asks h for the state entity last reported before the agent
 // stopped (see StateHost), for a driver that restores it at start, such as
 // an output with power_on = "restore". ok is false when nothing is known;
-// the error wraps ErrUnsupported when h remembers nothing at all.
+// the error wraps ErrUnsupported when h remembers nothing at all. Ask in
+// Open, before touching the hardware, and start in the safe state unless
+// ok is true and err nil.
 func LastState(ctx context.Context, h Host, entity string) (Value, bool, error) {
 	c, ok := h.(StateHost)
 	if !ok {
