@@ -833,6 +833,49 @@ func TestDeviceCommandFailureMakesUnavailable(t *testing.T) {
 	}
 }
 
+// TestDeviceUnsupportedCommandKeepsDevice: a driver refusing a command it
+// cannot carry out (an error wrapping drivers.ErrUnsupported) is not a
+// hardware failure: the device stays available, is neither reopened nor
+// polled again early, and the next command runs.
+func TestDeviceUnsupportedCommandKeepsDevice(t *testing.T) {
+	tests := []struct {
+		name string
+		dev  func(f *fakeDev) drivers.Device
+		poll bool
+	}{
+		{"with Poll", func(f *fakeDev) drivers.Device { return f }, true},
+		{"without Poll", func(f *fakeDev) drivers.Device { return noPoll{f} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFake()
+			h := newHarness(t, tt.dev(f))
+			waitCall(t, f, "open")
+			if tt.poll {
+				waitCall(t, f, "poll")
+			}
+			h.waitPayload(h.status(), "online")
+			h.waitPayload(h.state("relay"), "OFF")
+			f.set(func(f *fakeDev) { f.cmdErr = fmt.Errorf("relay takes no STOP: %w", drivers.ErrUnsupported) })
+			h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOff}})
+			waitCall(t, f, "command OFF")
+			waitLog(t, h.logs, "command not supported by the driver; ignored", "entity=relay")
+			f.set(func(f *fakeDev) { f.cmdErr = nil })
+			h.command("relay", discovery.Command{Command: drivers.Command{Action: drivers.ActionOn}})
+			// The next call is the command: no close, reopen or retry poll
+			// came between.
+			waitCall(t, f, "command ON")
+			h.waitPayload(h.state("relay"), "ON")
+			if n := f.opens.Load(); n != 1 {
+				t.Errorf("opened %d times, want 1", n)
+			}
+			if strings.Contains(h.logs.String(), "entities unavailable") {
+				t.Errorf("an unsupported command made the device unavailable:\n%s", h.logs.String())
+			}
+		})
+	}
+}
+
 // TestDeviceRefusesCommandsWhileUnavailable sends a command while the
 // device is unavailable in each way: it is refused with a warning that
 // names the device, the entity, the topic and why, and never runs later.

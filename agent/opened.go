@@ -322,6 +322,10 @@ func (o *opened) command(c command, polls bool) error {
 	switch {
 	case err == nil:
 		d.log.Info("command", "entity", c.entity, "command", cmd, "topic", c.source)
+	case errors.Is(err, drivers.ErrUnsupported):
+		// The driver refused what it cannot do (an action the entity does
+		// not take): the hardware did not fail, so the device stays up.
+		d.log.Warn("command not supported by the driver; ignored", "entity", c.entity, "command", cmd, "topic", c.source, "err", err)
 	case polls:
 		o.fail("command failed", err, "entity", c.entity, "command", cmd, "topic", c.source)
 	default:
