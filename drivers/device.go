@@ -82,8 +82,10 @@ type Poller interface {
 // accepts. It reports the entity's new state through the Output, and any
 // side effect too (an interlocked relay switched off). An error means the
 // command was not carried out; the agent logs it and republishes the
-// entity's last state, so Home Assistant shows what the device holds. It
-// is also a failure of the device, which becomes unavailable: a Poller
+// entity's last state, so Home Assistant shows what the device holds. An
+// error wrapping ErrUnsupported (a command the device cannot take) ends
+// there. Any other error is also a failure of the device, which becomes
+// unavailable: a Poller
 // until a Poll succeeds, any other device until it has been closed and
 // opened again. Commands for an unavailable device are refused, never
 // kept for later: Command never gets one that waited for the device.
