@@ -31,8 +31,11 @@ import (
 //     a message it sends itself (the fence) tells when the broker has
 //     replayed every retained message. The node is free when its status is
 //     not online, or when the claim is this process's own or its previous
-//     incarnation's (same machine and boot, its pid no longer running: a
-//     restart after kill -9 whose will the broker has not sent yet).
+//     incarnation's: a restart after kill -9 whose will the broker has not
+//     sent yet. A previous incarnation is a claim of the same machine and
+//     boot (see sameMachineAndBoot) whose pid no longer runs, or whose pid
+//     is ours and whose process started before ours: a container's agent
+//     has the same pid, often 1, on every run.
 //     Otherwise another live agent holds it: this one says so at ERROR,
 //     keeps the probe open, and decides again whenever the status or the
 //     claim changes.
@@ -53,7 +56,10 @@ const claimTopicLeaf = "agent"
 // claim is what an agent publishes, retained, on its node's claim topic:
 // who holds the node. Host and PID are for people; Machine and Boot are
 // hashes (the machine id is meant to stay private) that let a restarted
-// agent recognise its own previous incarnation.
+// agent recognise its own previous incarnation. Since is on the session's
+// clock, for people; Started is when this process started, on the wall
+// clock at full precision, and tells a previous process with our pid from
+// another agent inside this one.
 type claim struct {
 	Instance string    `json:"instance"`
 	Host     string    `json:"host"`
@@ -62,7 +68,12 @@ type claim struct {
 	Boot     string    `json:"boot,omitempty"`
 	Version  string    `json:"version,omitempty"`
 	Since    time.Time `json:"since"`
+	Started  time.Time `json:"started,omitempty"`
 }
+
+// processStart is when this process started (when the package was
+// initialised, before main): the same for every agent in the process.
+var processStart = time.Now().UTC().Round(0)
 
 // newClaim describes this process: a fresh random instance id, the host
 // name, pid, and hashes of the machine and boot ids.
@@ -79,6 +90,7 @@ func newClaim(version string, now time.Time) claim {
 		Boot:     idHash(firstFile("/proc/sys/kernel/random/boot_id")),
 		Version:  version,
 		Since:    now.UTC().Truncate(time.Second),
+		Started:  processStart,
 	}
 }
 
@@ -168,11 +180,34 @@ func judge(self claim, status string, other *claim, yielded bool, alive func(int
 		return judgement{nodeUnsettled, nil, "our own claim is left from a tie-break we lost"}
 	case other.Instance == self.Instance:
 		return judgement{nodeFree, other, "the claim is this agent's own (a connection the broker has not dropped yet)"}
-	case self.Machine != "" && other.Machine == self.Machine && other.Host == self.Host &&
-		other.Boot == self.Boot && other.PID != self.PID && !alive(other.PID):
-		return judgement{nodeFree, other, "the claim is this agent's previous run on this machine, whose process is gone"}
+	case !sameMachineAndBoot(self, *other):
+		// Another machine or boot: its pid says nothing here.
+	case other.PID != self.PID && !alive(other.PID):
+		return judgement{nodeFree, other, "the claim is this agent's previous run on this machine, whose process is gone" + byHost(self)}
+	case other.PID == self.PID && !other.Started.IsZero() && !self.Started.IsZero() && other.Started.Before(self.Started):
+		// Our pid in this boot, from a process that started before ours:
+		// that process has ended, or the pid would not be ours. Another
+		// agent in this process has our Started, never an earlier one.
+		return judgement{nodeFree, other, "the claim is this agent's previous run on this machine: our pid, from a process that started before this one (a container's agent has the same pid on every run)" + byHost(self)}
 	}
 	return judgement{nodeHeld, other, "another live agent holds it"}
+}
+
+// sameMachineAndBoot reports whether other was claimed on self's machine
+// during self's boot: same machine id, host name and boot id. Where
+// neither has a machine id (a container without /etc/machine-id) it is
+// decided by the host name and boot id alone; where only one has one, the
+// machines differ. Without a boot id, a pid says nothing.
+func sameMachineAndBoot(self, other claim) bool {
+	return self.Boot != "" && other.Boot == self.Boot && other.Host == self.Host && other.Machine == self.Machine
+}
+
+// byHost says, for the log, when there was no machine id to go by.
+func byHost(self claim) string {
+	if self.Machine == "" {
+		return " (no machine id here: judged by host name and boot id)"
+	}
+	return ""
 }
 
 // claimTopic is the node's claim topic, "<prefix>/<node>/agent": three

@@ -9,36 +9,65 @@ import (
 )
 
 func TestJudge(t *testing.T) {
-	self := claim{Instance: "self", Host: "pi", PID: 100, Machine: "m1", Boot: "b1"}
+	start := time.Date(2026, 12, 3, 9, 0, 0, 500, time.UTC)
+	earlier := start.Add(-time.Nanosecond)
+	self := claim{Instance: "self", Host: "pi", PID: 100, Machine: "m1", Boot: "b1", Started: start}
 	other := func(f func(*claim)) *claim {
-		c := claim{Instance: "other", Host: "pi", PID: 200, Machine: "m1", Boot: "b1"}
+		c := claim{Instance: "other", Host: "pi", PID: 200, Machine: "m1", Boot: "b1", Started: earlier}
 		f(&c)
 		return &c
 	}
+	// A container: the agent is pid 1 on every run.
+	pid1 := func(c *claim) { c.PID = 1 }
+	// No /etc/machine-id (many container images): same machine is
+	// decided by host name and boot id.
+	noMachine := func(c *claim) { c.Machine = "" }
 	alive := func(pid int) bool { return pid == 200 }
 	tests := []struct {
 		name    string
+		self    func(*claim) // changes to self; nil: none
 		status  string
 		other   *claim
 		yielded bool
 		want    verdict
 	}{
-		{"nothing on the broker", "", nil, false, nodeFree},
-		{"offline, stale claim", "offline", other(func(*claim) {}), false, nodeFree},
-		{"online, no claim (older agent)", "online", nil, false, nodeHeld},
-		{"online, another host", "online", other(func(c *claim) { c.Host, c.Machine = "pi2", "m2" }), false, nodeHeld},
-		{"online, same host name, other machine (two raspberrypi)", "online", other(func(c *claim) { c.Machine, c.PID = "m2", 300 }), false, nodeHeld},
-		{"online, our previous run, pid gone", "online", other(func(c *claim) { c.PID = 300 }), false, nodeFree},
-		{"online, same machine, pid alive", "online", other(func(*claim) {}), false, nodeHeld},
-		{"online, same machine, other boot", "online", other(func(c *claim) { c.PID, c.Boot = 300, "b0" }), false, nodeHeld},
-		{"online, same process, other instance (two agents in one process)", "online", other(func(c *claim) { c.PID = 100 }), false, nodeHeld},
-		{"online, our own claim", "online", &self, false, nodeFree},
-		{"online, our own claim after yielding", "online", &self, true, nodeUnsettled},
-		{"online with spaces", " online\n", other(func(c *claim) { c.Host, c.Machine = "pi2", "m2" }), false, nodeHeld},
+		{"nothing on the broker", nil, "", nil, false, nodeFree},
+		{"offline, stale claim", nil, "offline", other(func(*claim) {}), false, nodeFree},
+		{"online, no claim (older agent)", nil, "online", nil, false, nodeHeld},
+		{"online, another host", nil, "online", other(func(c *claim) { c.Host, c.Machine = "pi2", "m2" }), false, nodeHeld},
+		{"online, same host name, other machine (two raspberrypi)", nil, "online", other(func(c *claim) { c.Machine, c.PID = "m2", 300 }), false, nodeHeld},
+		{"online, our previous run, pid gone", nil, "online", other(func(c *claim) { c.PID = 300 }), false, nodeFree},
+		{"online, same machine, pid alive", nil, "online", other(func(*claim) {}), false, nodeHeld},
+		{"online, same machine, other boot", nil, "online", other(func(c *claim) { c.PID, c.Boot = 300, "b0" }), false, nodeHeld},
+		{"online, same process, other instance (two agents in one process)", nil, "online", other(func(c *claim) { c.PID, c.Started = 100, start }), false, nodeHeld},
+		{"online, same pid, started after us", nil, "online", other(func(c *claim) { c.PID, c.Started = 100, start.Add(time.Second) }), false, nodeHeld},
+		{"online, same pid, no start time (older pinion)", nil, "online", other(func(c *claim) { c.PID, c.Started = 100, time.Time{} }), false, nodeHeld},
+		{"online, our own claim", nil, "online", &self, false, nodeFree},
+		{"online, our own claim after yielding", nil, "online", &self, true, nodeUnsettled},
+		{"online with spaces", nil, " online\n", other(func(c *claim) { c.Host, c.Machine = "pi2", "m2" }), false, nodeHeld},
+
+		// Containers: the same pid on every run.
+		{"container restart: same pid 1, same boot, earlier start", pid1, "online", other(pid1), false, nodeFree},
+		{"same pid 1, other machine", pid1, "online", other(func(c *claim) { pid1(c); c.Machine = "m2" }), false, nodeHeld},
+		{"same pid 1, other boot", pid1, "online", other(func(c *claim) { pid1(c); c.Boot = "b0" }), false, nodeHeld},
+		{"same pid 1, other host", pid1, "online", other(func(c *claim) { pid1(c); c.Host = "pi2" }), false, nodeHeld},
+		{"same pid 1, same start (another agent in this process)", pid1, "online", other(func(c *claim) { pid1(c); c.Started = start }), false, nodeHeld},
+		{"same pid 1, no boot id anywhere", func(c *claim) { pid1(c); c.Boot = "" }, "online", other(func(c *claim) { pid1(c); c.Boot = "" }), false, nodeHeld},
+		{"no machine id: container restart, same host and boot", func(c *claim) { pid1(c); noMachine(c) }, "online", other(func(c *claim) { pid1(c); noMachine(c) }), false, nodeFree},
+		{"no machine id: previous run, pid gone", noMachine, "online", other(func(c *claim) { noMachine(c); c.PID = 300 }), false, nodeFree},
+		{"no machine id: same pid, other host", func(c *claim) { pid1(c); noMachine(c) }, "online", other(func(c *claim) { pid1(c); noMachine(c); c.Host = "pi2" }), false, nodeHeld},
+		{"no machine id: same pid, other boot", func(c *claim) { pid1(c); noMachine(c) }, "online", other(func(c *claim) { pid1(c); noMachine(c); c.Boot = "b0" }), false, nodeHeld},
+		{"no machine id: pid alive", noMachine, "online", other(noMachine), false, nodeHeld},
+		{"machine id on one side only", func(c *claim) { pid1(c); noMachine(c) }, "online", other(pid1), false, nodeHeld},
+		{"machine id on the other side only", pid1, "online", other(func(c *claim) { pid1(c); noMachine(c) }), false, nodeHeld},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := judge(self, tt.status, tt.other, tt.yielded, alive); got.verdict != tt.want {
+			me := self
+			if tt.self != nil {
+				tt.self(&me)
+			}
+			if got := judge(me, tt.status, tt.other, tt.yielded, alive); got.verdict != tt.want {
 				t.Errorf("judge = %v (%s), want %v", got.verdict, got.why, tt.want)
 			}
 		})
@@ -61,6 +90,11 @@ func TestClaimRoundTrip(t *testing.T) {
 		if _, err := parseClaim([]byte(bad)); err == nil {
 			t.Errorf("parseClaim(%q) accepted", bad)
 		}
+	}
+	// Every agent of this process has one start time, so none takes
+	// another of this process for its previous run.
+	if c2 := newClaim("v", time.Now()); c.Started.IsZero() || !c2.Started.Equal(c.Started) {
+		t.Errorf("start times %v and %v: want one, not zero, for the whole process", c.Started, c2.Started)
 	}
 	if !pidAlive(c.PID) {
 		t.Error("our own pid is not alive")
