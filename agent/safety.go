@@ -240,33 +240,66 @@ func (s *safety) guard(device, entity string) *guard {
 }
 
 // allowRestoreOn says whether a device's entity may be switched on as it
-// opens, from a remembered state (power_on = "restore"): an interlocked
-// entity only while no other member of its group is on or was allowed on.
-// It reserves the group for the entity until the entity reports a state.
-// Entities without an interlock are always allowed.
+// opens, from a remembered state (power_on = "restore") whose time on is
+// not known; see allowRestoreOnSince.
 func (s *safety) allowRestoreOn(device, entity string) bool {
+	return s.allowRestoreOnSince(device, entity, time.Time{})
+}
+
+// allowRestoreOnSince says whether a device's entity may be switched on as
+// it opens, from a remembered state that went on at since (zero: not
+// known). An entity with max_on is not once max_on has passed since then,
+// so a crash loop or a brownout cannot keep it on for ever; otherwise
+// max_on switches it off once the rest has passed (observe's own timer
+// runs the full max_on from the report). An interlocked entity only while
+// no other member of its group is on or was allowed on; it reserves the
+// group for the entity until the entity reports a state. Other entities
+// are always allowed.
+func (s *safety) allowRestoreOnSince(device, entity string, since time.Time) bool {
 	g := s.guard(device, entity)
-	if g == nil || g.group == nil {
+	if g == nil {
 		return true
 	}
-	gr := g.group
-	gr.mu.Lock()
-	defer gr.mu.Unlock()
-	for _, m := range gr.members {
-		if m == g {
-			continue
-		}
-		m.mu.Lock()
-		busy := (m.known && m.on) || m.reserved
-		m.mu.Unlock()
-		if busy {
-			g.log.Info("interlock: not restored on, another member of its group is on", "group", gr.name, "other", m.d.id+"/"+m.entity)
+	var left time.Duration
+	if g.opt.MaxOn > 0 && !since.IsZero() {
+		on := s.clock.Now().Sub(since)
+		if on >= g.opt.MaxOn {
+			g.log.Info("max_on: not restored on, it has been on for longer than max_on since it went on before the restart", "max_on", g.opt.MaxOn, "on_since", since, "on_for", on.Round(time.Second))
 			return false
 		}
+		left = g.opt.MaxOn - max(on, 0)
 	}
-	g.mu.Lock()
-	g.reserved = true
-	g.mu.Unlock()
+	if gr := g.group; gr != nil {
+		gr.mu.Lock()
+		defer gr.mu.Unlock()
+		for _, m := range gr.members {
+			if m == g {
+				continue
+			}
+			m.mu.Lock()
+			busy := (m.known && m.on) || m.reserved
+			m.mu.Unlock()
+			if busy {
+				g.log.Info("interlock: not restored on, another member of its group is on", "group", gr.name, "other", m.d.id+"/"+m.entity)
+				return false
+			}
+		}
+		g.mu.Lock()
+		g.reserved = true
+		g.mu.Unlock()
+	}
+	if left > 0 && left < g.opt.MaxOn {
+		armed := s.clock.Now()
+		s.clock.AfterFunc(left, func() {
+			// Only while the restored ON lasts: not switched since.
+			g.mu.Lock()
+			same := g.known && g.on && (g.lastSwitch.IsZero() || g.lastSwitch.Before(armed))
+			g.mu.Unlock()
+			if same && s.ctx != nil && s.ctx.Err() == nil {
+				g.switchOff("max_on", "max_on", g.opt.MaxOn, "left_after_restart", left)
+			}
+		})
+	}
 	return true
 }
 
