@@ -25,6 +25,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/jonboulle/clockwork"
@@ -53,10 +54,38 @@ const (
 // from outside, which enqueue hands to safety first.
 type ticket struct {
 	result chan error // nil: nobody waits for the result
+	// state is ticketPending until the worker starts the command
+	// (ticketRunning) or the waiter gives up on it (ticketAbandoned):
+	// whichever comes first wins, so a command safety stopped waiting for
+	// never runs later.
+	state atomic.Int32
 }
+
+// A ticket's states.
+const (
+	ticketPending int32 = iota
+	ticketRunning
+	ticketAbandoned
+)
 
 // newTicket returns a ticket whose result is waited for.
 func newTicket() *ticket { return &ticket{result: make(chan error, 1)} }
+
+// start is the worker's claim to run the command: false when its waiter
+// gave up on it, and the command must not run. Commands nobody waits for
+// always run.
+func (t *ticket) start() bool {
+	if t == nil || t.result == nil {
+		return true
+	}
+	return t.state.CompareAndSwap(ticketPending, ticketRunning)
+}
+
+// abandon gives up on a command not started yet; false when the worker
+// has started it already.
+func (t *ticket) abandon() bool {
+	return t.state.CompareAndSwap(ticketPending, ticketAbandoned)
+}
 
 // passed marks commands that safety let through and nobody waits for.
 var passed = &ticket{}
@@ -121,10 +150,19 @@ type guard struct {
 	pending      *command
 	pendingTimer clockwork.Timer
 	// reserved says allowRestoreOn let it be restored on: its group's
-	// other members may not be until it reports.
+	// other members may not be until it reports (or its Open fails).
 	reserved bool
+	// inflight says the coordinator sent it an ON whose ticket has not
+	// settled: its group's other members may not go on (nor be restored
+	// on) until it has.
+	inflight bool
 	// disconnect is on_disconnect's timer while the broker is gone.
 	disconnect clockwork.Timer
+	// brokerDown and downSince are the connection as on_disconnect last
+	// learned it: an entity going on while the broker is gone is switched
+	// off once on_disconnect_after has passed since downSince.
+	brokerDown bool
+	downSince  time.Time
 }
 
 // group is an interlock group: at most one member on.
@@ -276,11 +314,8 @@ func (s *safety) allowRestoreOnSince(device, entity string, since time.Time) boo
 			if m == g {
 				continue
 			}
-			m.mu.Lock()
-			busy := (m.known && m.on) || m.reserved
-			m.mu.Unlock()
-			if busy {
-				g.log.Info("interlock: not restored on, another member of its group is on", "group", gr.name, "other", m.d.id+"/"+m.entity)
+			if why := m.busy(); why != "" {
+				g.log.Info("interlock: not restored on, another member of its group "+why, "group", gr.name, "other", m.d.id+"/"+m.entity)
 				return false
 			}
 		}
@@ -323,6 +358,9 @@ func (s *safety) connection(up bool) {
 		if g.disconnect != nil {
 			g.disconnect.Stop()
 			g.disconnect = nil
+		}
+		if g.brokerDown == up {
+			g.brokerDown, g.downSince = !up, s.clock.Now()
 		}
 		if !up {
 			g.disconnect = s.clock.AfterFunc(g.opt.OnDisconnectAfter, g.disconnected)
@@ -405,8 +443,81 @@ func (g *guard) release() {
 	if c == nil {
 		return
 	}
+	if c.cmd.Action == drivers.ActionOn && g.pastOnDisconnect() {
+		g.log.Warn("min_interval: delayed ON not carried out, the broker has been gone longer than on_disconnect_after", "command", c.cmd, "topic", c.source, "on_disconnect_after", g.opt.OnDisconnectAfter)
+		g.s.pipe.republish(g.d.id, g.entity)
+		return
+	}
 	g.log.Info("min_interval: interval over; carrying out the delayed command", "command", c.cmd, "topic", c.source)
 	g.decide(*c)
+}
+
+// pastOnDisconnect says whether on_disconnect = "off" applies now: the
+// broker has been gone on_disconnect_after or longer.
+func (g *guard) pastOnDisconnect() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.opt.OffOnDisconnect && g.brokerDown && g.s.clock.Since(g.downSince) >= g.opt.OnDisconnectAfter
+}
+
+// cancelPendingLocked drops the command a min_interval delays, if any, because
+// safety switched the entity or another member of its group (why): the
+// user's earlier wish must not come back later. g.mu is held.
+func (g *guard) cancelPendingLocked(why string) {
+	if g.pending == nil {
+		return
+	}
+	if g.pendingTimer != nil {
+		g.pendingTimer.Stop()
+	}
+	g.log.Info("min_interval: pending command cancelled", "why", why, "pending", g.pending.cmd, "topic", g.pending.source)
+	g.pending, g.pendingTimer = nil, nil
+}
+
+// cancelPending is cancelPendingLocked taking g.mu.
+func (g *guard) cancelPending(why string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.cancelPendingLocked(why)
+}
+
+// busy says why the member keeps the others of its group from going on:
+// "is on", "is being restored on", "is being switched on"; "" when
+// nothing does.
+func (g *guard) busy() string {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	switch {
+	case g.known && g.on:
+		return "is on"
+	case g.reserved:
+		return "is being restored on (its device is opening)"
+	case g.inflight:
+		return "is being switched on"
+	}
+	return ""
+}
+
+// openFailed drops the restore reservations of a device's entities: its
+// Open failed, so they will not report until it opens again, and must not
+// hold their groups meanwhile. A later Open asks again.
+func (s *safety) openFailed(device string) {
+	if s == nil {
+		return
+	}
+	for _, g := range s.order {
+		if g.d.id != device || g.group == nil {
+			continue
+		}
+		g.group.mu.Lock()
+		g.mu.Lock()
+		if g.reserved {
+			g.reserved = false
+			g.log.Info("interlock: restore reservation dropped, the device did not open", "group", g.group.name)
+		}
+		g.mu.Unlock()
+		g.group.mu.Unlock()
+	}
 }
 
 // pass hands a command that min_interval let through to the interlock's
@@ -443,7 +554,17 @@ func (s *safety) wait(ctx context.Context, t *ticket) error {
 	case err := <-t.result:
 		return err
 	case <-timer.Chan():
-		return errNotCarriedOut
+		if t.abandon() {
+			return errNotCarriedOut
+		}
+	case <-ctx.Done():
+		t.abandon()
+		return ctx.Err()
+	}
+	// The worker is carrying it out already: its result is what happened.
+	select {
+	case err := <-t.result:
+		return err
 	case <-ctx.Done():
 		return ctx.Err()
 	}
@@ -453,6 +574,7 @@ func (s *safety) wait(ctx context.Context, t *ticket) error {
 // the result, and tries again after safetyRetry while it stays on.
 func (g *guard) switchOff(why string, attrs ...any) {
 	g.mu.Lock()
+	g.cancelPendingLocked(why)
 	on, known := g.on, g.known
 	g.mu.Unlock()
 	if known && !on {
@@ -514,7 +636,13 @@ func (g *guard) disconnected() {
 	g.disconnect = nil
 	on := g.known && g.on
 	g.mu.Unlock()
-	if on && g.s.ctx.Err() == nil {
+	if !on {
+		// Said so that going on later in this outage (a delayed command,
+		// a late restore) is understood: it is switched off then.
+		g.log.Info("on_disconnect: broker gone for on_disconnect_after; the entity is off", "broker_gone_for", g.opt.OnDisconnectAfter)
+		return
+	}
+	if g.s.ctx.Err() == nil {
 		g.switchOff("on_disconnect", "broker_gone_for", g.opt.OnDisconnectAfter)
 	}
 }
@@ -543,6 +671,17 @@ func (g *guard) observe(v drivers.Value) (drivers.Value, bool) {
 	}
 	g.on, g.known, g.reserved = on, true, false
 	g.want, g.wantKnown = on, true
+	if changed && on && g.opt.OffOnDisconnect && g.brokerDown && g.disconnect == nil && g.s.ctx != nil && g.s.ctx.Err() == nil {
+		// It went on while the broker is gone and on_disconnect already
+		// acted (or never armed): off once on_disconnect_after has passed.
+		left := g.opt.OnDisconnectAfter - now.Sub(g.downSince)
+		g.log.Info("on_disconnect: went on while the broker is gone; switching off when on_disconnect_after has passed", "in", max(left, 0).Round(time.Millisecond))
+		if left > 0 {
+			g.disconnect = g.s.clock.AfterFunc(left, g.disconnected)
+		} else {
+			go g.disconnected()
+		}
+	}
 	if !changed || g.opt.MaxOn <= 0 {
 		return v, true
 	}
@@ -612,6 +751,7 @@ func (gr *group) switchOn(ctx context.Context, g *guard, c command) error {
 		if !s.pipe.deviceOnline(m.d.id) {
 			return fmt.Errorf("%s/%s cannot be confirmed off: its device is unavailable", m.d.id, m.entity)
 		}
+		m.cancelPending(fmt.Sprintf("interlock %s: %s/%s goes on", gr.name, g.d.id, g.entity))
 		m.log.Info("interlock: switching off before another member of its group goes on", "group", gr.name, "for", g.d.id+"/"+g.entity)
 		t, ok := m.send(drivers.ActionOff, fmt.Sprintf("interlock %s: before %s/%s goes on", gr.name, g.d.id, g.entity))
 		if !ok {
@@ -653,25 +793,47 @@ func (gr *group) switchOn(ctx context.Context, g *guard, c command) error {
 		if m == g {
 			continue
 		}
-		m.mu.Lock()
-		busy := (m.known && m.on) || m.reserved
-		m.mu.Unlock()
-		if busy {
+		if why := m.busy(); why != "" {
 			gr.mu.Unlock()
-			return fmt.Errorf("%s/%s went on meanwhile", m.d.id, m.entity)
+			return fmt.Errorf("%s/%s %s meanwhile", m.d.id, m.entity, why)
 		}
 	}
 	c.ticket = newTicket()
+	// In flight from the enqueue until the ticket settles: a restore of
+	// another member must not go on meanwhile.
+	g.mu.Lock()
+	g.inflight = true
+	g.mu.Unlock()
 	ok := g.d.enqueue(c)
+	if ok {
+		for _, m := range gr.members {
+			if m != g {
+				m.cancelPending(fmt.Sprintf("interlock %s: %s/%s goes on", gr.name, g.d.id, g.entity))
+			}
+		}
+	}
 	gr.mu.Unlock()
 	if !ok {
+		g.settled()
 		return errors.New("device busy: command queue full")
 	}
 	// The group takes the next command once this one is carried out, so
 	// that a following ON of another member sees this one on; the worker
-	// logs a failed one.
-	_ = s.wait(ctx, c.ticket)
+	// logs a failed one. A command not carried out in time is abandoned:
+	// the worker never runs it later.
+	err := s.wait(ctx, c.ticket)
+	g.settled()
+	if errors.Is(err, errNotCarriedOut) {
+		g.log.Warn("interlock: ON abandoned, not carried out in time; it will not run later", "group", gr.name, "topic", c.source, "wait", confirmWait)
+	}
 	return nil
+}
+
+// settled ends the in-flight mark of an ON the coordinator sent.
+func (g *guard) settled() {
+	g.mu.Lock()
+	g.inflight = false
+	g.mu.Unlock()
 }
 
 // addStage adds a stage after an entity's own (rounding): relay safety
