@@ -151,7 +151,7 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 	})
 	defer restore.close()
 	pipe.observe = restore.observe
-	restore.allowOn = safe.allowRestoreOn // an interlock group restores one member on at most
+	restore.allowOn = safe.allowRestoreOnSince // an interlock group restores one member on at most
 	for _, d := range devs {
 		d.host.device, d.host.restore = d.id, restore
 	}
@@ -163,7 +163,7 @@ func serve(ctx context.Context, cfg *Config, host drivers.Host, log *slog.Logger
 		Keepalive: cfg.MQTT.Keepalive,
 		TLS:       tlsConf,
 
-		OnConnection: safetyOnConnection(safe),
+		OnConnection: restoreOnConnection(restore, safetyOnConnection(safe)),
 	}, node, msgs, devs, pipe, out, clock, Version)
 	if err != nil {
 		return err

@@ -46,15 +46,18 @@ type restorer struct {
 	node     discovery.Node
 	entities map[string]drivers.Entity // by key
 	broker   restoreBroker
-	// allowOn, if set, says whether an entity may be restored on; relay
-	// safety refuses a second member of an interlock group.
-	allowOn func(device, entity string) bool
+	// allowOn, if set, says whether an entity may be restored on, given
+	// when it went on (zero: not known); relay safety refuses a second
+	// member of an interlock group, and one whose max_on has passed.
+	allowOn func(device, entity string, since time.Time) bool
 
 	mu         sync.Mutex
 	loaded     bool
 	file       map[string]drivers.Value // what the state file held at start
+	fileSince  map[string]time.Time     // when those that were on went on
 	remembered map[string]bool
 	current    map[string]drivers.Value // last states of remembered entities
+	since      map[string]time.Time     // when those of them on went on (wall time)
 	dirWarned  bool                     // the state dir was found unwritable
 	writeFails int                      // writes failed in a row; warned at the first
 	closed     bool
@@ -62,6 +65,12 @@ type restorer struct {
 	dirty chan struct{} // a write is due; capacity 1
 	quit  chan struct{}
 	wg    sync.WaitGroup
+
+	// held is closed once the session holds the node (see claim.go):
+	// before that the broker's retained states may be another live
+	// agent's, the one holding the node id, and are not used.
+	held     chan struct{}
+	heldOnce sync.Once
 
 	fetchOnce sync.Once
 	fetched   chan struct{}     // closed when retained is final
@@ -92,9 +101,11 @@ func newRestorer(log *slog.Logger, clock clockwork.Clock, dir string, node disco
 		broker:     broker,
 		remembered: map[string]bool{},
 		current:    map[string]drivers.Value{},
+		since:      map[string]time.Time{},
 		dirty:      make(chan struct{}, 1),
 		quit:       make(chan struct{}),
 		fetched:    make(chan struct{}),
+		held:       make(chan struct{}),
 	}
 	for _, dc := range devs {
 		for _, e := range dc.Entities {
@@ -113,8 +124,8 @@ func (r *restorer) lastState(ctx context.Context, device, entity string) (driver
 	if !ok {
 		return drivers.Value{}, false, fmt.Errorf("last state of %s: the device declared no entity %q", key, entity)
 	}
-	v, ok, from := r.lookup(ctx, device, e)
-	if ok && isOn(v) && r.allowOn != nil && !r.allowOn(device, entity) {
+	v, ok, from, since := r.lookup(ctx, device, e)
+	if ok && isOn(v) && r.allowOn != nil && !r.allowOn(device, entity, since) {
 		return drivers.Value{}, false, nil // safety logs why
 	}
 	if ok {
@@ -126,8 +137,8 @@ func (r *restorer) lastState(ctx context.Context, device, entity string) (driver
 }
 
 // lookup marks the entity remembered and finds its last state: from the
-// state file, else the broker.
-func (r *restorer) lookup(ctx context.Context, device string, e drivers.Entity) (drivers.Value, bool, string) {
+// state file, else the broker; since is when it went on, if the file says.
+func (r *restorer) lookup(ctx context.Context, device string, e drivers.Entity) (drivers.Value, bool, string, time.Time) {
 	key := stateKey(device, e.ID)
 	r.mu.Lock()
 	r.remembered[key] = true
@@ -142,33 +153,43 @@ func (r *restorer) lookup(ctx context.Context, device string, e drivers.Entity) 
 		r.load()
 	}
 	v, ok := r.file[key]
+	since := r.fileSince[key]
 	if ok {
-		// Restored as it is on file: reporting it again is no change.
+		// Restored as it is on file: reporting it again is no change, and
+		// it has been on since it went on before the restart.
 		r.current[key] = v
+		if !since.IsZero() && isOn(v) {
+			r.since[key] = since
+		}
 	}
 	r.mu.Unlock()
 	if ok {
-		return v, true, "state file"
+		return v, true, "state file", since
 	}
 	payload, ok := r.fromBroker(ctx, r.node.StateTopic(device, e.ID))
 	if !ok {
-		return drivers.Value{}, false, ""
+		return drivers.Value{}, false, "", time.Time{}
 	}
 	v, ok = stateValue(e, payload)
 	if !ok {
 		r.log.Warn("the broker's retained state does not fit the entity; not restored", "device", device, "entity", e.ID, "payload", truncatePayload(payload))
 	}
-	return v, ok, "broker"
+	return v, ok, "broker", time.Time{}
 }
 
 // load reads the state file; r.mu is held. A missing file is no news (a
 // first start); anything else wrong with it is said once, and the broker
 // is asked instead.
 func (r *restorer) load() {
-	states, err := readStateFile(r.path)
+	node, states, since, err := readStateFileOf(r.path)
+	r.fileSince = map[string]time.Time{}
 	switch {
+	case err == nil && node != "" && node != r.node.ID:
+		// Two agents sharing a state_dir: the file is the other's.
+		r.file = map[string]drivers.Value{}
+		r.log.Warn("the state file belongs to another node, so it is not used and is replaced at the next change: give each agent a state_dir of its own", "path", r.path, "file_node", node, "node", r.node.ID)
 	case err == nil:
-		r.file = states
+		r.file, r.fileSince = states, since
 	case errors.Is(err, os.ErrNotExist):
 		r.file = map[string]drivers.Value{}
 	case r.dirWarned:
@@ -188,8 +209,15 @@ func (r *restorer) observe(device, entity string, v drivers.Value) {
 	if !r.remembered[key] || r.closed {
 		return
 	}
-	if old, ok := r.current[key]; ok && old.Equal(v) {
+	old, known := r.current[key]
+	if known && old.Equal(v) {
 		return
+	}
+	switch {
+	case !isOn(v):
+		delete(r.since, key)
+	case !known || !isOn(old):
+		r.since[key] = r.clock.Now() // for max_on across a restart
 	}
 	r.current[key] = v
 	select {
@@ -221,12 +249,25 @@ func (r *restorer) writer() {
 // next change.
 func (r *restorer) write() {
 	r.mu.Lock()
-	states := make(map[string]drivers.Value, len(r.current))
-	for k, v := range r.current {
+	// What the file held stays in it until its entity reports: an entity
+	// still waiting for its provider, or failing to open, keeps its state.
+	states := make(map[string]drivers.Value, len(r.file)+len(r.current))
+	for k, v := range r.file {
 		states[k] = v
 	}
+	since := make(map[string]time.Time, len(r.fileSince)+len(r.since))
+	for k, t := range r.fileSince {
+		since[k] = t
+	}
+	for k, v := range r.current {
+		states[k] = v
+		delete(since, k)
+		if t, ok := r.since[k]; ok {
+			since[k] = t
+		}
+	}
 	r.mu.Unlock()
-	err := writeStateFile(r.path, states)
+	err := writeStateFile(r.path, r.node.ID, states, since)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -242,6 +283,13 @@ func (r *restorer) write() {
 	r.writeFails, r.dirWarned = 0, false
 }
 
+// nodeHeld says the session holds the node: the broker's retained states
+// are this node's own from now on. It returns at once; calls after the
+// first do nothing.
+func (r *restorer) nodeHeld() {
+	r.heldOnce.Do(func() { close(r.held) })
+}
+
 // close writes what is due and stops the writer and any broker fetch.
 func (r *restorer) close() {
 	r.mu.Lock()
@@ -252,9 +300,21 @@ func (r *restorer) close() {
 }
 
 // fromBroker returns the retained payload on topic, fetching the node's
-// retained states once (the first caller starts it; all wait for it,
-// bounded by restoreWait and ctx).
+// retained states once the session holds the node (the first caller
+// starts it; all wait for it, bounded by restoreWait and ctx). An agent
+// refused the node never reads them: they are the holder's.
 func (r *restorer) fromBroker(ctx context.Context, topic string) ([]byte, bool) {
+	deadline := r.clock.After(restoreWait)
+	select {
+	case <-r.held:
+	case <-ctx.Done():
+		return nil, false
+	case <-deadline:
+		r.log.Warn("the node was not held in time (no broker, or another agent holds it), so the broker's retained states are not used; not restored", "topic", topic, "waited", restoreWait)
+		return nil, false
+	case <-r.quit:
+		return nil, false
+	}
 	r.fetchOnce.Do(func() {
 		r.wg.Add(1)
 		go func() {
@@ -267,7 +327,7 @@ func (r *restorer) fromBroker(ctx context.Context, topic string) ([]byte, bool) 
 	case <-r.fetched:
 	case <-ctx.Done():
 		return nil, false
-	case <-r.clock.After(restoreWait):
+	case <-deadline:
 		r.log.Warn("no answer from the broker for retained states in time; not restored", "topic", topic, "waited", restoreWait)
 		return nil, false
 	case <-r.quit:
@@ -433,4 +493,18 @@ func isOn(v drivers.Value) bool {
 		return ok && st.Kind == drivers.ValueBool && st.Bool
 	}
 	return false
+}
+
+// restoreOnConnection wraps the session's OnConnection next: the session
+// says up only once it holds the node, which lets r use the broker's
+// retained states.
+func restoreOnConnection(r *restorer, next func(up bool)) func(up bool) {
+	return func(up bool) {
+		if up {
+			r.nodeHeld()
+		}
+		if next != nil {
+			next(up)
+		}
+	}
 }

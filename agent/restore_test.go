@@ -307,7 +307,7 @@ func TestStateFileRoundTrip(t *testing.T) {
 		"mode/select": drivers.Text("eco"),
 	}
 	path := filepath.Join(t.TempDir(), stateFileName)
-	if err := writeStateFile(path, states); err != nil {
+	if err := writeStateFile(path, "", states, nil); err != nil {
 		t.Fatal(err)
 	}
 	got, err := readStateFile(path)
@@ -357,7 +357,7 @@ func TestStateFileAtomic(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, stateFileName)
 	old := map[string]drivers.Value{"pump/relay": drivers.Bool(true)}
-	if err := writeStateFile(path, old); err != nil {
+	if err := writeStateFile(path, "", old, nil); err != nil {
 		t.Fatal(err)
 	}
 	orig := stateFileWrite
@@ -366,7 +366,7 @@ func TestStateFileAtomic(t *testing.T) {
 		n, _ := f.Write(b[:len(b)/2])
 		return n, errors.New("crash")
 	}
-	if err := writeStateFile(path, map[string]drivers.Value{"pump/relay": drivers.Bool(false)}); err == nil {
+	if err := writeStateFile(path, "", map[string]drivers.Value{"pump/relay": drivers.Bool(false)}, nil); err == nil {
 		t.Fatal("the crashing write succeeded")
 	}
 	stateFileWrite = orig
@@ -385,7 +385,7 @@ func TestStateFileAtomic(t *testing.T) {
 	if got, err := readStateFile(path); err != nil || !got["pump/relay"].Equal(drivers.Bool(true)) {
 		t.Errorf("a leftover temporary file disturbed the read: %v, %v", got, err)
 	}
-	if err := writeStateFile(path, map[string]drivers.Value{"pump/relay": drivers.Bool(false)}); err != nil {
+	if err := writeStateFile(path, "", map[string]drivers.Value{"pump/relay": drivers.Bool(false)}, nil); err != nil {
 		t.Errorf("a leftover temporary file disturbed the write: %v", err)
 	}
 }
@@ -445,9 +445,9 @@ func TestStateDirConfig(t *testing.T) {
 // never shows on.
 func TestRestoreInterlock(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeStateFile(filepath.Join(dir, stateFileName), map[string]drivers.Value{
+	if err := writeStateFile(filepath.Join(dir, stateFileName), "", map[string]drivers.Value{
 		"up/relay": drivers.Bool(true), "down/relay": drivers.Bool(true),
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	config := fmt.Sprintf(`
@@ -503,7 +503,7 @@ interlock = "motor"
 // nobody asked to remember.
 func TestRestoreWritesOnlyOnChange(t *testing.T) {
 	dir := t.TempDir()
-	if err := writeStateFile(filepath.Join(dir, stateFileName), map[string]drivers.Value{"pump/relay": drivers.Bool(true)}); err != nil {
+	if err := writeStateFile(filepath.Join(dir, stateFileName), "", map[string]drivers.Value{"pump/relay": drivers.Bool(true)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	writes := make(chan []byte, 10)
@@ -563,7 +563,7 @@ func BenchmarkStateFileWrite(b *testing.B) {
 	}
 	path := filepath.Join(b.TempDir(), stateFileName)
 	for b.Loop() {
-		if err := writeStateFile(path, states); err != nil {
+		if err := writeStateFile(path, "", states, nil); err != nil {
 			b.Fatal(err)
 		}
 	}

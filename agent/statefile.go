@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"time"
 
 	"github.com/pinion-home/pinion/drivers"
 )
@@ -26,8 +27,14 @@ const maxStateFile = 4 << 20
 // stateFile is the state file's JSON: the last states of the entities
 // that asked to be remembered, by "device/entity" (ids never hold '/').
 type stateFile struct {
-	Version int                  `json:"version"`
-	States  map[string]fileValue `json:"states"`
+	Version int `json:"version"`
+	// Node is the node id of the agent that wrote it; a file without one
+	// (written before it was stored) is taken as this node's.
+	Node   string               `json:"node,omitempty"`
+	States map[string]fileValue `json:"states"`
+	// Since is when the entities that are on went on (wall time), so
+	// that max_on counts the time on before a restart too.
+	Since map[string]time.Time `json:"since,omitempty"`
 }
 
 // fileValue is a drivers.Value as the state file stores it: exactly one
@@ -112,29 +119,42 @@ func fromFile(f fileValue) (drivers.Value, bool) {
 // wrapping os.ErrNotExist; a file that is not a state file of this
 // version is an error that says what is wrong with it.
 func readStateFile(path string) (map[string]drivers.Value, error) {
+	_, states, _, err := readStateFileOf(path)
+	return states, err
+}
+
+// readStateFileOf is readStateFile that also returns the node id the file
+// was written by ("" if it does not say) and when the entities on went on.
+func readStateFileOf(path string) (string, map[string]drivers.Value, map[string]time.Time, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("read state file: %w", err)
+		return "", nil, nil, fmt.Errorf("read state file: %w", err)
 	}
 	defer f.Close()
 	var sf stateFile
 	dec := json.NewDecoder(&limitedReader{f: f, n: maxStateFile})
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&sf); err != nil {
-		return nil, fmt.Errorf("state file %s: not a state file: %w", path, err)
+		return "", nil, nil, fmt.Errorf("state file %s: not a state file: %w", path, err)
 	}
 	if sf.Version != stateFileVersion {
-		return nil, fmt.Errorf("state file %s: version %d, want %d", path, sf.Version, stateFileVersion)
+		return "", nil, nil, fmt.Errorf("state file %s: version %d, want %d", path, sf.Version, stateFileVersion)
 	}
 	states := make(map[string]drivers.Value, len(sf.States))
 	for k, fv := range sf.States {
 		v, ok := fromFile(fv)
 		if !ok {
-			return nil, fmt.Errorf("state file %s: the state of %q is not a value", path, k)
+			return "", nil, nil, fmt.Errorf("state file %s: the state of %q is not a value", path, k)
 		}
 		states[k] = v
 	}
-	return states, nil
+	since := map[string]time.Time{}
+	for k, t := range sf.Since {
+		if _, ok := states[k]; ok && !t.IsZero() {
+			since[k] = t
+		}
+	}
+	return sf.Node, states, since, nil
 }
 
 // limitedReader reads at most n bytes, then fails, so that a huge file in
@@ -160,13 +180,13 @@ func (r *limitedReader) Read(b []byte) (int, error) {
 // in the middle of a write.
 var stateFileWrite = func(f *os.File, b []byte) (int, error) { return f.Write(b) }
 
-// writeStateFile replaces the state file at path with states, atomically:
+// writeStateFile replaces the state file at path with node's states, atomically:
 // it writes a temporary file beside it, syncs it, renames it over the old
 // one and syncs the directory, so a crash or a power cut at any moment
 // leaves either the old file or the new one, whole. Values JSON cannot
 // hold are left out.
-func writeStateFile(path string, states map[string]drivers.Value) error {
-	sf := stateFile{Version: stateFileVersion, States: make(map[string]fileValue, len(states))}
+func writeStateFile(path, node string, states map[string]drivers.Value, since map[string]time.Time) error {
+	sf := stateFile{Version: stateFileVersion, Node: node, States: make(map[string]fileValue, len(states))}
 	keys := make([]string, 0, len(states))
 	for k := range states {
 		keys = append(keys, k)
@@ -175,6 +195,12 @@ func writeStateFile(path string, states map[string]drivers.Value) error {
 	for _, k := range keys {
 		if fv, ok := toFile(states[k]); ok {
 			sf.States[k] = fv
+			if t, ok := since[k]; ok && !t.IsZero() {
+				if sf.Since == nil {
+					sf.Since = map[string]time.Time{}
+				}
+				sf.Since[k] = t.UTC()
+			}
 		}
 	}
 	b, err := json.MarshalIndent(sf, "", "  ")

@@ -94,9 +94,15 @@ func (d *Light) Command(ctx context.Context, entity string, c drivers.Command) e
 
 // Close implements drivers.Device. It leaves the line as on_exit asks: by
 // default as it is; "off" switches the light off, "on" on at its last
-// brightness.
+// brightness. A state on_exit sets is reported, so that what is
+// remembered for the next start (power_on = "restore") is how it was left.
 func (d *Light) Close() error {
-	return d.close(d.brightness)
+	out := d.out
+	if err := d.close(d.brightness); err != nil || out == nil || d.onExit == exitKeep {
+		return err
+	}
+	out.State(EntityLight, d.state())
+	return nil
 }
 
 // state is the light's state: on while the line's duty cycle is not 0,

@@ -64,9 +64,16 @@ func (d *Number) Command(ctx context.Context, entity string, c drivers.Command) 
 }
 
 // Close implements drivers.Device. It leaves the line as on_exit asks: by
-// default as it is; "off" sets 0 %, "on" 100 %.
+// default as it is; "off" sets 0 %, "on" 100 %. A level on_exit sets is
+// reported, so that what is remembered for the next start (power_on =
+// "restore") is how it was left.
 func (d *Number) Close() error {
-	return d.close(maxPercent)
+	out := d.out
+	if err := d.close(maxPercent); err != nil || out == nil || d.onExit == exitKeep {
+		return err
+	}
+	out.State(EntityDuty, d.state())
+	return nil
 }
 
 // state is the number's state: the percentage the line was last set to.

@@ -99,13 +99,15 @@ func (d *Output) Command(ctx context.Context, entity string, c drivers.Command) 
 
 // Close implements drivers.Device. It leaves the line as on_exit asks:
 // by default as it is, so that stopping the agent does not switch the
-// relay (with power_on = "restore", a restart then never cycles it). The
+// relay (with power_on = "restore", a restart then never cycles it). A
+// level on_exit sets is reported, so that what is remembered for the next
+// start (power_on = "restore") is the state the relay was left in. The
 // host releases the line itself.
 func (d *Output) Close() error {
 	if d.line == nil {
 		return nil
 	}
-	line := d.line
+	line, out := d.line, d.out
 	d.line, d.out = nil, nil
 	if d.onExit == exitKeep {
 		return nil
@@ -115,6 +117,7 @@ func (d *Output) Close() error {
 		return prefixed(d.id, "close: %s: set %s on exit: %w", d.pin, onOff(on), err)
 	}
 	d.state = on
+	out.State(EntityRelay, drivers.Bool(on))
 	return nil
 }
 

@@ -146,3 +146,39 @@ func TestPWMPowerOnRestore(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestCloseReportsExitState checks that a state on_exit sets is reported
+// before Close returns, so that the agent remembers it for power_on =
+// "restore" (the next start keeps a pump that on_exit = "off" switched
+// off, off); on_exit = "keep" reports nothing, since nothing changes.
+func TestCloseReportsExitState(t *testing.T) {
+	tests := []struct {
+		name, src, entity string
+		set               drivers.Command
+		want              drivers.Value
+	}{
+		{"output off", outputSrc(`on_exit = "off"`), EntityRelay, command(drivers.ActionOn), drivers.Bool(false)},
+		{"output on", outputSrc(`on_exit = "on"`), EntityRelay, command(drivers.ActionOff), drivers.Bool(true)},
+		{"output keep", outputSrc(`on_exit = "keep"`), EntityRelay, command(drivers.ActionOn), drivers.Bool(true)},
+		{"light off", pwmSrc("show_as = \"light\"\non_exit = \"off\""), EntityLight, command(drivers.ActionOn), drivers.LightState(false, maxBrightness)},
+		{"number off", pwmSrc("show_as = \"number\"\non_exit = \"off\""), EntityDuty, drivers.Command{Action: drivers.ActionSet, Value: drivers.Num(40, drivers.Percent)}, drivers.Num(0, drivers.Percent)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := drivertest.Open(t, newDevice(t, "dev", tt.src), drivertest.Host(t))
+			if err := w.Command(t, tt.entity, tt.set); err != nil {
+				t.Fatal(err)
+			}
+			n := len(w.Reports())
+			if err := w.Close(t); err != nil {
+				t.Fatal(err)
+			}
+			if got, _ := w.State(tt.entity); !got.Equal(tt.want) {
+				t.Errorf("after Close the last state is %v, want %v", got, tt.want)
+			}
+			if tt.name == "output keep" && len(w.Reports()) != n {
+				t.Errorf("on_exit = \"keep\" reported at Close: %v", w.Reports()[n:])
+			}
+		})
+	}
+}
