@@ -172,6 +172,11 @@ func (d *device) run(ctx context.Context) {
 		d.pipe.opening(d.id)
 		o := newOpened(ctx, d)
 		err := d.protect("open", func() error { return d.dev.Open(o.ctx, d.host, o) })
+		if err != nil {
+			// A restore it asked for will not report: the interlock must
+			// not stay reserved for it.
+			d.safety.openFailed(d.id)
+		}
 		if err == nil {
 			if !d.health.failing {
 				d.log.Info("device ready")

@@ -310,6 +310,13 @@ func (o *opened) command(c command, polls bool) error {
 			cmd.Action = drivers.ActionOff
 		}
 	}
+	if !c.ticket.start() {
+		// Relay safety stopped waiting for it and went on (an interlock
+		// ON not carried out in time): running it now could put two
+		// members of a group on.
+		d.log.Warn("command abandoned by relay safety (not carried out in time); not run", "entity", c.entity, "topic", c.source)
+		return nil
+	}
 	var pe *panicError
 	err := d.protect("command "+c.entity, func() error { return commander.Command(o.ctx, c.entity, cmd) })
 	c.ticket.done(err) // relay safety waits for its own commands' results

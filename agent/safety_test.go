@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -49,7 +50,13 @@ type relayBoard struct {
 	initial map[string]bool // states reported at Open; off when missing
 	failOn  map[string]bool // entities whose commands fail
 	openErr error
-	log     *switchLog
+	// onOpen, if set, runs at the start of each Open, as a driver asking
+	// for its last states does.
+	onOpen func(ctx context.Context) error
+	// block holds an entity's commands until the channel is closed: a
+	// slow worker.
+	block map[string]chan struct{}
+	log   *switchLog
 
 	mu  sync.Mutex
 	out drivers.Output
@@ -65,6 +72,11 @@ func (b *relayBoard) Entities() []drivers.Entity {
 	return es
 }
 func (b *relayBoard) Open(ctx context.Context, h drivers.Host, out drivers.Output) error {
+	if b.onOpen != nil {
+		if err := b.onOpen(ctx); err != nil {
+			return err
+		}
+	}
 	if b.openErr != nil {
 		return b.openErr
 	}
@@ -80,6 +92,13 @@ func (b *relayBoard) Open(ctx context.Context, h drivers.Host, out drivers.Outpu
 func (b *relayBoard) Command(ctx context.Context, entity string, c drivers.Command) error {
 	if b.failOn[entity] {
 		return errors.New("relay stuck")
+	}
+	if ch := b.block[entity]; ch != nil {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -545,18 +564,7 @@ func TestSafetyThroughMQTT(t *testing.T) {
 			// safety timer is running).
 			connected := make(chan error, 1)
 			go func() { connected <- ha.WaitEntities(3, testWait) }()
-		connect:
-			for {
-				select {
-				case err := <-connected:
-					if err != nil {
-						t.Fatal(err)
-					}
-					break connect
-				case <-time.After(50 * time.Millisecond):
-					clock.Advance(time.Second)
-				}
-			}
+			advanceUntil(t, clock, time.Second, 30*time.Second, connected)
 			for _, dev := range []string{"up", "down", "pump"} {
 				if err := ha.WaitState(uid(dev), "OFF", testWait); err != nil {
 					t.Fatal(err)
@@ -744,17 +752,9 @@ on_disconnect = "off"
 				t.Helper()
 				seen := make(chan error, 1)
 				go func() { seen <- ha.WaitState(heater, want, testWait) }()
-				for {
-					select {
-					case err := <-seen:
-						if err != nil {
-							t.Fatal(err)
-						}
-						return
-					case <-time.After(50 * time.Millisecond):
-						clock.Advance(100 * time.Millisecond)
-					}
-				}
+				// Well below on_disconnect_after (60 s), however slow the
+				// machine.
+				advanceUntil(t, clock, 100*time.Millisecond, 10*time.Second, seen)
 			}
 			pump("OFF")
 			if err := ha.Command(heater, "ON"); err != nil {
@@ -783,5 +783,200 @@ on_disconnect = "off"
 			proxy.Resume()
 			pump("OFF")
 		})
+	}
+}
+
+// TestSafetyPendingCancelled: a command min_interval delays is dropped once
+// safety switches the entity or another member of its group goes on, so
+// the user's earlier wish never comes back on its own.
+func TestSafetyPendingCancelled(t *testing.T) {
+	t.Parallel()
+	a := &relayBoard{id: "a", ids: []string{"up"}}
+	b := &relayBoard{id: "b", ids: []string{"down"}}
+	r := newSafetyRig(t, []*relayBoard{a, b}, map[string]devconf.Safety{
+		"a/up":   {Interlock: "motor", MinInterval: 5 * time.Minute},
+		"b/down": {Interlock: "motor"},
+	})
+	r.send("a", "up", cmdOn)
+	r.waitState("a", "up", true)
+	r.clock.Advance(5 * time.Minute)
+	r.send("a", "up", cmdOff)
+	r.waitState("a", "up", false)
+	r.clock.Advance(time.Second)
+	r.send("a", "up", cmdOn) // delayed: up switched a second ago
+	r.waitLog("min_interval: command delayed", "entity=up")
+	r.send("b", "down", cmdOn) // the user changed their mind
+	r.waitState("b", "down", true)
+	r.waitLog("min_interval: pending command cancelled", "entity=up", "interlock motor: b/down goes on")
+	r.clock.Advance(time.Hour)
+	r.stays("a", "up", false)
+	r.stays("b", "down", true)
+	if got, want := r.seq.list(), []string{"a/up=ON", "a/up=OFF", "b/down=ON"}; !slices.Equal(got, want) {
+		t.Errorf("switched %q, want %q", got, want)
+	}
+}
+
+// TestSafetyInterlockAbandonsLateOn: an ON the coordinator stopped waiting
+// for (its device's worker busy past confirmWait) never runs later, and
+// while it waits the member counts as going on for a restore.
+func TestSafetyInterlockAbandonsLateOn(t *testing.T) {
+	t.Parallel()
+	slow := make(chan struct{})
+	a := &relayBoard{id: "a", ids: []string{"up", "slow"}, block: map[string]chan struct{}{"slow": slow}}
+	b := &relayBoard{id: "b", ids: []string{"down"}}
+	r := newSafetyRig(t, []*relayBoard{a, b}, map[string]devconf.Safety{
+		"a/up":   {Interlock: "motor"},
+		"b/down": {Interlock: "motor"},
+	})
+	r.send("a", "slow", cmdOn) // a's worker is stuck in this one
+	r.send("a", "up", cmdOn)
+	up := r.safe.guard("a", "up")
+	r.waitFor("up's ON in flight", func() bool { return up.busy() != "" })
+	if r.safe.allowRestoreOn("b", "down") {
+		t.Error("a member was allowed to be restored on while another's ON is in flight")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	// The two devices' poll tickers and the coordinator's confirmWait.
+	if err := r.clock.BlockUntilContext(ctx, 3); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(confirmWait)
+	r.waitLog("interlock: ON abandoned", "entity=up")
+	r.send("b", "down", cmdOn)
+	r.waitState("b", "down", true)
+	close(slow)
+	r.waitLog("command abandoned by relay safety", "entity=up")
+	r.waitState("a", "slow", true)
+	r.stays("a", "up", false)
+	r.stays("b", "down", true)
+}
+
+// TestSafetyRestoreReservationDropped: a member reserved for a restore
+// whose device then fails to open does not hold its group: the others may
+// still go on.
+func TestSafetyRestoreReservationDropped(t *testing.T) {
+	t.Parallel()
+	gate := make(chan *safety, 1)
+	var opens atomic.Int32
+	b := &relayBoard{id: "b", ids: []string{"down", "bad"}, failOn: map[string]bool{"bad": true}, onOpen: func(ctx context.Context) error {
+		if opens.Add(1) == 1 {
+			return nil
+		}
+		// Opening again: asks to restore down on, then fails.
+		select {
+		case s := <-gate:
+			gate <- s
+			if !s.allowRestoreOn("b", "down") {
+				return errors.New("restore refused")
+			}
+			return errors.New("no such chip")
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}}
+	a := &relayBoard{id: "a", ids: []string{"up"}}
+	r := newSafetyRig(t, []*relayBoard{a, b}, map[string]devconf.Safety{
+		"a/up":   {Interlock: "motor"},
+		"b/down": {Interlock: "motor"},
+	})
+	gate <- r.safe
+	r.send("b", "bad", cmdOn) // fails: b closes and opens again after a backoff
+	r.waitLog("command failed", "device=b")
+	ctx, cancel := context.WithTimeout(context.Background(), testWait)
+	defer cancel()
+	// a's poll ticker and b's backoff.
+	if err := r.clock.BlockUntilContext(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	r.clock.Advance(openRetryMax)
+	r.waitLog("device failed", "device=b", "no such chip")
+	r.send("a", "up", cmdOn)
+	r.waitState("a", "up", true)
+	r.waitLog("interlock: restore reservation dropped", "entity=down")
+}
+
+// TestSafetyRefusalNamesReservation: an ON refused for a member reserved
+// by a restore says so, not that it went on.
+func TestSafetyRefusalNamesReservation(t *testing.T) {
+	t.Parallel()
+	a := &relayBoard{id: "a", ids: []string{"up"}}
+	b := &relayBoard{id: "b", ids: []string{"down"}}
+	r := newSafetyRig(t, []*relayBoard{a, b}, map[string]devconf.Safety{
+		"a/up":   {Interlock: "motor"},
+		"b/down": {Interlock: "motor"},
+	})
+	if !r.safe.allowRestoreOn("b", "down") {
+		t.Fatal("the first member was not allowed")
+	}
+	r.send("a", "up", cmdOn)
+	r.waitLog("interlock: ON refused", "entity=up", "b/down is being restored on")
+	r.stays("a", "up", false)
+}
+
+// TestSafetyOnDisconnectLateOn: an entity with on_disconnect = "off" that
+// goes on later in the same outage is switched off too, and a delayed ON
+// released past on_disconnect_after is not carried out.
+func TestSafetyOnDisconnectLateOn(t *testing.T) {
+	t.Parallel()
+	t.Run("goes on after on_disconnect acted", func(t *testing.T) {
+		t.Parallel()
+		a := &relayBoard{id: "a", ids: []string{"heater"}}
+		r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/heater": {OffOnDisconnect: true, OnDisconnectAfter: time.Minute}})
+		r.safe.connection(true)
+		r.safe.connection(false)
+		r.clock.Advance(time.Minute)
+		r.waitLog("on_disconnect: broker gone for on_disconnect_after; the entity is off", "entity=heater")
+		// A restore, or the hardware, puts it on while the broker is
+		// still gone.
+		r.send("a", "heater", cmdOn)
+		r.waitLog("on_disconnect: went on while the broker is gone", "in=0s")
+		r.waitState("a", "heater", false)
+		r.waitLog("safety: switching off", "why=on_disconnect", "entity=heater")
+	})
+	t.Run("delayed ON released past the limit", func(t *testing.T) {
+		t.Parallel()
+		a := &relayBoard{id: "a", ids: []string{"heater"}}
+		r := newSafetyRig(t, []*relayBoard{a}, map[string]devconf.Safety{"a/heater": {OffOnDisconnect: true, OnDisconnectAfter: time.Minute, MinInterval: 5 * time.Minute}})
+		r.safe.connection(true)
+		r.send("a", "heater", cmdOn)
+		r.waitState("a", "heater", true)
+		r.clock.Advance(5 * time.Minute)
+		r.send("a", "heater", cmdOff)
+		r.waitState("a", "heater", false)
+		r.send("a", "heater", cmdOn) // delayed 5 minutes
+		r.waitLog("min_interval: command delayed", "in=5m0s")
+		r.safe.connection(false)
+		r.clock.Advance(time.Minute)
+		r.clock.Advance(4 * time.Minute)
+		r.waitLog("min_interval: delayed ON not carried out", "entity=heater")
+		r.clock.Advance(time.Hour)
+		r.stays("a", "heater", false)
+	})
+}
+
+// advanceUntil moves clock by step while waiting for done (the session's
+// retries run on it), but never by more than limit in all: a loaded
+// machine makes the real-time loop slow, never the fake time long, so a
+// window the test depends on (on_disconnect_after, a dead time) is never
+// overshot. Past limit it only waits.
+func advanceUntil(t *testing.T, clock *clockwork.FakeClock, step, limit time.Duration, done <-chan error) {
+	t.Helper()
+	var moved time.Duration
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-tick.C:
+			if moved+step <= limit {
+				clock.Advance(step)
+				moved += step
+			}
+		}
 	}
 }
