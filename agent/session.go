@@ -220,8 +220,9 @@ func connectHint(err error) string {
 	case strings.HasSuffix(msg, "EOF"), strings.Contains(msg, "connection reset by peer"):
 		// Mosquitto 2 closes the connection without a CONNACK when it
 		// refuses a login, and a TLS listener does the same to a plain
-		// tcp:// client.
-		return "the broker closed the connection during login: check [mqtt] username and password or password_file, that the URL's scheme matches the port (ssl:// for a TLS listener), and the broker's log"
+		// tcp:// client; with TLS 1.3 a refused client certificate may
+		// also show only as the connection ending.
+		return "the broker closed the connection during login: check [mqtt] username and password or password_file, that the URL's scheme matches the port (ssl:// for a TLS listener), whether the broker requires a client certificate ([mqtt] cert_file and key_file), and the broker's log"
 	}
 	return ""
 }
