@@ -325,8 +325,8 @@ func (s *session) awaitNode(ctx context.Context) error {
 		w.signal()
 	}
 	filters := map[string]byte{status: 1, claimTopic: 1, fence: 1}
-	if err := waitToken(ctx, s.clock, c.SubscribeMultiple(filters, handler)); err != nil {
-		return fmt.Errorf("probe: subscribe: %w", err)
+	if err := subscribeGranted(ctx, s.clock, c, filters, handler); err != nil {
+		return fmt.Errorf("probe: %w", err)
 	}
 	// The broker replays retained messages on a subscription before it
 	// handles what the client sends next: once the fence comes back, the
@@ -408,8 +408,8 @@ func (s *session) hold(ctx context.Context) (bool, error) {
 	a := &holdAttempt{freeOf: s.freeOf, echo: make(chan struct{}, 1), rival: make(chan *claim, 1)}
 	s.attempt.Store(a)
 	filters := map[string]byte{s.claimTopic(): 1, s.node.StatusTopic(): 1}
-	if err := waitToken(ctx, s.clock, s.client.SubscribeMultiple(filters, s.nodeMessage)); err != nil {
-		return false, fmt.Errorf("claim: subscribe: %w", err)
+	if err := s.subscribe(ctx, filters, s.nodeMessage); err != nil {
+		return false, fmt.Errorf("claim: %w", err)
 	}
 	if err := waitToken(ctx, s.clock, s.client.Publish(s.claimTopic(), 1, true, s.self.json())); err != nil {
 		return false, fmt.Errorf("claim: publish %s: %w", s.claimTopic(), err)

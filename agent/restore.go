@@ -386,7 +386,10 @@ func (r *restorer) fetch() map[string][]byte {
 		return fail("connect", err)
 	}
 	defer c.Disconnect(100)
-	if err := waitRestore(c.Subscribe(fenceTopic, 1, nil), tokenTimeout); err != nil {
+	// A refused subscription would leave the fence waiting for a message
+	// that never comes: subscribeGranted checks the grant and retries.
+	real := clockwork.NewRealClock()
+	if err := subscribeGranted(context.Background(), real, c, map[string]byte{fenceTopic: 1}, nil); err != nil {
 		return fail("subscribe", err)
 	}
 	// Exact topics, not a wildcard: bounded by the config, and mochi
@@ -396,7 +399,7 @@ func (r *restorer) fetch() map[string][]byte {
 	for topic := range wanted {
 		filters[topic] = 1
 	}
-	if err := waitRestore(c.SubscribeMultiple(filters, nil), tokenTimeout); err != nil {
+	if err := subscribeGranted(context.Background(), real, c, filters, nil); err != nil {
 		return fail("subscribe", err)
 	}
 	if err := waitRestore(c.Publish(fenceTopic, 1, false, "fence"), tokenTimeout); err != nil {

@@ -613,10 +613,17 @@ func (s *session) connectionLive(ctx context.Context) bool {
 // and some brokers refuse a subscription transiently (mochi, while a QoS 1
 // message with the same packet id is in flight), so it is tried again.
 func (s *session) subscribe(ctx context.Context, filters map[string]byte, handler mqtt.MessageHandler) error {
+	return subscribeGranted(ctx, s.clock, s.client, filters, handler)
+}
+
+// subscribeGranted is subscribe on any client: the probe's and the
+// restorer's connections too, whose fences would otherwise wait for
+// messages a refused subscription never brings.
+func subscribeGranted(ctx context.Context, clock clockwork.Clock, c mqtt.Client, filters map[string]byte, handler mqtt.MessageHandler) error {
 	var refused []string
 	for attempt := 0; attempt < 3; attempt++ {
-		t := s.client.SubscribeMultiple(filters, handler)
-		if err := waitToken(ctx, s.clock, t); err != nil {
+		t := c.SubscribeMultiple(filters, handler)
+		if err := waitToken(ctx, clock, t); err != nil {
 			return fmt.Errorf("subscribe: %w", err)
 		}
 		refused = refused[:0]
@@ -630,7 +637,7 @@ func (s *session) subscribe(ctx context.Context, filters map[string]byte, handle
 		if len(refused) == 0 {
 			return nil
 		}
-		if !sleep(ctx, s.clock, 100*time.Millisecond) {
+		if !sleep(ctx, clock, 100*time.Millisecond) {
 			return ctx.Err()
 		}
 	}
