@@ -535,29 +535,7 @@ func TestSafetyThroughMQTT(t *testing.T) {
 		t.Run(b.name, func(t *testing.T) {
 			url := b.url(t)
 			ha := hatest.New(t, url)
-			cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(safetyConfig, url)))
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := clockwork.NewFakeClock()
-			logs := &logbuf.Buffer{}
-			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			host := sim.NewHost(nil)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- serve(ctx, cfg, host, log, clock) }()
-			t.Cleanup(func() {
-				cancel()
-				select {
-				case <-done:
-				case <-time.After(testWait):
-					t.Error("the agent did not stop")
-				}
-				host.Close()
-				if t.Failed() {
-					t.Logf("log:\n%s", logs.String())
-				}
-			})
+			clock, logs, host := fakeClockAgent(t, fmt.Sprintf(safetyConfig, url))
 			uid := func(dev string) string { return "pinion:garage:" + dev + ":relay" }
 			// The session's retries run on the fake clock too: move it
 			// until the agent is connected (no relay is on yet, so no
@@ -707,7 +685,7 @@ func TestSafetyOnDisconnectThroughMQTT(t *testing.T) {
 			url := b.url(t)
 			proxy := brokertest.NewProxy(t, url)
 			ha := hatest.New(t, url)
-			cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(`
+			clock, logs, host := fakeClockAgent(t, fmt.Sprintf(`
 [agent]
 id = "garage"
 hardware = "sim"
@@ -722,29 +700,7 @@ pin = "GPIO17"
 mode = "output"
 [device.entity.relay]
 on_disconnect = "off"
-`, proxy.URL())))
-			if err != nil {
-				t.Fatal(err)
-			}
-			clock := clockwork.NewFakeClock()
-			logs := &logbuf.Buffer{}
-			log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			host := sim.NewHost(nil)
-			ctx, cancel := context.WithCancel(context.Background())
-			done := make(chan error, 1)
-			go func() { done <- serve(ctx, cfg, host, log, clock) }()
-			t.Cleanup(func() {
-				cancel()
-				select {
-				case <-done:
-				case <-time.After(testWait):
-					t.Error("the agent did not stop")
-				}
-				host.Close()
-				if t.Failed() {
-					t.Logf("log:\n%s", logs.String())
-				}
-			})
+`, proxy.URL()))
 			const heater = "pinion:garage:heater:relay"
 			// pump moves the fake clock (the session's retries run on it)
 			// until Home Assistant sees the heater in state want.

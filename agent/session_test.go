@@ -45,10 +45,19 @@ func TestConnectHint(t *testing.T) {
 }
 
 // sessionAgent runs the agent with config text (a format string taking the
-// broker URL) on a fake clock, and returns the clock and a stop function.
+// broker URL) on a fake clock, and returns the clock and its log.
 func sessionAgent(t *testing.T, config, url string) (*clockwork.FakeClock, *logbuf.Buffer) {
 	t.Helper()
-	cfg, err := ParseConfig("test.toml", []byte(fmt.Sprintf(config, url)))
+	clock, logs, _ := fakeClockAgent(t, fmt.Sprintf(config, url))
+	return clock, logs
+}
+
+// fakeClockAgent runs the agent with config on a fake clock and simulated
+// hardware until the test ends, and returns the clock, the log (printed
+// if the test failed) and the host.
+func fakeClockAgent(t *testing.T, config string) (*clockwork.FakeClock, *logbuf.Buffer, *sim.Host) {
+	t.Helper()
+	cfg, err := ParseConfig("test.toml", []byte(config))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +80,7 @@ func sessionAgent(t *testing.T, config, url string) (*clockwork.FakeClock, *logb
 			t.Logf("log:\n%s", logs.String())
 		}
 	})
-	return clock, logs
+	return clock, logs, h
 }
 
 const pumpConfig = `
