@@ -106,7 +106,10 @@ func TestLoginRefusedIsReported(t *testing.T) {
 // with one node id never get here: the second refuses the node before it
 // connects with the client id; see TestSameNodeIDRefused.)
 func TestSameClientIDIsReported(t *testing.T) {
-	url := brokertest.Embedded(t)
+	// Mosquitto: it always drops the older of two clients with one client
+	// id. mochi (v2.7.9) sometimes leaves both connected after a few
+	// takeovers, which ends the fight this test waits for.
+	url := brokertest.Mosquitto(t)
 	a := start(t, garageConfig, url)
 	other := strings.Replace(garageConfig, "[agent]\nid = \"garage\"", "[agent]\nid = \"garage2\"", 1)
 	other = strings.Replace(other, "[mqtt]\n", "[mqtt]\nclient_id = \"pinion-garage\"\n", 1)
