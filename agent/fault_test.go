@@ -252,8 +252,11 @@ func TestForeignConfigOverOwnReplaced(t *testing.T) {
 	if err := ha.WaitConfigCount(topic, n+2, wait); err != nil {
 		t.Fatal(err)
 	}
-	got, _ := ha.Entity(uid("pump", "relay"))
-	if got.Name != e.Name {
-		t.Fatalf("entity name %q after the replacement, want %q", got.Name, e.Name)
+	// What the broker keeps is the agent's config again. (A subscriber may
+	// see the two in either order: the broker can deliver the agent's
+	// replacement before it has finished delivering the foreign one.)
+	fresh := hatest.New(t, url)
+	if err := fresh.WaitEntity(uid("pump", "relay"), "the agent's own name", func(got hatest.Entity) bool { return got.Name == e.Name }, wait); err != nil {
+		t.Fatal(err)
 	}
 }
